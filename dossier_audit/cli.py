@@ -1,0 +1,114 @@
+"""The ``dossier`` command: one umbrella over each package's click group.
+
+Global options read the ``DOSSIER_*`` environment (explicit ``envvar=``),
+build one frozen :class:`~dossier_runtime.settings.Settings` and hand it
+down through the click context. Exit codes, the same for every command:
+0 ok, 1 operational error (with a sentence saying what to do), 2 usage
+error, 3 findings (violations, integrity failures, broken compatibility).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import click
+
+from consumers.cli import consume_group
+from dossier_audit.demo import demo_cmd
+from dossier_runtime.settings import DEFAULT_DATA_DIR, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaSecurity, Settings
+from inspection.cli import inspect_group
+from producers.cli import produce_group
+from schemas.cli import calendar_group, schema_group
+
+
+def _version() -> str:
+    try:
+        return version("dossier-audit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), prog_name="dossier")
+@click.option(
+    "--data-dir",
+    envvar="DOSSIER_DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Directory of the embedded store and broker state [env DOSSIER_DATA_DIR].",
+)
+@click.option(
+    "--kafka-bootstrap",
+    envvar="DOSSIER_KAFKA_BOOTSTRAP",
+    help="Kafka bootstrap servers; unset runs the embedded broker [env DOSSIER_KAFKA_BOOTSTRAP].",
+)
+@click.option("--topic", envvar="DOSSIER_TOPIC", default=DEFAULT_TOPIC, show_default=True, help="[env DOSSIER_TOPIC]")
+@click.option(
+    "--partitions",
+    envvar="DOSSIER_PARTITIONS",
+    type=click.IntRange(1, 1024),
+    default=DEFAULT_PARTITIONS,
+    show_default=True,
+    help="Partitions the topic is created with [env DOSSIER_PARTITIONS].",
+)
+@click.option("--clickhouse-url", envvar="DOSSIER_CLICKHOUSE_URL", hidden=True)
+@click.option("--kafka-security-protocol", envvar="DOSSIER_KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT", hidden=True)
+@click.option("--kafka-sasl-mechanism", envvar="DOSSIER_KAFKA_SASL_MECHANISM", hidden=True)
+@click.option("--kafka-sasl-username", envvar="DOSSIER_KAFKA_SASL_USERNAME", hidden=True)
+@click.option("--kafka-sasl-password", envvar="DOSSIER_KAFKA_SASL_PASSWORD", hidden=True)
+@click.option("--kafka-ssl-cafile", envvar="DOSSIER_KAFKA_SSL_CAFILE", hidden=True)
+@click.option("--pseudonym-key", envvar="DOSSIER_PSEUDONYM_KEY", hidden=True)
+@click.option("--working-hours", envvar="DOSSIER_WORKING_HOURS", hidden=True)
+@click.pass_context
+def main(
+    ctx: click.Context,
+    data_dir: Path,
+    kafka_bootstrap: str | None,
+    topic: str,
+    partitions: int,
+    clickhouse_url: str | None,
+    kafka_security_protocol: str,
+    kafka_sasl_mechanism: str | None,
+    kafka_sasl_username: str | None,
+    kafka_sasl_password: str | None,
+    kafka_ssl_cafile: str | None,
+    pseudonym_key: str | None,
+    working_hours: str | None,
+) -> None:
+    """dossier-audit: event-sourced audit and inspection of administrative-procedure dossiers.
+
+    Secrets and server addresses come from the environment (DOSSIER_CLICKHOUSE_URL,
+    DOSSIER_PSEUDONYM_KEY, DOSSIER_KAFKA_SASL_*); see the README's configuration table.
+
+    \b
+    Examples:
+      dossier demo
+      dossier schema check
+      dossier calendar due 2024-02-07T16:00+07:00 --days 3
+    """
+    ctx.obj = Settings(
+        data_dir=data_dir,
+        kafka_bootstrap=kafka_bootstrap or None,
+        kafka_security=KafkaSecurity(
+            protocol=kafka_security_protocol,
+            sasl_mechanism=kafka_sasl_mechanism,
+            sasl_username=kafka_sasl_username,
+            sasl_password=kafka_sasl_password,
+            ssl_cafile=kafka_ssl_cafile,
+        ),
+        topic=topic,
+        partitions=partitions,
+        clickhouse_url=clickhouse_url or None,
+        pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
+        working_hours=working_hours,
+    )
+
+
+main.add_command(schema_group)
+main.add_command(calendar_group)
+main.add_command(produce_group)
+main.add_command(consume_group)
+main.add_command(inspect_group)
+main.add_command(demo_cmd)

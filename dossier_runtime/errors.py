@@ -1,0 +1,15 @@
+"""Operational errors of the runtime: each message says what to do next."""
+
+from __future__ import annotations
+
+
+class RuntimeSetupError(Exception):
+    """Something outside the data (broker, store, configuration) is not as it must be."""
+
+
+class BrokerError(RuntimeSetupError):
+    """The Kafka broker cannot be started, reached or used."""
+
+
+class StoreError(RuntimeSetupError):
+    """The ClickHouse store cannot be opened, reached or used."""
