@@ -90,7 +90,7 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Broke
     url = f"tcp://127.0.0.1:{port}"
     args = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
     args += ["--storage-engine", "memory://tansu/"]
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:

@@ -79,5 +79,7 @@ class Settings:
         return {
             "kafka": self.kafka_bootstrap or "embedded Tansu broker",
             "topic": self.topic,
-            "clickhouse": redact_url(self.clickhouse_url) if self.clickhouse_url else f"embedded chDB in {self.data_dir}",
+            "clickhouse": redact_url(self.clickhouse_url)
+            if self.clickhouse_url
+            else f"embedded chDB in {self.data_dir}",
         }

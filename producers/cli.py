@@ -1,8 +1,15 @@
-"""``dossier produce …``: publishing events, simulating a city, importing histories."""
+"""``dossier produce …``: publishing events, simulating a city, importing histories.
+
+Each command lives in its own module; this one only assembles the group.
+"""
 
 from __future__ import annotations
 
 import click
+
+from producers.cli_import import import_cmd
+from producers.cli_publish import publish_cmd
+from producers.cli_simulate import simulate_cmd
 
 
 @click.group("produce")
@@ -10,6 +17,13 @@ def produce_group() -> None:
     """Publish dossier events to Kafka, simulate a city, import exported histories.
 
     \b
-    Example:
-      dossier produce --help
+    Examples:
+      dossier produce simulate --dossiers 20000 --out sim/
+      dossier produce publish sim/events.avro
+      dossier produce import export.csv --out imported.jsonl
     """
+
+
+produce_group.add_command(publish_cmd)
+produce_group.add_command(simulate_cmd)
+produce_group.add_command(import_cmd)

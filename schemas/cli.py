@@ -89,7 +89,9 @@ def check_cmd(fmt: str) -> None:
         click.echo(f"golden payloads checked: {report.payloads_checked}")
         for problem in report.problems:
             click.echo(f"BROKEN: {problem}")
-        click.echo("compatibility: FULL_TRANSITIVE holds" if report.ok else f"compatibility: {len(report.problems)} problem(s)")
+        click.echo(
+            "compatibility: FULL_TRANSITIVE holds" if report.ok else f"compatibility: {len(report.problems)} problem(s)"
+        )
     else:
         rows: list[dict[str, Any]] = [
             {
@@ -130,13 +132,15 @@ def fields_cmd(event_type: str | None, fmt: str) -> None:
     Example:
       dossier schema fields --type ApologyIssued
     """
-    types = [t for t in EventType if t is not EventType.UNKNOWN]
+    types: list[EventType] = [t for t in EventType if t is not EventType.UNKNOWN]
     if event_type is not None:
         try:
             types = [EventType(event_type)]
         except ValueError:
             names = ", ".join(t.value for t in types)
-            raise click.BadParameter(f"{event_type!r} is not an event type; one of: {names}", param_hint="--type") from None
+            raise click.BadParameter(
+                f"{event_type!r} is not an event type; one of: {names}", param_hint="--type"
+            ) from None
     rows = [
         {
             "event_type": t.value,

@@ -61,8 +61,10 @@ class _Resolver:
         while True:
             if isinstance(schema, str) and schema not in _PRIMITIVES:
                 schema = names.get(schema, names.get(schema.rsplit(".", 1)[-1], schema))
-            elif isinstance(schema, Mapping) and isinstance(schema.get("type"), (str, Mapping, list)) and (
-                schema["type"] in _PRIMITIVES or not isinstance(schema["type"], str)
+            elif (
+                isinstance(schema, Mapping)
+                and isinstance(schema.get("type"), (str, Mapping, list))
+                and (schema["type"] in _PRIMITIVES or not isinstance(schema["type"], str))
             ):
                 inner = schema["type"]
                 if isinstance(inner, str) and inner in _PRIMITIVES:
@@ -95,7 +97,9 @@ class _Resolver:
             return self._enum(r, w, path)
         if rk == "fixed":
             ok = r.get("size") == w.get("size") and _short(r["name"]) == _short(w["name"])
-            return [] if ok else [f"{path}: fixed {r['name']}({r.get('size')}) cannot read {w['name']}({w.get('size')})"]
+            return (
+                [] if ok else [f"{path}: fixed {r['name']}({r.get('size')}) cannot read {w['name']}({w.get('size')})"]
+            )
         if rk == "array":
             return self.problems(r["items"], w["items"], f"{path}[]")
         if rk == "map":

@@ -17,7 +17,7 @@ import json
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +39,7 @@ from schemas.hashchain import seal
 from schemas.jsonform import to_json
 from schemas.registry import current_schema
 
-_T0: Final = datetime(2024, 2, 7, 9, 0, tzinfo=timezone.utc)
+_T0: Final = datetime(2024, 2, 7, 9, 0, tzinfo=UTC)
 _PREV: Final = bytes(range(32))
 
 #: Status after a sample event of each type (one legal target per type).

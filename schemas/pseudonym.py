@@ -27,7 +27,8 @@ class PseudonymKeyError(ValueError):
 def check_key(key: bytes) -> bytes:
     if len(key) < _MIN_KEY_BYTES:
         raise PseudonymKeyError(
-            f"the pseudonym key must be at least {_MIN_KEY_BYTES} bytes (set DOSSIER_PSEUDONYM_KEY to a long random secret)"
+            f"the pseudonym key must be at least {_MIN_KEY_BYTES} bytes "
+            "(set DOSSIER_PSEUDONYM_KEY to a long random secret)"
         )
     return key
 

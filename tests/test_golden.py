@@ -47,7 +47,9 @@ def test_golden_decodes_with_apache_avro(golden) -> None:  # type: ignore[no-unt
     assert datum["event_type"] == expected["event_type"]
     assert datum["seq"] == expected["seq"]
     assert datum["hash"].hex() == expected["hash"]
-    assert datum["occurred_at"].isoformat(timespec="microseconds").replace("+00:00", "") in _utc(expected["occurred_at"])
+    assert datum["occurred_at"].isoformat(timespec="microseconds").replace("+00:00", "") in _utc(
+        expected["occurred_at"]
+    )
     assert datum["requested_documents"] == expected["requested_documents"]
     assert datum["reason"] == expected["reason"]
 

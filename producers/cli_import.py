@@ -1,0 +1,11 @@
+"""``dossier produce import``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("import")
+def import_cmd() -> None:
+    """Not built yet."""
+    raise click.ClickException("dossier produce import is not built yet")

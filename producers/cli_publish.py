@@ -1,0 +1,11 @@
+"""``dossier produce publish``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("publish")
+def publish_cmd() -> None:
+    """Not built yet."""
+    raise click.ClickException("dossier produce publish is not built yet")
