@@ -7,5 +7,9 @@ import click
 
 @click.command("simulate")
 def simulate_cmd() -> None:
-    """Not built yet."""
+    """Not built yet.
+
+    Example:
+      dossier produce simulate --help
+    """
     raise click.ClickException("dossier produce simulate is not built yet")

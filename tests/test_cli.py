@@ -1,0 +1,57 @@
+"""The umbrella command and the schema commands, through click's runner."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from dossier_audit.cli import main
+from schemas.registry import current_schema
+
+
+def test_help_lists_the_groups() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for group in ("schema", "calendar", "produce", "consume", "inspect", "demo"):
+        assert f"  {group} " in result.output
+
+
+def test_schema_list_json() -> None:
+    result = CliRunner().invoke(main, ["schema", "list", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[-1] == {
+        "version": current_schema().version,
+        "fingerprint": current_schema().fingerprint_hex,
+        "file": f"schemas/avro/dossier_event.v{current_schema().version}.avsc",
+        "fields": 46,
+        "current": True,
+    }
+
+
+def test_schema_fields_rejects_an_unknown_type() -> None:
+    result = CliRunner().invoke(main, ["schema", "fields", "--type", "Teleported"])
+    assert result.exit_code == 2
+    assert "'Teleported' is not an event type" in result.output
+
+
+def test_schema_show_unknown_version() -> None:
+    result = CliRunner().invoke(main, ["schema", "show", "99"])
+    assert result.exit_code == 2
+    assert "no released schema version 99" in result.output
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["schema", "list", "--colour"])
+    assert result.exit_code == 2
+    assert "No such option '--colour'" in result.output
+
+
+def test_demo_runs_and_detects_the_tampering(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "demo"])
+    assert result.exit_code == 0, result.output
+    assert "due 2024-02-19T16:00:00.000000+07:00" in result.output
+    assert "late against the original due date" in result.output
+    assert "detected: hash-break" in result.output
+    assert (tmp_path / "demo" / "sample-dossier.jsonl").read_text().count("\n") == 6

@@ -1,0 +1,64 @@
+"""The README documents what the code does: every command, every variable, every event type's fields."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from dossier_audit.cli import main
+from dossier_runtime.settings import ENVIRONMENT
+from schemas.events import EVENT_FIELDS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, path))
+    return found
+
+
+COMMANDS = _commands(main, "dossier")
+
+
+def test_every_command_is_in_the_readme_with_an_example() -> None:
+    missing = [path for path, _ in COMMANDS if f"`{path}" not in README]
+    assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_every_command_help_has_an_example() -> None:
+    for path, command in COMMANDS:
+        assert "Example" in (command.help or ""), f"{path} --help has no example"
+
+
+def _envvars(command: click.Command) -> set[str]:
+    found = set()
+    for param in command.params:
+        envvar = getattr(param, "envvar", None)
+        if isinstance(envvar, str):
+            found.add(envvar)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            found |= _envvars(sub)
+    return found
+
+
+def test_configuration_table_matches_the_variables_the_code_reads() -> None:
+    table = set(re.findall(r"^\| `(DOSSIER_[A-Z_]+)` \|", README, flags=re.MULTILINE))
+    assert table == set(ENVIRONMENT)
+    assert _envvars(main) <= set(ENVIRONMENT)
+
+
+def test_fields_table_matches_the_contract() -> None:
+    for event_type, rule in EVENT_FIELDS.items():
+        row = re.search(rf"^\| `{event_type.value}` \| (.*) \| (.*) \|$", README, flags=re.MULTILINE)
+        assert row, event_type
+        required = set(re.findall(r"`(\w+)`", row.group(1)))
+        optional = set(re.findall(r"`(\w+)`", row.group(2)))
+        assert (required, optional) == (set(rule.required), set(rule.optional)), event_type
