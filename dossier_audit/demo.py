@@ -65,7 +65,7 @@ def sample_history() -> list[DossierEvent]:
         (EventType.DOSSIER_TRANSFERRED, received + timedelta(minutes=40), "tn-0101", ActorRole.RECEPTION_OFFICER, 4, {
             "due_at": due, "to_unit": UNIT, "to_actor": "cv-0417", "to_role": ActorRole.CASE_OFFICER,
         }),
-        (EventType.APOLOGY_ISSUED, due - timedelta(days=2), "ld-0007", ActorRole.LEADER, 4, {
+        (EventType.APOLOGY_ISSUED, cal.add_working_days(due, -2), "ld-0007", ActorRole.LEADER, 4, {
             "due_at": new_due, "new_due_at": new_due, "reason": "Chờ ý kiến cơ quan phối hợp",
         }),
         (EventType.RESULT_ISSUED, new_due - timedelta(hours=3), "vt-0033", ActorRole.CLERK, 9, {

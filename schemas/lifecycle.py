@@ -36,6 +36,7 @@ __all__ = [
     "apply",
     "check_history",
     "check_transition",
+    "fold_tolerant",
     "replay",
 ]
 
@@ -193,6 +194,20 @@ def check_history(events: Iterable[DossierEvent], *, verify_hashes: bool = True)
     status, so one tampered event yields one hash-break rather than a cascade.
     Events of another dossier are reported and otherwise skipped.
     """
+    return fold_tolerant(events, calendar=_NoClock(), verify_hashes=verify_hashes)[1]
+
+
+def fold_tolerant(
+    events: Iterable[DossierEvent], *, calendar: WorkingClock | None = None, verify_hashes: bool = True
+) -> tuple[DossierState | None, list[LifecycleError]]:
+    """The state an inspector sees, and every problem met on the way.
+
+    Like :func:`replay`, but a problem does not stop the fold: it is recorded
+    and the event is trusted as written (an inspector reconstructing a
+    tampered or partial history still needs to see it). ``calendar`` measures
+    the paused working time; None uses the national calendar.
+    """
+    clock = calendar if calendar is not None else _DefaultClock()
     found: list[LifecycleError] = []
     state: DossierState | None = None
     for event in events:
@@ -204,8 +219,8 @@ def check_history(events: Iterable[DossierEvent], *, verify_hashes: bool = True)
             after = Status(event.status)
         else:
             after = state.status if state is not None else Status.SUBMITTED
-        state = _advance(state, event, after, _NoClock())
-    return found
+        state = _advance(state, event, after, clock)
+    return state, found
 
 
 def _problems(
