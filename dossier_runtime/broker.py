@@ -109,11 +109,15 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Broke
 
 
 def stop_broker(handle: BrokerHandle, timeout: float = 5.0) -> None:
-    """Stop a broker this process started (SIGTERM, then SIGKILL after ``timeout``)."""
+    """Stop a broker this process started.
+
+    Tansu stops at once on SIGINT (exit 0) but lingers ~5 s on SIGTERM while
+    clients are connected, so SIGINT first, SIGKILL if it does not go.
+    """
     if not handle.owned or handle.pid is None:
         return
     if handle.process is not None:
-        handle.process.terminate()
+        handle.process.send_signal(signal.SIGINT)
         try:
             handle.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -121,7 +125,7 @@ def stop_broker(handle: BrokerHandle, timeout: float = 5.0) -> None:
             handle.process.wait(timeout)
         return
     with contextlib.suppress(ProcessLookupError):
-        os.kill(handle.pid, signal.SIGTERM)
+        os.kill(handle.pid, signal.SIGINT)
 
 
 def _read_state(data_dir: Path) -> BrokerHandle | None:

@@ -1,0 +1,145 @@
+"""Reading QuaTrinhXuLy exports (CSV, JSON, JSON Lines) into rows that know where they came from.
+
+* CSV: UTF-8 (a BOM is fine), a header row naming the columns, ``,`` or ``;``
+  as separator; extra columns are ignored. Positions are ``file:line`` (the
+  physical line where the row starts).
+* JSON Lines: one row object per line, ``file:line``.
+* JSON: an array of row objects; or ``{"QuaTrinhXuLy": [...]}``; or an array
+  of dossier objects ``{"MaHoSo": …, "QuaTrinhXuLy": [...]}`` whose rows
+  inherit ``MaHoSo``. Positions are ``file:#n``, the n-th row of the file.
+
+Values are kept as text (numbers in JSON become their decimal text, so
+``"TrangThai": 4`` and ``"TrangThai": "4"`` are the same row).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from producers.inputs import InputProblem
+
+COLUMNS: Final = (
+    "MaHoSo",
+    "NguoiXuLy",
+    "ChucDanh",
+    "ThoiDiemXuLy",
+    "PhongBanXuLy",
+    "NoiDungXuLy",
+    "TrangThai",
+    "NgayBatDau",
+    "NgayKetThucTheoQuyDinh",
+)
+#: Columns every row must fill.
+REQUIRED: Final = ("MaHoSo", "NguoiXuLy", "ThoiDiemXuLy", "TrangThai")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    source: str
+    values: Mapping[str, str]
+    ordinal: int  # position in the whole input, for stable ordering
+
+    def __getitem__(self, column: str) -> str:
+        return self.values.get(column, "")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value).strip()
+
+
+def _row_values(obj: Mapping[str, Any]) -> dict[str, str]:
+    return {column: _text(obj.get(column)) for column in COLUMNS}
+
+
+def read_rows(path: Path, start: int = 0) -> Iterator[Row | InputProblem]:
+    """The rows of one export file, in file order; unreadable content as problems."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        yield InputProblem(name, f"cannot read the file: {exc.strerror or exc}")
+        return
+    except UnicodeDecodeError as exc:
+        yield InputProblem(name, f"not UTF-8 text (byte {exc.start + 1}); save the export as UTF-8")
+        return
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        yield from _read_json(text, name, start)
+    elif suffix == ".jsonl":
+        yield from _read_jsonl(text, name, start)
+    else:
+        yield from _read_csv(text, name, start)
+
+
+def _read_csv(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        yield InputProblem(f"{name}:1", f"missing column(s) {', '.join(missing)} (the header has: {', '.join(header)})")
+        return
+    reader.fieldnames = header
+    line = 2
+    try:
+        for record in reader:
+            row = Row(f"{name}:{line}", _row_values(record), start + line)
+            line = reader.line_num + 1
+            if any(row.values.values()):
+                yield row
+    except csv.Error as exc:
+        yield InputProblem(f"{name}:{reader.line_num}", f"not valid CSV: {exc}")
+
+
+def _read_jsonl(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield InputProblem(f"{name}:{number}", f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(obj, dict):
+            yield InputProblem(f"{name}:{number}", "a row must be a JSON object")
+            continue
+        yield Row(f"{name}:{number}", _row_values(obj), start + number)
+
+
+def _read_json(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield InputProblem(f"{name}:{exc.lineno}", f"not valid JSON: {exc.msg} at column {exc.colno}")
+        return
+    if isinstance(doc, dict):
+        doc = doc.get("QuaTrinhXuLy")
+    if not isinstance(doc, list):
+        yield InputProblem(name, 'expected an array of rows, {"QuaTrinhXuLy": [...]} or an array of dossiers')
+        return
+    index = 0
+    for entry in doc:
+        inherited: dict[str, Any] = {}
+        rows: Any = [entry]
+        if isinstance(entry, dict) and "QuaTrinhXuLy" in entry:
+            rows = entry["QuaTrinhXuLy"] if isinstance(entry["QuaTrinhXuLy"], list) else [entry["QuaTrinhXuLy"]]
+            inherited = {"MaHoSo": entry["MaHoSo"]} if "MaHoSo" in entry else {}
+        for obj in rows:
+            index += 1
+            where = f"{name}:#{index}"
+            if not isinstance(obj, dict):
+                yield InputProblem(where, "a row must be a JSON object")
+                continue
+            yield Row(where, _row_values({**inherited, **obj}), start + index)
