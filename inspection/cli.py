@@ -1,15 +1,44 @@
-"""``dossier inspect …``: the inspectors' commands."""
+"""``dossier inspect …``: the inspectors' commands (one module per command)."""
 
 from __future__ import annotations
 
 import click
+
+from inspection.cli_accountability import accountability_cmd
+from inspection.cli_audit import audit_cmd, rules_cmd
+from inspection.cli_export import export_cmd
+from inspection.cli_process import flow_cmd, variants_cmd
+from inspection.cli_replay import replay_cmd
+from inspection.cli_scorecard import scorecard_cmd
+from inspection.cli_sql import sql_cmd
+from inspection.cli_verify import verify_cmd
 
 
 @click.group("inspect")
 def inspect_group() -> None:
     """Replay dossiers, run audit rules, score units, verify integrity, export.
 
+    Every report states what it was computed on. Exit codes: 0 ok, 1 the store
+    cannot be used (the message says what to do), 2 usage error, 3 findings.
+
     \b
-    Example:
-      dossier inspect --help
+    Examples:
+      dossier inspect replay 000.00.31.H29-240207-0042
+      dossier inspect audit R1 R10 --unit 000.00.31.H29
+      dossier inspect verify
     """
+
+
+for _command in (
+    replay_cmd,
+    audit_cmd,
+    rules_cmd,
+    scorecard_cmd,
+    accountability_cmd,
+    verify_cmd,
+    variants_cmd,
+    flow_cmd,
+    export_cmd,
+    sql_cmd,
+):
+    inspect_group.add_command(_command)

@@ -1,0 +1,229 @@
+"""What every ``dossier inspect`` command shares: options, the store, provenance, output.
+
+* ``--format table|json|jsonl|csv`` with a stable row order; a table on a
+  terminal, machine formats on request.
+* The filters ``--unit``, ``--unit-level``, ``--procedure``, ``--from``/``--to``
+  (reception date, Asia/Ho_Chi_Minh), always bound as query parameters.
+* Provenance: every report says what it was computed on (events and dossiers
+  in the store, the last ingested event and Kafka offsets), so a second
+  inspector can reproduce it. Table output prints it above the table; JSON
+  wraps rows as ``{"computed_on": …, "<rows>": […]}``; JSON Lines and CSV keep
+  stdout to rows and print it on stderr (unless ``--quiet``).
+* Store problems (no store yet, the store busy in another process, a server
+  that cannot be reached) become one actionable sentence, exit code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any, Final, TypeVar
+
+import click
+
+from dossier_runtime.errors import StoreError
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store, StoreQueryError, open_store
+from schemas.rendering import render
+
+EXIT_FINDINGS: Final = 3
+UNIT_LEVELS: Final = ("city", "department", "district", "commune")
+
+F = TypeVar("F", bound=Callable[..., Any])
+pass_settings = click.make_pass_decorator(Settings, ensure=True)
+
+
+def format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json", "jsonl", "csv"]),
+        default="table",
+        show_default=True,
+        help="Output: a table for people; json, jsonl or csv for machines.",
+    )(func)
+
+
+def quiet_option(func: F) -> F:
+    return click.option("-q", "--quiet", is_flag=True, help="No progress or provenance on stderr.")(func)
+
+
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    """The selection an inspector asks for; every value is bound, never spliced into SQL."""
+
+    unit: str | None = None
+    unit_level: str | None = None
+    procedure: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def describe(self) -> dict[str, str]:
+        out = {
+            "unit": self.unit,
+            "unit_level": self.unit_level,
+            "procedure": self.procedure,
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    def dossier_condition(self, column: str = "dossier_id") -> tuple[str, dict[str, Any]]:
+        """``<column> IN (dossiers matching the filters)`` and its parameters ('1' when unfiltered).
+
+        A dossier matches by its reception event: received by ``--unit`` (or a unit
+        of ``--unit-level``), for ``--procedure``, on a reception date in range.
+        """
+        if not any((self.unit, self.unit_level, self.procedure, self.date_from, self.date_to)):
+            return "1", {}
+        where = ["event_type = 'DossierReceived'"]
+        params: dict[str, Any] = {}
+        if self.unit:
+            where.append("unit_code = {f_unit:String}")
+            params["f_unit"] = self.unit
+        if self.unit_level:
+            where.append("unit_code IN (SELECT unit_code FROM units FINAL WHERE level = {f_level:String})")
+            params["f_level"] = self.unit_level
+        if self.procedure:
+            where.append("procedure_code = {f_procedure:String}")
+            params["f_procedure"] = self.procedure
+        if self.date_from:
+            where.append("toDate(occurred_at, 'Asia/Ho_Chi_Minh') >= {f_from:Date}")
+            params["f_from"] = self.date_from
+        if self.date_to:
+            where.append("toDate(occurred_at, 'Asia/Ho_Chi_Minh') <= {f_to:Date}")
+            params["f_to"] = self.date_to
+        # Conditions are fixed text with bound placeholders; no input reaches the SQL text.
+        return f"{column} IN (SELECT dossier_id FROM events WHERE {' AND '.join(where)})", params  # noqa: S608
+
+
+def filter_options(func: F) -> F:
+    """Add --unit, --unit-level, --procedure, --from, --to; the command receives ``filters: Filters``."""
+    options = [
+        click.option("--unit", help="Electronic unit code, e.g. 000.00.31.H29."),
+        click.option("--unit-level", type=click.Choice(UNIT_LEVELS), help="Only units of this level."),
+        click.option("--procedure", help="Procedure code (MaTTHC), e.g. 1.001776."),
+        click.option(
+            "--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Received on or after (YYYY-MM-DD)."
+        ),
+        click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Received on or before (YYYY-MM-DD)."),
+    ]
+
+    def wrapper(*args: Any, unit: Any, unit_level: Any, procedure: Any, date_from: Any, date_to: Any, **kw: Any) -> Any:
+        if date_from and date_to and date_from > date_to:
+            raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+        kw["filters"] = Filters(
+            unit=unit or None,
+            unit_level=unit_level,
+            procedure=procedure or None,
+            date_from=date_from.date() if date_from else None,
+            date_to=date_to.date() if date_to else None,
+        )
+        return func(*args, **kw)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def reader(settings: Settings) -> Iterator[Store]:
+    """The store opened read-only, with store problems turned into one sentence (exit 1)."""
+    try:
+        store = open_store(settings, role="reader")
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    except StoreQueryError as exc:
+        if "UNKNOWN_TABLE" in str(exc) or "Unknown table" in str(exc):
+            raise click.ClickException(
+                "the store has no event log yet: run `dossier consume migrate`, then load events "
+                "(`dossier consume run` or `dossier consume load FILE…`)"
+            ) from None
+        raise click.ClickException(f"query failed: {exc}") from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def provenance(store: Store) -> dict[str, Any]:
+    """What the store held when the report was computed."""
+    totals = store.query("SELECT count(), uniqExact(dossier_id), max(_ingested_at), max(recorded_at) FROM events").rows[
+        0
+    ]
+    offsets = store.query(
+        "SELECT _topic, _partition, max(_offset) FROM events WHERE _topic NOT LIKE 'file:%' "
+        "GROUP BY _topic, _partition ORDER BY _topic, _partition"
+    ).rows
+    return {
+        "store": store.location,
+        "events": int(totals[0]),
+        "dossiers": int(totals[1]),
+        "last_ingested_at": totals[2].isoformat() if totals[0] else None,
+        "last_recorded_at": totals[3].isoformat() if totals[0] else None,
+        "kafka_offsets": {f"{t}/{p}": int(o) for t, p, o in offsets},
+    }
+
+
+def emit(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[str],
+    computed_on: Mapping[str, Any],
+    key: str = "rows",
+    title: str | None = None,
+    quiet: bool = False,
+) -> None:
+    """Print a report's rows with its provenance, in the chosen format."""
+    if fmt == "json":
+        data = [{c: r.get(c) for c in columns} for r in rows]
+        body = json.loads(render(data, "json", columns)) if data else []
+        click.echo(json.dumps({"computed_on": computed_on, key: body}, ensure_ascii=False, indent=2, default=str))
+        return
+    if fmt == "table":
+        if title:
+            click.echo(title)
+        click.echo(describe_provenance(computed_on))
+        click.echo("")
+        click.echo(render(rows, "table", columns) if rows else "(nothing found)")
+        return
+    if not quiet:
+        click.echo(describe_provenance(computed_on), err=True)
+    if rows:
+        click.echo(render(rows, fmt, columns))
+
+
+def describe_provenance(computed_on: Mapping[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in computed_on.items() if k not in ("kafka_offsets",) and v not in (None, {}, [])]
+    offsets = computed_on.get("kafka_offsets") or {}
+    if offsets:
+        parts.append("offsets " + ",".join(f"{k}:{v}" for k, v in offsets.items()))
+    return "computed on: " + "; ".join(parts)
+
+
+class Progress:
+    """A line on stderr for work that takes more than a second (silent with --quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            elapsed = time.monotonic() - self.started
+            click.echo(f"[{elapsed:6.1f}s] {message}", err=True)
+
+
+def exit_with_findings(found: bool, no_fail: bool) -> None:
+    if found and not no_fail:
+        sys.exit(EXIT_FINDINGS)
