@@ -60,7 +60,7 @@ def test_canonical_sql_recomputes_every_golden_hash_in_clickhouse(tmp_path) -> N
         fastavro.writer(f, current_schema().parsed, [e.to_record() for e in events])
     # The expression is built from the contract's own field list; the path is pytest's.
     sql = (
-        f"SELECT event_type, lower(hex(SHA256({canonical_sql()}))) = lower(hex(hash)) AS ok, "  # noqa: S608
+        f"SELECT event_type, lower(hex(SHA256({canonical_sql()}))) = lower(hex(hash)) AS ok, "
         f"{canonical_sql()} AS c FROM file('{path}', 'Avro')"
     )
     rows = [line.split("\t") for line in str(chdb.query(sql, "TSV")).strip().splitlines()]

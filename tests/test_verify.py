@@ -45,7 +45,7 @@ def _load(client: Any, tmp_path: Path, events: list[DossierEvent]) -> None:
         fastavro.writer(f, current_schema().parsed, [e.to_record() for e in events])
     client.command("DROP TABLE IF EXISTS events")
     client.command(
-        f"CREATE TABLE events ENGINE = MergeTree ORDER BY (dossier_id, seq) AS SELECT * FROM file('{path}', 'Avro')"  # noqa: S608 - a pytest path, no input
+        f"CREATE TABLE events ENGINE = MergeTree ORDER BY (dossier_id, seq) AS SELECT * FROM file('{path}', 'Avro')"
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -57,7 +56,8 @@ def test_working_time_between_matches_python(client: Any) -> None:
 def test_adding_working_time_matches_python(client: Any, delta_hours: float) -> None:
     instants = _random_instants(200, 3)
     delta_us = int(delta_hours * 3600 * 10**6)
-    sql = f"SELECT {add_working_us_sql('t', str(delta_us))} FROM (SELECT arrayJoin({{ts:Array(DateTime64(6,'UTC'))}}) AS t)"
+    expr = add_working_us_sql("t", str(delta_us))
+    sql = f"SELECT {expr} FROM (SELECT arrayJoin({{ts:Array(DateTime64(6,'UTC'))}}) AS t)"
     rows = client.query(sql, parameters={**params(), "ts": instants}).result_rows
     for (got,), t in zip(rows, instants, strict=True):
         assert _aware(got) == CAL.add_working_time(t, timedelta(hours=delta_hours)), t
