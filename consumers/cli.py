@@ -1,8 +1,16 @@
-"""``dossier consume …``: loading events from Kafka into ClickHouse."""
+"""``dossier consume …``: loading events from Kafka (or files) into ClickHouse.
+
+Each command lives in its own module; this one only assembles the group.
+"""
 
 from __future__ import annotations
 
 import click
+
+from consumers.cli_load import load_catalogue_cmd, load_cmd
+from consumers.cli_migrate import migrate_cmd
+from consumers.cli_run import run_cmd
+from consumers.cli_status import status_cmd
 
 
 @click.group("consume")
@@ -10,6 +18,17 @@ def consume_group() -> None:
     """Load dossier events from Kafka into ClickHouse, effectively once.
 
     \b
-    Example:
-      dossier consume --help
+    Examples:
+      dossier consume migrate
+      dossier consume run
+      dossier consume load sim/events.avro
+      dossier consume load-catalogue sim/
+      dossier consume status --format json
     """
+
+
+consume_group.add_command(migrate_cmd)
+consume_group.add_command(run_cmd)
+consume_group.add_command(load_cmd)
+consume_group.add_command(load_catalogue_cmd)
+consume_group.add_command(status_cmd)

@@ -1,0 +1,114 @@
+"""Live loader rate against raw kafka-python consumption, in the same run, on the same topic.
+
+Run (from the repository root)::
+
+    .venv/bin/python -m bench.bench_consumer --events 200000
+
+1. Starts a Tansu broker, creates a 6-partition topic, publishes ``--events``
+   single-object messages (lz4, keyed by dossier).
+2. Raw: a kafka-python consumer assigned to every partition reads them all
+   (records only, no decoding): records/s.
+3. Loader: :class:`consumers.live.LiveLoader` in a fresh group and a fresh
+   embedded store: events stored/s, timed from the group assignment to the
+   last event stored (the ~3 s group join is excluded, as for raw).
+
+Prints both rates and loader/raw; the target is >= 0.85.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.benchdata import records
+from consumers.live import LiveLoader, RunOptions
+from consumers.migrations import migrate
+from consumers.sink import Sink
+from dossier_runtime.broker import start_broker, stop_broker
+from dossier_runtime.kafka import ensure_topic, make_consumer, make_producer
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+from schemas.codec import encode_record
+
+TOPIC = "bench-events"
+
+
+def produce(bootstrap: str, n: int) -> None:
+    ensure_topic(bootstrap, TOPIC, 6)
+    producer = make_producer(bootstrap)
+    futures = [producer.send(TOPIC, key=r["dossier_id"].encode(), value=encode_record(r)) for r in records(n)]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=60)
+    producer.close()
+
+
+def raw_rate(bootstrap: str, n: int) -> float:
+    from kafka import TopicPartition
+
+    consumer = make_consumer(bootstrap, group_id=None)
+    consumer.assign([TopicPartition(TOPIC, p) for p in range(6)])
+    seen, started = 0, None
+    while seen < n:
+        batch = consumer.poll(timeout_ms=500, max_records=20_000)
+        if batch and started is None:
+            started = time.perf_counter()
+        seen += sum(len(v) for v in batch.values())
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return n / elapsed
+
+
+class _Timed(LiveLoader):
+    assigned_at: float | None = None
+
+    def on_assigned(self, assigned: Any) -> None:
+        if assigned and self.assigned_at is None:
+            self.assigned_at = time.perf_counter()
+
+
+def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> float:
+    settings = Settings(data_dir=data_dir, topic=TOPIC, partitions=6, kafka_bootstrap=bootstrap)
+    with opened_store(settings, role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store)
+        loader = _Timed(
+            settings, sink, bootstrap, RunOptions(group="bench", max_events=max_events, progress_every_s=999)
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=loader.run, args=(stop,))
+        thread.start()
+        while loader.summary.totals.stored < n:
+            time.sleep(0.01)
+        done = time.perf_counter()
+        stop.set()
+        thread.join()
+        sink.close()
+    assert loader.assigned_at is not None
+    return n / (done - loader.assigned_at)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--max-events", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = start_broker(log_path=Path(tmp) / "broker.log")
+        try:
+            produce(broker.bootstrap, args.events)
+            raw = raw_rate(broker.bootstrap, args.events)
+            print(f"raw kafka-python consume: {raw:,.0f} records/s")
+            loaded = loader_rate(broker.bootstrap, args.events, Path(tmp) / "data", args.max_events)
+            print(f"loader (consume + store): {loaded:,.0f} events/s")
+            print(f"loader / raw: {loaded / raw:.2f} (target >= 0.85)")
+        finally:
+            stop_broker(broker)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""The ClickHouse store: one small query API over embedded chDB, its owner's endpoint, or a server.
+
+``open_store(settings, role="reader" | "writer")`` returns a :class:`Store`:
+
+* ``DOSSIER_CLICKHOUSE_URL`` set → a ClickHouse server over HTTP(S).
+* otherwise the embedded chDB store in ``<data dir>/store`` (database
+  ``dossier``). chDB admits one process per directory (platform.md B-1), so:
+
+  - if another process owns the directory and serves it
+    (``<data dir>/store.endpoint.json``), a reader goes through that process's
+    loopback endpoint and sees fresh data; a writer is refused with a sentence
+    naming the process;
+  - if the directory is free, this process opens it and, by default, serves
+    reads to the others until it closes the store;
+  - if it is locked by a process that does not serve it, the error names it.
+
+The API (the same on every backend; results come through Arrow, so Python
+types are the same everywhere: ``DateTime64(6,'UTC')`` → aware datetime,
+``FixedString`` → bytes, ``Nullable`` → None, ``Array`` → list)::
+
+    store.query(sql, {"id": "D1"})          # QueryResult: .column_names, .rows, .named(), .scalar()
+    store.query_arrow(sql, params)          # pyarrow.Table
+    for batch in store.query_batches(sql):  # pyarrow.RecordBatch, streamed (big exports)
+        ...
+    store.command("DDL …", params)          # DDL and other statements without a result
+    store.insert_rows(table, columns, rows) # writers: small inserts (catalogues, dead letters)
+    store.insert_bytes("INSERT INTO t (a, b)", "Avro", [data])  # writers: raw bytes in an input format
+
+Placeholders are ClickHouse's server-side ``{name:Type}``; values are never
+put into SQL text. A reader's session is ``readonly = 2``: any write or DDL is
+refused by ClickHouse itself (``Code: 164 … READONLY``), which is what lets
+``dossier inspect sql`` run user SQL safely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import pyarrow as pa
+
+from dossier_runtime.errors import StoreError
+from dossier_runtime.settings import Settings, redact_url
+from dossier_runtime.storebackends import (
+    Backend,
+    ChdbBackend,
+    EndpointBackend,
+    ServerBackend,
+    StoreQueryError,
+    _read_ipc,
+)
+from dossier_runtime.storeserver import StoreEndpoint, read_endpoint
+
+__all__ = ["EMBEDDED_DATABASE", "QueryResult", "Store", "StoreBusyError", "StoreQueryError", "open_store"]
+
+Role = Literal["reader", "writer"]
+EMBEDDED_DATABASE: Final = "dossier"
+STORE_SUBDIR: Final = "store"
+_OWNER_WAIT_S: Final = 8.0
+
+_local_lock = threading.Lock()
+_local_open: dict[Path, int] = {}  # chDB paths this process has open, with a reference count
+
+
+class StoreBusyError(StoreError):
+    """The embedded store is held by another process in a way that excludes this use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows (tuples) of a query."""
+
+    column_names: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def named(self) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name (for :func:`schemas.rendering.render`)."""
+        return [dict(zip(self.column_names, row, strict=True)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        """The first column of the first row (None when there are no rows)."""
+        return self.rows[0][0] if self.rows and self.rows[0] else None
+
+
+def table_to_result(table: pa.Table) -> QueryResult:
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    rows = list(zip(*columns, strict=True)) if columns else []
+    return QueryResult(tuple(table.column_names), rows)
+
+
+class Store:
+    """A connection to the dossier store; see the module docstring for the API."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        role: Role,
+        location: str,
+        endpoint: StoreEndpoint | None = None,
+        local_path: Path | None = None,
+    ) -> None:
+        self._backend = backend
+        self.role = role
+        self.location = location
+        self._endpoint = endpoint
+        self._local_path = local_path
+        self._closed = False
+
+    @property
+    def kind(self) -> str:
+        """``embedded`` (this process), ``endpoint`` (through the owning process) or ``server``."""
+        return self._backend.kind
+
+    @property
+    def database(self) -> str:
+        return str(getattr(self._backend, "database", ""))
+
+    def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        return table_to_result(self.query_arrow(sql, parameters, settings=settings))
+
+    def query_arrow(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        batches = list(self._backend.batches(sql, parameters, _settings(settings)))
+        if not batches:
+            return pa.table({})
+        return pa.Table.from_batches(batches)
+
+    def query_batches(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a big result batch by batch; memory stays bounded by one ClickHouse block."""
+        if isinstance(self._backend, ChdbBackend):
+            for chunk in self._backend.stream(sql, parameters, _settings(settings)):
+                yield from _read_ipc(chunk)
+        else:
+            yield from self._backend.batches(sql, parameters, _settings(settings))
+
+    def command(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        self._backend.command(sql, parameters, _settings(settings))
+
+    def insert_bytes(
+        self,
+        statement: str,
+        fmt: str,
+        chunks: Iterable[bytes],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert raw bytes in a ClickHouse input format; ``statement`` is ``INSERT INTO t (cols)``."""
+        self._require_writer()
+        return self._backend.insert(statement, fmt, chunks, parameters)
+
+    def insert_rows(self, table: str, column_names: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Insert Python rows (through Arrow); for small tables: catalogues, dead letters."""
+        self._require_writer()
+        materialised = list(rows)
+        if not materialised:
+            return 0
+        columns = list(zip(*materialised, strict=True))
+        arrow = pa.table({name: pa.array(list(col)) for name, col in zip(column_names, columns, strict=True)})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, arrow.schema) as writer:
+            writer.write_table(arrow)
+        cols = ", ".join(f"`{name}`" for name in column_names)
+        self._backend.insert(f"INSERT INTO `{table}` ({cols})", "ArrowStream", [sink.getvalue().to_pybytes()], None)
+        return len(materialised)
+
+    def _require_writer(self) -> None:
+        if self.role != "writer":
+            raise StoreError("this store was opened for reading; writes need open_store(..., role='writer')")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._endpoint is not None:
+            self._endpoint.close()
+        self._backend.close()
+        if self._local_path is not None:
+            with _local_lock:
+                _local_open[self._local_path] -= 1
+                if _local_open[self._local_path] <= 0:
+                    del _local_open[self._local_path]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _settings(settings: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not settings:
+        return None
+    return {str(k): str(int(v) if isinstance(v, bool) else v) for k, v in settings.items()}
+
+
+def store_path(settings: Settings) -> Path:
+    """Directory of the embedded chDB engine."""
+    return (settings.data_dir / STORE_SUBDIR).resolve()
+
+
+def lock_holder(chdb_dir: Path) -> int | None:
+    """The pid holding chDB's lock on ``chdb_dir`` (-1 if unknown), or None when it is free.
+
+    Probes ``<dir>/status`` with a non-blocking flock and releases it at once,
+    without starting the engine (platform.md B-1).
+    """
+    status = chdb_dir / "status"
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 256).decode(errors="replace")
+            digits = text.split("PID:", 1)[1].split("|", 1)[0].strip() if "PID:" in text else ""
+            return int(digits) if digits.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _describe_pid(pid: int) -> str:
+    if pid <= 0:
+        return "another process"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = ""
+    return f"process {pid}" + (f" ({cmd[:120]})" if cmd else "")
+
+
+def open_store(settings: Settings, *, role: Role = "reader", serve: bool = True) -> Store:
+    """Open the store for reading or writing; raises :class:`StoreError` with what to do.
+
+    ``serve``: when this process opens an embedded store itself, serve reads to
+    other processes on loopback while it is open (the default).
+    """
+    if settings.clickhouse_url:
+        backend = ServerBackend(settings.clickhouse_url, readonly=role == "reader")
+        return Store(backend, role=role, location=redact_url(settings.clickhouse_url))
+    return _open_embedded(settings, role, serve)
+
+
+def _open_embedded(settings: Settings, role: Role, serve: bool) -> Store:
+    chdb_dir = store_path(settings)
+    location = f"embedded chDB in {chdb_dir}"
+    with _local_lock:
+        if chdb_dir in _local_open:  # this process already has the engine: another session on it
+            _local_open[chdb_dir] += 1
+            backend = ChdbBackend(chdb_dir, EMBEDDED_DATABASE, readonly=role == "reader")
+            return Store(backend, role=role, location=location, local_path=chdb_dir)
+        if _local_open:
+            other = next(iter(_local_open))
+            raise StoreBusyError(
+                f"this process already has the embedded store {other} open; chDB serves one directory per process"
+            )
+    deadline = time.monotonic() + _OWNER_WAIT_S
+    while True:
+        owner = read_endpoint(settings.data_dir)
+        if owner is not None:
+            if role == "reader":
+                backend_ep = EndpointBackend(owner["port"], owner["token"], owner["pid"], EMBEDDED_DATABASE)
+                return Store(backend_ep, role=role, location=f"{location} (through {_describe_pid(owner['pid'])})")
+            raise StoreBusyError(
+                f"the store in {chdb_dir} is in use by {_describe_pid(owner['pid'])}; "
+                "stop it (Ctrl-C in its terminal) and run this command again, or run this while it is not running"
+            )
+        holder = lock_holder(chdb_dir)
+        if holder is None:
+            store = _try_open_here(settings, chdb_dir, role, serve, location)
+            if store is not None:
+                return store
+        elif time.monotonic() > deadline:
+            raise StoreBusyError(
+                f"the store in {chdb_dir} is locked by {_describe_pid(holder)}, which does not serve it to others; "
+                "wait for it to finish or stop it, then run this command again"
+            )
+        if time.monotonic() > deadline:
+            raise StoreBusyError(f"could not open the store in {chdb_dir} (another process keeps taking it); retry")
+        time.sleep(0.1)
+
+
+def _try_open_here(settings: Settings, chdb_dir: Path, role: Role, serve: bool, location: str) -> Store | None:
+    chdb_dir.mkdir(parents=True, exist_ok=True)
+    with _local_lock:
+        try:
+            backend = ChdbBackend(chdb_dir, EMBEDDED_DATABASE, readonly=role == "reader")
+        except StoreQueryError:
+            raise
+        except StoreError:
+            if lock_holder(chdb_dir) is not None:
+                return None  # lost a race with another process: look again
+            raise
+        _local_open[chdb_dir] = 1
+    endpoint = None
+    if serve:
+        try:
+            endpoint = StoreEndpoint(settings.data_dir, chdb_dir, EMBEDDED_DATABASE)
+        except OSError:
+            endpoint = None  # no loopback: still usable here, just not shared
+    return Store(backend, role=role, location=location, endpoint=endpoint, local_path=chdb_dir)
+
+
+@contextlib.contextmanager
+def opened_store(settings: Settings, *, role: Role = "reader", serve: bool = True) -> Iterator[Store]:
+    """``with opened_store(settings) as store:`` — :func:`open_store` closed on exit."""
+    store = open_store(settings, role=role, serve=serve)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,349 @@
+"""The three ways a :class:`~dossier_runtime.store.Store` reaches ClickHouse.
+
+Every backend speaks one small interface: record batches for a query
+(Arrow IPC under the hood, so results have the same Python types whichever
+backend answered), a command, and a raw insert of bytes in a ClickHouse input
+format. Values are always bound server-side (``{name:Type}`` placeholders,
+formatted by clickhouse-connect's binder), never spliced into SQL text.
+
+* :class:`ChdbBackend`: the embedded engine, in this process (raw ``chdb``:
+  it gives streaming ``send_query`` results and streaming ``send_insert``,
+  which clickhouse-connect's chdb client routes through temp files).
+* :class:`ServerBackend`: a ClickHouse server over HTTP(S), clickhouse-connect.
+* :class:`EndpointBackend`: the loopback endpoint of the process that owns an
+  embedded store (:mod:`dossier_runtime.storeserver`).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import struct
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC
+from pathlib import Path
+from typing import Any, Final, Protocol
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+
+from dossier_runtime.errors import StoreError
+
+#: Settings every reader runs with: no writes, no DDL, settings still adjustable per query.
+READONLY: Final = {"readonly": "2"}
+
+FRAME_END: Final = 0
+FRAME_ERROR: Final = 0xFFFFFFFF
+
+
+class StoreQueryError(StoreError):
+    """ClickHouse refused a statement (syntax, unknown column, read-only, …); the message is ClickHouse's."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def bind_parameters(parameters: Mapping[str, Any] | None) -> dict[str, str]:
+    """Server-side parameter values in ClickHouse text form (``{name:Type}`` placeholders)."""
+    if not parameters:
+        return {}
+    from clickhouse_connect.driver.binding import format_bind_value
+
+    return {name: str(format_bind_value(value, UTC)) for name, value in parameters.items()}
+
+
+def _error_code(message: str) -> int | None:
+    marker = "Code: "
+    idx = message.find(marker)
+    if idx < 0:
+        return None
+    digits = message[idx + len(marker) :].split(".", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def clean_error(message: str) -> str:
+    """ClickHouse's own sentence, without driver prefixes and stack noise."""
+    idx = message.find("Code: ")
+    text = message[idx:] if idx >= 0 else message
+    return text.strip().split("\n", 1)[0]
+
+
+class Backend(Protocol):
+    kind: str
+
+    def batches(
+        self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
+    ) -> Iterator[pa.RecordBatch]: ...
+
+    def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None: ...
+
+    def insert(
+        self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None
+    ) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def _read_ipc(data: bytes) -> Iterator[pa.RecordBatch]:
+    if not data:
+        return
+    reader = pa.ipc.open_stream(data)
+    yield from reader
+
+
+class ChdbBackend:
+    """The embedded engine in this process. One connection per role, serialised by a lock.
+
+    chDB releases the GIL while a statement runs, so a Kafka poll loop and an
+    insert can use both cores. Readers get ``readonly = 2`` on their session.
+    """
+
+    kind = "embedded"
+
+    def __init__(self, path: Path, database: str, *, readonly: bool) -> None:
+        import chdb
+
+        self.path = path
+        self.database = database
+        self._lock = threading.RLock()
+        try:
+            self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
+        except Exception as exc:  # chdb raises RuntimeError/ChdbError with a generic EmbeddedServer text
+            raise StoreError(f"cannot open the embedded store in {path}: {clean_error(str(exc))}") from exc
+        if not readonly:
+            self._raw(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        exists = self._raw("SELECT count() FROM system.databases WHERE name = {db:String}", {"db": database})
+        if exists.strip() == b"0":
+            self._raw(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        self._raw(f"USE `{database}`")
+        if readonly:
+            self._raw("SET readonly = 2")
+
+    def _raw(self, sql: str, params: Mapping[str, Any] | None = None, fmt: str = "TSV") -> bytes:
+        with self._lock:
+            try:
+                result = self._conn.query(sql, fmt, params=bind_parameters(params) or None)
+            except Exception as exc:
+                raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
+        return bytes(result.bytes() or b"")
+
+    @staticmethod
+    def _with_settings(sql: str, settings: Mapping[str, str] | None) -> str:
+        if not settings:
+            return sql
+        clause = ", ".join(f"{k} = {_setting_literal(v)}" for k, v in settings.items())
+        return f"{sql.rstrip().rstrip(';')}\nSETTINGS {clause}"
+
+    def batches(
+        self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        data = self._raw(self._with_settings(sql, settings), params, "ArrowStream")
+        yield from _read_ipc(data)
+
+    def stream(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None,
+        settings: Mapping[str, str] | None,
+        *,
+        prebound: Mapping[str, str] | None = None,
+    ) -> Iterator[bytes]:
+        """Complete Arrow IPC streams, one per ClickHouse block (for the loopback endpoint and big exports).
+
+        ``prebound`` takes parameters already in ClickHouse text form (as the endpoint receives them).
+        """
+        bound = dict(prebound) if prebound is not None else bind_parameters(params)
+        with self._lock:
+            try:
+                result = self._conn.send_query(self._with_settings(sql, settings), "ArrowStream", params=bound or None)
+                for chunk in result:
+                    payload = chunk.bytes() if hasattr(chunk, "bytes") else bytes(chunk)
+                    if payload:
+                        yield bytes(payload)
+            except Exception as exc:
+                raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
+
+    def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
+        self._raw(self._with_settings(sql, settings), params)
+
+    def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
+        if data_params:
+            raise StoreError("the embedded store takes no parameters in a streaming insert")
+        with self._lock:
+            try:
+                with self._conn.send_insert(statement, fmt) as inserter:
+                    for chunk in chunks:
+                        inserter.append(chunk)
+                    result = inserter.finish()
+            except Exception as exc:
+                raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
+        written = getattr(result, "rows_written", 0)
+        return int(written() if callable(written) else written or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _setting_literal(value: str) -> str:
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class ServerBackend:
+    """A ClickHouse server over HTTP(S): ``http(s)://user:password@host:port/db``."""
+
+    kind = "server"
+
+    def __init__(self, url: str, *, readonly: bool) -> None:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreError("DOSSIER_CLICKHOUSE_URL must look like https://user:password@host:8443/database")
+        self.database = unquote(parts.path.strip("/")) or "default"
+        try:
+            self._client = clickhouse_connect.get_client(
+                host=parts.hostname,
+                port=parts.port or (8443 if parts.scheme == "https" else 8123),
+                username=unquote(parts.username or "default"),
+                password=unquote(parts.password or ""),
+                database=self.database,
+                secure=parts.scheme == "https",
+                settings=dict(READONLY) if readonly else {},
+                connect_timeout=5,
+                compress=False,
+            )
+        except ClickHouseError as exc:
+            host = f"{parts.hostname}:{parts.port or ''}"
+            raise StoreError(
+                f"cannot reach ClickHouse at {host}: {clean_error(str(exc))}; check DOSSIER_CLICKHOUSE_URL"
+            ) from exc
+
+    def _guard(self, exc: Exception) -> StoreQueryError:
+        return StoreQueryError(clean_error(str(exc)), _error_code(str(exc)))
+
+    def batches(
+        self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        try:
+            stream = self._client.raw_stream(
+                sql, parameters=dict(params) if params else None, settings=dict(settings or {}), fmt="ArrowStream"
+            )
+            reader = pa.ipc.open_stream(stream)
+            yield from reader
+        except ClickHouseError as exc:
+            raise self._guard(exc) from exc
+        except pa.ArrowInvalid as exc:  # an empty body: a statement without result
+            if "empty" not in str(exc).lower() and "0 bytes" not in str(exc):
+                raise StoreError(f"unreadable answer from ClickHouse: {exc}") from exc
+
+    def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        try:
+            self._client.command(sql, parameters=dict(params) if params else None, settings=dict(settings or {}))
+        except ClickHouseError as exc:
+            raise self._guard(exc) from exc
+
+    def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        data = b"".join(chunks)
+        try:
+            self._client.command(
+                f"{statement} FORMAT {fmt}", parameters=dict(data_params) if data_params else None, data=data
+            )
+        except ClickHouseError as exc:
+            raise self._guard(exc) from exc
+        return 0
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class EndpointBackend:
+    """Reads through the loopback endpoint of the process that owns an embedded store."""
+
+    kind = "endpoint"
+
+    def __init__(self, port: int, token: str, pid: int, database: str) -> None:
+        self.port = port
+        self.token = token
+        self.pid = pid
+        self.database = database
+
+    def _post(self, path: str, body: dict[str, Any]) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        try:
+            conn.request(
+                "POST", path, json.dumps(body), {"X-Dossier-Token": self.token, "Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+        except OSError as exc:
+            conn.close()
+            raise StoreError(
+                f"the process that owns the store (pid {self.pid}) stopped answering ({exc}); run the command again"
+            ) from exc
+        if response.status != 200:
+            payload = response.read()
+            conn.close()
+            try:
+                detail = json.loads(payload)
+            except ValueError:
+                detail = {"error": payload.decode(errors="replace")}
+            raise StoreQueryError(str(detail.get("error")), detail.get("code"))
+        return response
+
+    def batches(
+        self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        response = self._post(
+            "/query", {"sql": sql, "params": bind_parameters(params), "settings": dict(settings or {})}
+        )
+        try:
+            for frame in read_frames(response):
+                yield from _read_ipc(frame)
+        finally:
+            response.close()
+
+    def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
+        for _ in self.batches(sql, params, settings):
+            pass
+
+    def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
+        raise StoreError(
+            f"the store is owned by another dossier process (pid {self.pid}), which only serves reads; "
+            "stop it (Ctrl-C) before writing"
+        )
+
+    def close(self) -> None:
+        return None
+
+
+def read_frames(response: Any) -> Iterator[bytes]:
+    """Frames of the endpoint protocol: [u32 length][Arrow IPC stream] …, [u32 0] at the end."""
+    while True:
+        head = response.read(4)
+        if len(head) < 4:
+            raise StoreError("the store endpoint closed the answer early; run the command again")
+        (length,) = struct.unpack(">I", head)
+        if length == FRAME_END:
+            return
+        if length == FRAME_ERROR:
+            (size,) = struct.unpack(">I", response.read(4))
+            detail = json.loads(response.read(size))
+            raise StoreQueryError(str(detail.get("error")), detail.get("code"))
+        data = response.read(length)
+        if len(data) < length:
+            raise StoreError("the store endpoint closed the answer early; run the command again")
+        yield data

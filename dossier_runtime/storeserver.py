@@ -1,0 +1,170 @@
+"""The loopback read endpoint of the process that owns an embedded store.
+
+chDB admits one OS process per data directory (platform.md B-1). The process
+that opened the store (``dossier consume run``, a load, or any command that
+found the directory free) therefore serves reads to the others: a
+``ThreadingHTTPServer`` on 127.0.0.1, one read-only (``readonly = 2``) chDB
+session per request, answers streamed as Arrow IPC frames. Its port, pid and
+a random token go to ``<data dir>/store.endpoint.json`` (mode 0600); a
+request without the token is refused, so another local user cannot read the
+store through the port.
+
+Protocol (internal, versioned by this module only):
+
+* ``GET /ping`` → ``{"pid": …, "data_dir": …}``
+* ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``
+  → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
+  before the first frame is a 400 with ``{"error", "code"}``, an error after
+  it a ``[u32 0xFFFFFFFF][u32 n][json]`` frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+
+from dossier_runtime.errors import StoreError
+from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, ChdbBackend, StoreQueryError
+
+ENDPOINT_FILE: Final = "store.endpoint.json"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    chdb_path: Path
+    database: str
+    token: str
+    data_dir: Path
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _authorised(self) -> bool:
+        if secrets.compare_digest(self.headers.get("X-Dossier-Token", ""), self.server.token):
+            return True
+        self._json(403, {"error": "missing or wrong store token (read it from store.endpoint.json)"})
+        return False
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        if not self._authorised():
+            return
+        if self.path == "/ping":
+            self._json(200, {"pid": os.getpid(), "data_dir": str(self.server.data_dir)})
+        else:
+            self._json(404, {"error": f"no such endpoint {self.path}"})
+
+    def do_POST(self) -> None:
+        if not self._authorised():
+            return
+        if self.path != "/query":
+            self._json(404, {"error": f"no such endpoint {self.path}"})
+            return
+        try:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            sql, params, settings = str(request["sql"]), dict(request.get("params") or {}), request.get("settings")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"error": f"bad request: {exc}"})
+            return
+        try:
+            backend = ChdbBackend(self.server.chdb_path, self.server.database, readonly=True)
+        except StoreError as exc:
+            self._json(503, {"error": str(exc)})
+            return
+        started = False
+        try:
+            for chunk in backend.stream(sql, None, settings, prebound=params):
+                if not started:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.apache.arrow.stream")
+                    self.end_headers()
+                    started = True
+                self.wfile.write(struct.pack(">I", len(chunk)))
+                self.wfile.write(chunk)
+            if not started:
+                self.send_response(200)
+                self.end_headers()
+            self.wfile.write(struct.pack(">I", FRAME_END))
+        except StoreQueryError as exc:
+            body = {"error": str(exc), "code": exc.code}
+            if started:
+                payload = json.dumps(body).encode()
+                self.wfile.write(struct.pack(">II", FRAME_ERROR, len(payload)) + payload)
+            else:
+                self._json(400, body)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            backend.close()
+
+
+class StoreEndpoint:
+    """Serve reads of an open embedded store on loopback until :meth:`close`."""
+
+    def __init__(self, data_dir: Path, chdb_path: Path, database: str) -> None:
+        self.data_dir = data_dir
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server.chdb_path = chdb_path
+        self.server.database = database
+        self.server.token = secrets.token_hex(16)
+        self.server.data_dir = data_dir
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, name="store-endpoint", daemon=True)
+        self._thread.start()
+        self._write_file()
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / ENDPOINT_FILE
+
+    def _write_file(self) -> None:
+        tmp = self.data_dir / f".{ENDPOINT_FILE}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"pid": os.getpid(), "port": self.port, "token": self.server.token}, handle)
+        tmp.replace(self.path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        with contextlib.suppress(FileNotFoundError, ValueError, OSError):
+            current = json.loads(self.path.read_text(encoding="utf-8"))
+            if current.get("pid") == os.getpid():
+                self.path.unlink()
+
+
+def read_endpoint(data_dir: Path) -> dict[str, Any] | None:
+    """The endpoint record of ``data_dir`` if its process is alive, else None."""
+    try:
+        record = json.loads((data_dir / ENDPOINT_FILE).read_text(encoding="utf-8"))
+        pid, port, token = int(record["pid"]), int(record["port"]), str(record["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return {"pid": pid, "port": port, "token": token}

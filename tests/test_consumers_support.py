@@ -1,0 +1,114 @@
+"""Helpers for the consumer tests (no tests here): fast valid histories, stores, producing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastavro import writer
+
+from dossier_runtime.kafka import ensure_topic, make_producer
+from schemas.codec import encode_record
+from schemas.events import DossierEvent
+from schemas.registry import current_schema
+from tests.eventfactory import T0, E, history
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = [
+    (E.DOSSIER_SUBMITTED, 1),
+    (E.DOSSIER_RECEIVED, 2),
+    (E.DOSSIER_TRANSFERRED, 4),
+    (E.STEP_HANDED_OVER, 4),
+    (E.RESULT_APPROVED, 4),
+    (E.RESULT_ISSUED, 9),
+    (E.APPLICANT_NOTIFIED, 9),
+    (E.RESULT_RETURNED, 10),
+]
+
+
+def events(n_dossiers: int, *, start: int = 0, days: int = 45) -> list[DossierEvent]:
+    """Sealed 8-event histories of ``n_dossiers`` dossiers over ``days`` days (spanning two months)."""
+    out: list[DossierEvent] = []
+    for i in range(start, start + n_dossiers):
+        at = T0 + timedelta(days=i % days)
+        dossier_id = f"000.00.31.H29-{at:%y%m%d}-{i // days:04d}"
+        steps = [(t, s, {"at": at + timedelta(minutes=10 * k)}) for k, (t, s) in enumerate(STEPS)]
+        out.extend(history(*steps, dossier_id=dossier_id))
+    return out
+
+
+def encoded(evs: list[DossierEvent]) -> list[bytes]:
+    return [encode_record(e.to_record()) for e in evs]
+
+
+def write_container(path: Path, evs: list[DossierEvent], codec: str = "null") -> Path:
+    with path.open("wb") as handle:
+        writer(handle, current_schema().parsed, [e.to_record() for e in evs], codec=codec, sync_interval=64 * 1024)
+    return path
+
+
+def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], partitions: int = 6) -> None:
+    ensure_topic(bootstrap, topic, partitions)
+    producer = make_producer(bootstrap)
+    try:
+        futures = [producer.send(topic, key=k, value=v) for k, v in messages]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+    finally:
+        producer.close()
+
+
+def keyed(evs: list[DossierEvent]) -> list[tuple[bytes, bytes]]:
+    return [(e.dossier_id.encode(), m) for e, m in zip(evs, encoded(evs), strict=True)]
+
+
+def dossier(*args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dossier_audit", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+def spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dossier_audit", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+#: Every event once, seqs gapless, hash chain intact: the content check of the exactly-once tests.
+CONTENT_SQL = """
+SELECT
+    count() AS rows,
+    uniqExact(event_id) AS ids,
+    countIf(lower(hex(SHA256({canonical}))) != lower(hex(hash))) AS bad_hashes,
+    (SELECT count() FROM (
+        SELECT dossier_id, groupArray(seq) AS seqs, groupArray(hash) AS hs, groupArray(prev_hash) AS ps
+        FROM (SELECT dossier_id, seq, hash, prev_hash FROM events ORDER BY dossier_id, seq)
+        GROUP BY dossier_id
+        HAVING seqs != range(1, length(seqs) + 1)
+            OR arraySlice(ps, 2) != arraySlice(hs, 1, length(hs) - 1)
+            OR ps[1] != toFixedString(repeat('\\0', 32), 32)
+    )) AS broken_dossiers
+FROM events
+"""
+
+
+def content_sql() -> str:
+    from schemas.hashchain import canonical_sql
+
+    return CONTENT_SQL.replace("{canonical}", canonical_sql())

@@ -1,0 +1,85 @@
+"""The store layer against real chDB: queries, read-only readers, the owner's loopback endpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dossier_runtime.errors import StoreError
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import StoreBusyError, StoreQueryError, open_store, opened_store
+
+
+def test_query_binds_parameters_and_returns_python_types(tmp_path: Path) -> None:
+    with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
+        store.command(
+            "CREATE TABLE t (a Int64, b String, c DateTime64(6, 'UTC'), h FixedString(2)) ENGINE = MergeTree ORDER BY a"
+        )
+        at = datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+        store.insert_rows("t", ["a", "b", "c", "h"], [(1, "x", at, b"ab"), (2, "y' OR '1'='1", at, b"cd")])
+        result = store.query("SELECT a, b, c, h FROM t WHERE b = {b:String}", {"b": "y' OR '1'='1"})
+        assert result.column_names == ("a", "b", "c", "h")
+        assert result.rows == [(2, "y' OR '1'='1", at, b"cd")]
+        assert store.query("SELECT count() FROM t WHERE b = {b:String}", {"b": "x' OR '1'='1"}).scalar() == 0
+        assert store.query_arrow("SELECT a FROM t ORDER BY a").column("a").to_pylist() == [1, 2]
+        assert sum(b.num_rows for b in store.query_batches("SELECT number FROM numbers(200000)")) == 200000
+
+
+def test_reader_cannot_write(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with opened_store(settings, role="writer", serve=False) as store:
+        store.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+    with opened_store(settings, serve=False) as reader:
+        with pytest.raises(StoreQueryError, match=r"READONLY|readonly"):
+            reader.command("INSERT INTO t VALUES (1)")
+        with pytest.raises(StoreError):
+            reader.insert_rows("t", ["a"], [(1,)])
+
+
+READER = """
+import json, sys
+from pathlib import Path
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import open_store, StoreBusyError
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+out = {"kind": store.kind, "count": store.query("SELECT count() FROM t").scalar()}
+try:
+    store.command("DROP TABLE t")
+    out["drop"] = "allowed"
+except Exception as exc:
+    out["drop"] = type(exc).__name__
+try:
+    open_store(Settings(data_dir=Path(sys.argv[1])), role="writer")
+except StoreBusyError as exc:
+    out["writer"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_other_process_reads_fresh_data_through_the_owner(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with opened_store(settings, role="writer") as store:
+        store.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+        store.insert_rows("t", ["a"], [(i,) for i in range(5)])
+        done = subprocess.run(
+            [sys.executable, "-c", READER, str(tmp_path)], capture_output=True, text=True, timeout=60, check=True
+        )
+        seen = json.loads(done.stdout)
+        assert seen["kind"] == "endpoint"
+        assert seen["count"] == 5
+        assert seen["drop"] != "allowed"
+        assert "in use by process" in seen["writer"] and "stop it" in seen["writer"]
+        assert "EmbeddedServer" not in done.stdout + done.stderr
+        assert store.query("SELECT count() FROM t").scalar() == 5
+    assert not (tmp_path / "store.endpoint.json").exists()
+
+
+def test_one_embedded_directory_per_process(tmp_path: Path) -> None:
+    with opened_store(Settings(data_dir=tmp_path / "a"), serve=False):
+        with pytest.raises(StoreBusyError, match="one directory per process"):
+            open_store(Settings(data_dir=tmp_path / "b"))
