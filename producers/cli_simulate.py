@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -125,41 +126,66 @@ def simulate_cmd(**opts: Any) -> None:
         settings.validate()
     except SimulationError as exc:
         raise click.UsageError(str(exc)) from None
-    with click.progressbar(length=settings.dossiers, label="simulating", file=sys.stderr, show_pos=True) as bar:
-        summary = simulate(settings, progress=None if quiet else bar.update)
+    with _progress(settings.dossiers, "simulating", quiet) as step:
+        summary = simulate(settings, progress=step)
     achieved = summary["achieved"]
     click.echo(json.dumps({"out": str(out), "events": summary["counts"]["events"], **achieved}, ensure_ascii=False))
     if opts["publish"]:
-        _publish(out, quiet)
+        _publish(out, summary["counts"]["events"], quiet)
 
 
-def _outbound(out: Path) -> Iterator[Any]:
+@contextlib.contextmanager
+def _progress(length: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A bar on stderr (``update(n)`` to advance), or nothing with --quiet."""
+    if quiet:
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+def outbound_from_files(out: Path) -> Iterator[Any]:
+    """The events of the simulation's Avro files as they are: each payload is the record's bytes in the file.
+
+    Records are only decoded to find where each ends (and its key); nothing is re-encoded.
+    """
+    import io
+
     import fastavro
 
     from producers.publish import OutboundEvent
-    from schemas.codec import encode_record
+    from schemas.codec import MAGIC
+    from schemas.registry import current_schema
 
+    schema = current_schema()
+    header = MAGIC + schema.fingerprint_bytes
     for path in sorted(out.glob("events-*.avro")):
         with path.open("rb") as fo:
-            for record in fastavro.reader(fo):
-                record["event_id"] = str(record["event_id"])
-                yield OutboundEvent(
-                    record["dossier_id"], record["event_id"], record["seq"], record["event_type"], encode_record(record)
-                )
+            for block in fastavro.block_reader(fo):
+                data = block.bytes_.getvalue()  # type: ignore[attr-defined]  # decompressed; not in the stubs
+                buf = io.BytesIO(data)
+                for _ in range(block.num_records):
+                    start = buf.tell()
+                    r = cast(dict[str, Any], fastavro.schemaless_reader(buf, schema.parsed, None))
+                    payload = header + data[start : buf.tell()]
+                    yield OutboundEvent(r["dossier_id"], str(r["event_id"]), r["seq"], r["event_type"], payload)
 
 
-def _publish(out: Path, quiet: bool) -> None:
+def _publish(out: Path, events: int, quiet: bool) -> None:
     from producers.publish import publish_with_settings
 
     settings = click.get_current_context().find_object(Settings) or Settings()
     try:
-        report = publish_with_settings(settings, _outbound(out))
+        with _progress(events, "publishing", quiet) as step:
+            report = publish_with_settings(settings, outbound_from_files(out), progress=step)
     except RuntimeSetupError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"nothing was published: {exc}") from exc
     if not report.ok:
         raise click.ClickException(
-            f"{len(report.failed)} events were not delivered ({report.first_error}); the files in {out} are complete: "
-            f"re-publish them with `dossier produce publish {out}/events-*.avro`"
+            f"delivery failed: {len(report.delivered)} of {len(report.delivered) + len(report.failed)} events "
+            f"were delivered to {report.topic}, {len(report.failed)} were not ({report.first_error}). "
+            f"The simulation in {out} is complete. Re-run the same command: the same seed gives the same events, "
+            "and events that did arrive are stored once downstream."
         )
     if not quiet:
         click.echo(f"published {len(report.delivered)} events to {report.topic}", err=True)

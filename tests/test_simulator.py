@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from click.testing import CliRunner
 
 from producers.cli_simulate import simulate_cmd
 from producers.simulator import fastcodec as fc
+from producers.simulator.canonform import CANON_RUNS
 from producers.simulator.clock import FastClock, from_datetime, to_datetime
+from producers.simulator.paths import event_id
 from producers.simulator.rawevents import to_record
 from producers.simulator.run import SimulationSettings, simulate
 from schemas.catalogue import Official, Procedure, Unit
@@ -57,6 +60,30 @@ def test_ocf_writer_matches_fastavro_writer() -> None:
     records = [to_record(r) for r in raws]
     fastavro.writer(theirs, current_schema().source, records, sync_marker=marker, sync_interval=4000)
     assert mine.getvalue() == theirs.getvalue()
+
+
+def test_prepared_runs_are_the_canonical_form_of_the_dossier_fields() -> None:
+    raw = _raw(EventType.DOSSIER_RECEIVED)
+    for key, names in CANON_RUNS.values():
+        assert raw[key] == "".join(f"{n}:{len(str(raw[n]).encode())}:{raw[n]}" for n in names if raw.get(n) is not None)
+
+
+def test_event_ids_are_random_uuid4() -> None:
+    rng = random.Random(1)
+    ids = [event_id(rng.getrandbits(128)) for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+def test_progress_moves_more_often_than_once_per_shard(tmp_path: Path) -> None:
+    steps: list[int] = []
+    settings = SimulationSettings(dossiers=12_000, days=20, out=tmp_path, pseudonym_key=KEY, workers=2)
+    summary = simulate(settings, progress=steps.append)
+    assert summary["counts"]["shards"] == 2
+    assert sum(steps) == 12_000
+    assert len(steps) > 2, steps
 
 
 def test_integer_clock_agrees_with_the_reference_calendar() -> None:

@@ -14,11 +14,15 @@ found by :mod:`producers.simulator.groundtruth` and listed in the manifest too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import random
 from collections.abc import Callable
 from typing import Any, Final
 
 from producers.simulator import procedures as P
+from producers.simulator.canonform import CANONICAL
 from producers.simulator.clock import HOUR, MINUTE, US, WD, FastClock
+from schemas.events import ZERO_HASH
 
 RECEIPT_FORM: Final = "TT01-2018:01"
 SUPPLEMENT_FORM: Final = "TT01-2018:02"
@@ -31,9 +35,13 @@ Raw = dict[str, Any]
 Emit = Callable[[int], None]
 
 
-@dataclasses.dataclass
 class Plan:
-    """What to do with one dossier; kinds flip these knobs."""
+    """What to do with one dossier; kinds flip these knobs.
+
+    A plain class with the defaults as class attributes, not a dataclass:
+    one is made per dossier, and setting 32 fields costs more than the knobs
+    a dossier actually turns.
+    """
 
     supplement_rounds: int = 0
     supplement_at_wd: float | None = None  # first request, working days after reception (R5)
@@ -67,6 +75,12 @@ class Plan:
     admin_override: bool = False  # R13
     backdate: str = ""  # R12: recorded | earlier | evening
 
+    def __init__(self, **knobs: Any) -> None:
+        for name, value in knobs.items():
+            if not hasattr(Plan, name):
+                raise TypeError(f"Plan has no knob {name!r}")
+            setattr(self, name, value)
+
 
 @dataclasses.dataclass
 class Cast:
@@ -83,21 +97,30 @@ class Cast:
 
 
 class Timeline:
-    """Collects a dossier's events in time order; positions become instants through the clock."""
+    """Collects a dossier's events in time order; positions become instants through the clock.
 
-    def __init__(self, clock: FastClock, base: Raw) -> None:
+    ``base`` holds the fields every event of the dossier shares (and the
+    encoders' pre-encoded runs); ``unit`` and ``applicant`` are the handling
+    unit and the applicant's pseudonym, for events the builder adds later.
+    """
+
+    def __init__(self, clock: FastClock, base: Raw, unit: str = "", applicant: str = "") -> None:
         self.clock = clock
         self.base = base
+        self.unit = unit
+        self.applicant = applicant
         self.events: list[Raw] = []
 
     def add(self, event_type: str, status: int, t: int, actor: str, role: str, unit: str, **fields: Any) -> Raw:
-        e = dict(self.base)
-        e["event_type"] = event_type
-        e["status"] = status
-        e["occurred_at"] = t
-        e["unit_code"] = unit
-        e["actor_id"] = actor
-        e["actor_role"] = role
+        e = {
+            **self.base,
+            "event_type": event_type,
+            "status": status,
+            "occurred_at": t,
+            "unit_code": unit,
+            "actor_id": actor,
+            "actor_role": role,
+        }
         for k, v in fields.items():
             if v is not None:
                 e[k] = v
@@ -155,30 +178,46 @@ def sync_events(tl: Timeline, delays: list[int], mode: str) -> None:
 
 
 def _sync(tl: Timeline, t: int, status: int) -> Raw:
-    e = dict(tl.base)
-    e.update(
-        event_type="SyncedToNational",
-        status=status,
-        occurred_at=t,
-        unit_code=tl.base["_unit"],
-        actor_id=SYNC_ACTOR,
-        actor_role="SYSTEM",
-    )
-    return e
+    return {
+        **tl.base,
+        "event_type": "SyncedToNational",
+        "status": status,
+        "occurred_at": t,
+        "unit_code": tl.unit,
+        "actor_id": SYNC_ACTOR,
+        "actor_role": "SYSTEM",
+    }
 
 
-def finish(
-    tl: Timeline, rng_random: Callable[[], float], new_id: Callable[[], str], recorded_lag: Callable[[], int]
-) -> None:
-    """Number the events, set ref_seq of syncs, event ids and recorded_at; drop helper keys."""
+_ID_MASK: Final = ~((0xF << 76) | (0xC << 60)) & ((1 << 128) - 1)
+_ID_SET: Final = (0x4 << 76) | (0x8 << 60)
+
+
+def event_id(bits: int) -> str:
+    """A random (version 4) UUID from 128 random bits: version nibble 4, variant bits 10."""
+    h = (bits & _ID_MASK | _ID_SET).to_bytes(16, "big").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def finish(tl: Timeline, rng: random.Random, *, seal: bool = False) -> None:
+    """Number the events, set ref_seq of syncs, event ids and recorded_at (0.2 to 20 s after).
+
+    With ``seal``, also chain the hashes (:func:`~producers.simulator.canonform.seal_raw`) in the
+    same pass: what a clean dossier needs, and one loop instead of two on the hot path.
+    """
+    bits, r = rng.getrandbits, rng.random
+    sha, canon, prev = hashlib.sha256, CANONICAL, ZERO_HASH
     for seq, e in enumerate(tl.events, start=1):
         e["seq"] = seq
-        e["event_id"] = new_id()
-        if e["event_type"] == "SyncedToNational":
+        e["event_id"] = event_id(bits(128))
+        event_type = e["event_type"]
+        if event_type == "SyncedToNational":
             e["ref_seq"] = seq - 1
         if "recorded_at" not in e:
-            e["recorded_at"] = e["occurred_at"] + recorded_lag()
-        e.pop("_unit", None)
+            e["recorded_at"] = e["occurred_at"] + int((0.2 + (20 - 0.2) * r()) * US)
+        if seal:
+            e["prev_hash"] = prev
+            prev = e["hash"] = sha(canon[event_type](e)).digest()
 
 
 STEP_ROLES: Final = {
@@ -189,4 +228,4 @@ STEP_ROLES: Final = {
     P.STEP_ISSUE: "CLERK",
     P.STEP_REWORK: "CASE_OFFICER",
 }
-__all__ = ["HOUR", "WD", "Cast", "Plan", "Timeline", "finish", "handover_fields", "sync_events", "work"]
+__all__ = ["HOUR", "WD", "Cast", "Plan", "Timeline", "event_id", "finish", "handover_fields", "sync_events", "work"]

@@ -15,6 +15,7 @@ status and certification do), and online-capable procedures get more of it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 from typing import Final
 
@@ -78,6 +79,14 @@ class CatalogueEntry:
     online_share: float  # share of its dossiers submitted online (set by calibration)
     supplement_ok: bool  # long enough for a supplement round that stays within R5 and R6
     late_ok: bool  # long enough for a timely apology at least 1 working day before due
+
+    @functools.cached_property
+    def budgets(self) -> dict[str, int]:
+        """Step code -> budget in minutes (:meth:`Procedure.budget`, looked up once)."""
+        out: dict[str, int] = {}
+        for step in self.procedure.step_budgets:
+            out.setdefault(step.step_code, step.minutes)
+        return out
 
 
 def _limit(rng: random.Random, same_day: bool) -> tuple[int, TimeLimitUnit]:

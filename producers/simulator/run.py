@@ -15,20 +15,18 @@ Avro sync markers too, and nothing reads the clock.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from producers.simulator.clock import FastClock
-from producers.simulator.fastcodec import OcfWriter, encode_body
 from producers.simulator.kinds import INJECTED
-from producers.simulator.shard import ShardGenerator, world
+from producers.simulator.output import map_shards
+from producers.simulator.shard import world
 from schemas.catalogue import to_json_line
 from schemas.rulebook import RULE_IDS, default_params
 from schemas.workingtime import default_calendar
@@ -146,58 +144,6 @@ def _worker_settings(s: SimulationSettings) -> dict[str, Any]:
     }
 
 
-def run_shard(args: tuple[dict[str, Any], int, list[tuple[int, int]]]) -> dict[str, Any]:
-    """Generate one shard into its files; returns its manifest lines and counts."""
-    settings, shard, days = args
-    gen = ShardGenerator(settings, shard)
-    out = Path(settings["out"])
-    marker = hashlib.sha256(f"sync/{settings['seed']}/{shard}".encode()).digest()[:16]
-    manifest: list[str] = []
-    stats: Counter[str] = Counter()
-    jsonl = (out / f"events-{shard:05d}.jsonl").open("w", encoding="utf-8") if settings["jsonl"] else None
-    with (out / f"events-{shard:05d}.avro").open("wb") as fo:
-        writer = OcfWriter(fo, marker, codec=settings["codec"])
-        write = writer.write_body
-        for day, count in days:
-            for _ in range(count):
-                d = gen.dossier(day)
-                for e in d.events:
-                    write(encode_body(e))
-                if jsonl is not None:
-                    from producers.simulator.rawevents import json_line
-
-                    jsonl.writelines(json_line(e) + "\n" for e in d.events)
-                _count(stats, d)
-                dossier_id = d.events[0]["dossier_id"]
-                for rule, evidence in d.findings.items():
-                    manifest.append(json.dumps({"dossier_id": dossier_id, "rule": rule, "evidence_seqs": evidence}))
-        writer.flush()
-    if jsonl is not None:
-        jsonl.close()
-    return {"shard": shard, "manifest": manifest, "stats": dict(stats)}
-
-
-def _count(stats: Counter[str], d: Any) -> None:
-    stats["dossiers"] += 1
-    stats["events"] += len(d.events)
-    stats["online"] += d.online
-    stats[f"kind:{d.kind}"] += 1
-    if d.on_time is not None:
-        stats["received"] += 1
-        stats["on_time"] += d.on_time
-        if not d.on_time:
-            stats["late"] += 1
-            stats["late_with_timely_apology"] += "R1" not in d.findings
-    last = d.events[-1]["status"]
-    for e in reversed(d.events):
-        if e["event_type"] != "SyncedToNational":
-            last = e["status"]
-            break
-    stats[f"final_status:{last}"] += 1
-    for rule in d.findings:
-        stats[f"rule:{rule}"] += 1
-
-
 def write_catalogues(settings: SimulationSettings) -> None:
     w = world(settings.seed, settings.online_share, tuple(sorted(settings.params.items())))
     out = settings.out
@@ -221,12 +167,7 @@ def simulate(settings: SimulationSettings, progress: Callable[[int], None] | Non
     ws = _worker_settings(settings)
     jobs = [(ws, i, days) for i, days in enumerate(parts)]
     workers = min(len(jobs), settings.workers or os.cpu_count() or 1)
-    results = []
-    for result in _map(run_shard, jobs, workers):
-        results.append(result)
-        if progress is not None:
-            progress(result["stats"].get("dossiers", 0))
-    results.sort(key=lambda r: r["shard"])
+    results = sorted(map_shards(jobs, workers, progress), key=lambda r: r["shard"])
     with (settings.out / "manifest.jsonl").open("w", encoding="utf-8") as fo:
         for r in results:
             fo.writelines(line + "\n" for line in r["manifest"])
@@ -236,15 +177,6 @@ def simulate(settings: SimulationSettings, progress: Callable[[int], None] | Non
     summary = _summary(settings, stats, len(parts), plan)
     (settings.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
-
-
-def _map(fn: Callable[[Any], Any], jobs: list[Any], workers: int) -> Iterator[Any]:
-    if workers <= 1:
-        yield from map(fn, jobs)
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap_unordered(fn, jobs)
 
 
 def _summary(

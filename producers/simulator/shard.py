@@ -12,6 +12,7 @@ import bisect
 import dataclasses
 import functools
 import hashlib
+import hmac
 import random
 from collections import Counter
 from typing import Any
@@ -23,10 +24,10 @@ from producers.simulator.dossier import DossierBuilder
 from producers.simulator.fastcodec import prepare, seal_raw
 from producers.simulator.groundtruth import Judge
 from producers.simulator.kinds import FOREIGN_DOCUMENT, INJECTED, eligible, plan_for
-from producers.simulator.paths import REFUSAL_FORM, Cast, Raw, Timeline, finish, sync_events
+from producers.simulator.paths import REFUSAL_FORM, Cast, Plan, Raw, Timeline, finish, sync_events
 from producers.simulator.procedures import CatalogueEntry
 from schemas.jsonform import format_timestamp
-from schemas.pseudonym import applicant_ref
+from schemas.pseudonym import check_key
 
 RULE_SET = "ND61-2018"
 Settings = dict[str, Any]  # the picklable subset of SimulationSettings a worker needs
@@ -84,7 +85,8 @@ class ShardGenerator:
         self.w = world(settings["seed"], settings["online_share"], tuple(sorted(settings["params"].items())))
         self.rng = random.Random(f"shard/{settings['seed']}/{shard}")
         self.clock = self.w.clock
-        self.key: bytes = settings["pseudonym_key"]
+        self.key: bytes = check_key(settings["pseudonym_key"])
+        self.ymd: dict[int, str] = {}
         self.kinds: list[tuple[float, str]] = []
         acc = 0.0
         for kind in ("late", *INJECTED):
@@ -146,7 +148,7 @@ class ShardGenerator:
         number = self.counters[(cast.unit, day)]
         if number > 9999:
             raise RuntimeError(f"more than 9999 dossiers at {cast.unit} on one day: lower --dossiers or raise --days")
-        ymd = to_datetime(clock.day_at(day, 12 * HOUR)).strftime("%y%m%d")
+        ymd = self._ymd(day)
         applicant = self._applicant()
         base: Raw = {
             "dossier_id": f"{cast.unit}-{ymd}-{number:04d}",
@@ -159,22 +161,28 @@ class ShardGenerator:
             "n_attachments": 0,
         }
         prepare(base)
-        tl = Timeline(clock, base)
-        base["_unit"] = cast.unit
-        base["_applicant"] = applicant[0]
+        tl = Timeline(clock, base, cast.unit, applicant[0])
         b = DossierBuilder(clock, rng, entry, cast, plan, tl)
         self._history(b, day, channel, kind)
-        for e in tl.events:
-            e.pop("_applicant", None)
-        return self._seal(tl.events, kind, plan.backdate, channel)
+        return self._seal(tl.events, kind, plan, channel)
+
+    def _ymd(self, day: int) -> str:
+        ymd = self.ymd.get(day)
+        if ymd is None:
+            ymd = self.ymd[day] = to_datetime(self.clock.day_at(day, 12 * HOUR)).strftime("%y%m%d")
+        return ymd
 
     def _applicant(self) -> tuple[str, str]:
+        """A pseudonymous applicant: :func:`schemas.pseudonym.applicant_ref` of a generated identity number.
+
+        The numbers are digits only (already normalised), so the HMAC is computed directly, in one call.
+        """
         r = self.rng.random
         if r() < 0.85:
             identity, kind = f"079{int(r() * 1e9):09d}", "INDIVIDUAL"
         else:
             identity, kind = f"03{int(r() * 1e8):08d}", "ORGANISATION"
-        return applicant_ref(identity, self.key), kind
+        return hmac.digest(self.key, identity.encode(), "sha256")[:16].hex(), kind
 
     def _history(self, b: DossierBuilder, day: int, channel: str, kind: str) -> None:
         clock, u, plan, proc = self.clock, b.uniform, b.plan, b.proc
@@ -209,7 +217,7 @@ class ShardGenerator:
         sync_events(b.tl, delays, plan.sync)
         if kind == "INTEGRITY-SEQ":
             self._spare_sync(b.tl)
-        finish(b.tl, self.rng.random, self._event_id, lambda: int(u(0.2, 20) * US))
+        finish(b.tl, self.rng, seal=kind == "normal")
 
     def _requests(self, b: DossierBuilder, docs: list[str]) -> list[list[str]]:
         """Documents each supplement round asks for; removed from what the applicant submits."""
@@ -261,10 +269,6 @@ class ShardGenerator:
         """Departments count days by the Civil Code; district and commune systems by working hours."""
         return "END_OF_DAY" if unit.startswith("000.00.") and int(unit[7:9]) <= 20 else "WORKING_HOURS"
 
-    def _event_id(self) -> str:
-        h = f"{self.rng.getrandbits(128):032x}"
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
     def _spare_sync(self, tl: Timeline) -> None:
         """A redundant sync right after another, removed after sealing: a pure seq gap."""
         i = next(i for i, e in enumerate(tl.events) if e["event_type"] == "SyncedToNational")
@@ -275,21 +279,18 @@ class ShardGenerator:
 
     # -- sealing and faults ----------------------------------------------------------------------
 
-    def _seal(self, events: list[Raw], kind: str, backdate: str, channel: str) -> DossierOut:
-        dirty = kind != "normal"
-        if backdate in ("recorded", "earlier"):
-            self._backdate(events, backdate)
+    def _seal(self, events: list[Raw], kind: str, plan: Plan, channel: str) -> DossierOut:
+        if kind == "normal":  # sealed by finish(); clean by construction: on time once received
+            return DossierOut(events, kind, {}, None if plan.refuse else True, channel == "ONLINE")
+        if plan.backdate in ("recorded", "earlier"):
+            self._backdate(events, plan.backdate)
         seal_raw(events)
         if kind == "INTEGRITY-SEQ":
             events[:] = [e for e in events if not e.pop("_spare", False)]
         elif kind == "INTEGRITY-HASH":
             self._break_hash(events)
-        findings = self.w.judge.findings(events) if dirty else {}
-        if dirty:
-            on_time = self.w.judge.on_time(events)
-        else:  # clean by construction: on time once received
-            on_time = True if any(e["event_type"] == "DossierReceived" for e in events) else None
-        return DossierOut(events, kind, findings, on_time, channel == "ONLINE")
+        findings = self.w.judge.findings(events)
+        return DossierOut(events, kind, findings, self.w.judge.on_time(events), channel == "ONLINE")
 
     def _backdate(self, events: list[Raw], mode: str) -> None:
         """R12 (a) or (b) after numbering (the evening variant was placed while planning)."""
