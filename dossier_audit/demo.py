@@ -1,146 +1,207 @@
-"""``dossier demo``: a guided run of what dossier-audit can do on this machine.
+"""``dossier demo``: the whole system on the embedded stack, from a simulated city to an inspection report.
 
-The demo shows the contract at work on one realistic dossier: its due date
-from the working-time calendar, its history as contract events, the
-lifecycle fold that rebuilds its state, the hash chain that exposes a
-tampered field, and the schema compatibility proof. It grows as the
-pipeline does (simulate → Kafka → ClickHouse → inspection report).
+It starts (or reuses) the embedded broker of the data directory, simulates a
+city with injected violations, publishes it to Kafka, loads it into the
+embedded ClickHouse with the live loader, then prints what an inspector
+would look at first: the city scorecard, the findings per rule with a few
+examples, the control sheet of one late dossier, the integrity verification,
+and the commands to try next.
+
+A second run simulates the same city again (same seed, same bytes) and
+publishes it again: the loader recognises every event as already stored and
+stores nothing twice, so the store and the report stay the same.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import click
 
+from consumers.live import LiveLoader, RunOptions
+from consumers.sink import Sink
+from dossier_audit.pipeline import PipelineResult, run_pipeline
+from dossier_runtime.broker import BrokerHandle, embedded_broker
+from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
-from schemas.errors import LifecycleError
-from schemas.events import (
-    ActorRole,
-    ApplicantKind,
-    Channel,
-    DeadlineConvention,
-    DossierEvent,
-    EventType,
-    ServiceLevel,
-    TimeLimitUnit,
+from dossier_runtime.store import Store, opened_store
+from inspection.audit import AuditReport, audit, select_rules
+from inspection.controlsheet import build_control_sheet
+from inspection.controlsheet_view import render_text
+from inspection.history import load_history
+from inspection.scorecard import ScorecardQuery, compute_scorecard
+from inspection.verify import VerifyReport, verify
+from schemas.rendering import render
+from schemas.rulebook import RULE_IDS
+
+
+def _query(store: Store):  # type: ignore[no-untyped-def]
+    return lambda sql, params: store.query(sql, params).rows
+
+
+_SCORECARD_LINES = (
+    ("received", "dossiers received"),
+    ("on_time_pct", "2.1 handled early or on time, %"),
+    ("late", "late dossiers"),
+    ("apology_pct", "late dossiers with an apology, %"),
+    ("apology_timely_pct", "  of which timely, %"),
+    ("avg_handling_wd", "2.2 average handling time, working days"),
+    ("online_pct", "3.3 submitted online, %"),
+    ("digitised_pct", "4.2 digitised, %"),
+    ("paid_online_pct", "3.6 fees paid online, %"),
+    ("satisfaction_pct", "5.4 satisfaction, %"),
+    ("points", "points (indicators with confirmed points)"),
 )
-from schemas.hashchain import seal_chain
-from schemas.jsonform import format_timestamp, to_json_line
-from schemas.lifecycle import check_history, replay
-from schemas.pseudonym import applicant_ref
-from schemas.registry import released_schemas
-from schemas.schemacheck import check_released
-from schemas.workingtime import HCMC_TZ, default_calendar
-
-DEMO_KEY = b"dossier-audit-demo-key-not-secret"
-UNIT = "000.00.31.H29"
-DOSSIER = f"{UNIT}-240207-0042"
 
 
-def sample_history() -> list[DossierEvent]:
-    """An online land-registration dossier received before Tết 2024, late, with a timely apology."""
-    cal = default_calendar()
-    received = datetime(2024, 2, 7, 16, 0, tzinfo=HCMC_TZ)
-    due = cal.due_at(received, 3, TimeLimitUnit.WORKING_DAYS, DeadlineConvention.WORKING_HOURS)
-    new_due = cal.add_working_days(due, 2)
-    common = {
-        "dossier_id": DOSSIER,
-        "procedure_code": "1.001776",
-        "rule_set": "ND61-2018",
-        "applicant_ref": applicant_ref("079203000123", DEMO_KEY),
-        "applicant_kind": ApplicantKind.INDIVIDUAL,
-        "channel": Channel.ONLINE,
-    }
-    steps: list[tuple[EventType, datetime, str, ActorRole, int, dict[str, object]]] = [
-        (EventType.DOSSIER_SUBMITTED, received - timedelta(hours=5), "cd-8812", ActorRole.APPLICANT, 1, {}),
-        (EventType.DOSSIER_RECEIVED, received, "tn-0101", ActorRole.RECEPTION_OFFICER, 2, {
-            "due_at": due, "time_limit_value": 3, "time_limit_unit": TimeLimitUnit.WORKING_DAYS,
-            "deadline_convention": DeadlineConvention.WORKING_HOURS, "service_level": ServiceLevel.FULL_ONLINE,
-            "form_code": "TT01-2018:01",
-        }),
-        (EventType.DOSSIER_TRANSFERRED, received + timedelta(minutes=40), "tn-0101", ActorRole.RECEPTION_OFFICER, 4, {
-            "due_at": due, "to_unit": UNIT, "to_actor": "cv-0417", "to_role": ActorRole.CASE_OFFICER,
-        }),
-        (EventType.APOLOGY_ISSUED, cal.add_working_days(due, -2), "ld-0007", ActorRole.LEADER, 4, {
-            "due_at": new_due, "new_due_at": new_due, "reason": "Chờ ý kiến cơ quan phối hợp",
-        }),
-        (EventType.RESULT_ISSUED, new_due - timedelta(hours=3), "vt-0033", ActorRole.CLERK, 9, {
-            "due_at": new_due, "result_ref": "KQ-2024-0042", "result_electronic": True,
-        }),
-        (EventType.RESULT_RETURNED, new_due - timedelta(hours=1), "tn-0101", ActorRole.RECEPTION_OFFICER, 10, {
-            "due_at": new_due, "return_channel": Channel.ONLINE,
-        }),
-    ]  # fmt: skip
-    events = [
-        DossierEvent(
-            event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{DOSSIER}/{seq}")),
-            seq=seq,
-            event_type=event_type,
-            occurred_at=at,
-            recorded_at=at + timedelta(seconds=4),
-            unit_code=UNIT,
-            actor_id=actor,
-            actor_role=role,
-            status=status,
-            **common,  # type: ignore[arg-type]
-            **fields,  # type: ignore[arg-type]
+def _late_dossier(store: Store) -> str | None:
+    """A dossier that finished late with an apology: the kind an inspector replays first."""
+    rows = store.query(
+        "SELECT dossier_id FROM events WHERE event_type = 'ApologyIssued' ORDER BY dossier_id LIMIT 1"
+    ).rows
+    return str(rows[0][0]) if rows else None
+
+
+def _findings_section(report: AuditReport, examples: int = 2) -> Iterator[str]:
+    by_rule = Counter(f.rule for f in report.findings)
+    yield f"Audit: {len(report.findings):,} findings by {len(by_rule)} rules (exit code 3 when there are findings)"
+    shown: Counter[str] = Counter()
+    rows = []
+    for finding in report.findings:
+        if shown[finding.rule] >= examples:
+            continue
+        shown[finding.rule] += 1
+        rows.append(
+            {
+                "rule": finding.rule,
+                "findings": by_rule[finding.rule],
+                "dossier_id": finding.dossier_id,
+                "actor_id": finding.actor_id or "",
+                "evidence_seqs": ",".join(str(s) for s in finding.evidence_seqs),
+                "explanation": finding.explanation[:70],
+            }
         )
-        for seq, (event_type, at, actor, role, status, fields) in enumerate(steps, start=1)
-    ]
-    return list(seal_chain(events))
+    order = {rule: i for i, rule in enumerate(RULE_IDS)}
+    rows.sort(key=lambda r: (order.get(r["rule"], 99), r["dossier_id"]))
+    yield render(rows, "table") if rows else "(no findings)"
 
 
-def _lines(data_dir: Path) -> Iterator[str]:
-    yield "dossier-audit demo: the event contract at work"
-    yield ""
-    report = check_released()
-    for schema in released_schemas():
-        yield f"  schema v{schema.version}  fingerprint {schema.fingerprint_hex}"
-    status = "FULL_TRANSITIVE holds" if report.ok else f"{len(report.problems)} problems"
-    yield f"  compatibility: {status} ({report.payloads_checked} golden payloads)"
-    yield ""
-    events = sample_history()
-    received = events[1]
-    explanation = default_calendar().explain_due(received.occurred_at, days=3)
-    yield f"Dossier {DOSSIER}, received {format_timestamp(received.occurred_at)}, limit 3 working days"
-    skipped = ", ".join(sorted({d.day.isoformat() for d in explanation.skipped if d.kind == "day_off"}))
-    yield f"  due {format_timestamp(explanation.due_at)} (Tết days off skipped: {skipped})"
-    state = replay(events)
-    holder = state.holder
-    held_by = f"{holder.actor_id} ({holder.role}, {holder.unit_code})" if holder else "nobody"
-    yield f"  {len(events)} events, status {state.status.label}, last held by {held_by}"
-    yield f"  original due {format_timestamp(state.original_due_at)}, current due {format_timestamp(state.due_at)}"
-    verdict = (
-        "late" if state.ended_at and state.original_due_at and state.ended_at > state.original_due_at else "on time"
+def _verify_section(report: VerifyReport) -> Iterator[str]:
+    if report.ok:
+        yield f"Integrity: {report.events:,} events of {report.dossiers:,} dossiers verified, chains intact"
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items() if v)
+    yield (
+        f"Integrity: {report.events:,} events verified; {len(report.findings)} problems in "
+        f"{len(report.first_divergence)} dossiers ({counts}) — the simulation injects seq gaps and altered events"
     )
-    yield f"  result ready {format_timestamp(state.done_at)}: {verdict} against the original due date"
-    yield f"  apologies: {state.apology_count} (an apology does not turn a late dossier into an on-time one)"
-    out = data_dir / "demo" / "sample-dossier.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(to_json_line(e) + "\n" for e in events), encoding="utf-8")
-    yield f"  history written as JSON Lines to {out}"
+
+
+def _report(store: Store, result: PipelineResult) -> Iterator[str]:
+    sim = result.simulation
+    loading = result.loading.totals
     yield ""
-    tampered = [*events[:4], events[4].replace(occurred_at=events[4].occurred_at - timedelta(days=3)), *events[5:]]
-    problems: list[LifecycleError] = check_history(tampered)
-    yield "Backdating the result by 3 days without re-sealing the chain:"
-    for problem in problems:
-        yield f"  detected: {problem.kind}: {problem}"
+    yield "Pipeline"
+    yield (
+        f"  simulated {sim['counts']['dossiers']:,} dossiers / {sim['counts']['events']:,} events; "
+        f"published {len(result.delivery.delivered):,}; the live loader stored {loading.stored:,} "
+        f"({loading.duplicates:,} already stored, {len(loading.dead):,} dead letters) "
+        f"in {result.loading.batches} batches"
+    )
+    if loading.duplicates and not loading.stored:
+        yield "  (a second run: every event was already stored, and nothing was stored twice)"
     yield ""
-    yield "Next: dossier schema fields --type ApologyIssued | dossier calendar show 2025 | dossier calendar due --help"
+    card = compute_scorecard(store, ScorecardQuery(level="city"))
+    yield "City scorecard (Index 766-style indicators; `dossier inspect scorecard` has every unit and the points)"
+    if not card.rows:
+        yield "  (no dossiers)"
+    for row in card.rows[:1]:
+        for column, label in _SCORECARD_LINES:
+            if row.get(column) is not None:
+                yield f"  {label:<44} {row[column]}"
+    yield ""
+    yield from _findings_section(audit(_query(store), select_rules(RULE_IDS)))
+    yield ""
+    late = _late_dossier(store)
+    if late is not None:
+        yield f"Control sheet of a late dossier: dossier inspect replay {late}"
+        yield render_text(build_control_sheet(load_history(store, late), now=datetime.now(UTC)))
+        yield ""
+    yield from _verify_section(verify(_query(store)))
+    yield ""
+    yield "Next, in another terminal while `dossier demo --keep-running` runs, or after it:"
+    yield "  dossier inspect audit R10 --format csv        dossier inspect scorecard --level district --period quarter"
+    yield "  dossier inspect accountability                dossier inspect flow"
+    yield "  dossier inspect verify                        dossier consume status"
 
 
 @click.command("demo")
+@click.option("--dossiers", type=click.IntRange(100, 2_000_000), default=20_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same city.")
+@click.option("--keep-running", is_flag=True, help="Leave the broker and the live loader running afterwards.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
-def demo_cmd(settings: Settings) -> None:
-    """Run the end-to-end demonstration on the embedded stack.
+def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, quiet: bool) -> None:
+    """Run the whole pipeline on the embedded stack and print an inspection report.
+
+    Simulates a city with injected violations, publishes it to the embedded
+    Kafka broker, loads it into the embedded ClickHouse with the live loader,
+    then prints the city scorecard, findings per rule, the control sheet of a
+    late dossier and the integrity check. The data stays in DOSSIER_DATA_DIR for
+    `dossier inspect …`; running it again stores nothing twice.
 
     \b
-    Example:
+    Examples:
       dossier demo
+      dossier demo --dossiers 100000 --keep-running
     """
-    for line in _lines(settings.data_dir):
-        click.echo(line)
+    if settings.kafka_bootstrap or settings.clickhouse_url:
+        raise click.UsageError(
+            "the demo runs on the embedded stack: unset DOSSIER_KAFKA_BOOTSTRAP and DOSSIER_CLICKHOUSE_URL"
+        )
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        if not quiet:
+            click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
+
+    try:
+        with (
+            embedded_broker(settings.data_dir, keep_running=keep_running) as broker,
+            opened_store(settings, role="writer") as store,
+        ):
+            result = run_pipeline(settings, store, broker, dossiers=dossiers, seed=seed, log=log)
+            log("computing the report")
+            for line in _report(store, result):
+                click.echo(line)
+            log(f"done in {time.monotonic() - started:.0f} s; data in {settings.data_dir}")
+            if keep_running:
+                _keep_running(settings, store, broker, log)
+    except RuntimeSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _keep_running(settings: Settings, store: Store, broker: BrokerHandle, log: Callable[[str], None]) -> None:
+    """Go on loading in the foreground until Ctrl-C; the broker outlives the demo."""
+    click.echo("")
+    click.echo(
+        f"The broker (pid {broker.pid}, {broker.bootstrap}) and the live loader keep running. In another terminal:"
+    )
+    click.echo(f"  dossier --data-dir {settings.data_dir} produce publish FILE.jsonl     (reuses this broker)")
+    click.echo(f"  dossier --data-dir {settings.data_dir} inspect verify                 (reads through this process)")
+    click.echo(f"Ctrl-C stops the loader; the broker keeps the topic until you stop it (kill {broker.pid}).")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sink = Sink(store)
+    try:
+        options = RunOptions(group="dossier-demo")
+        LiveLoader(settings, sink, broker.bootstrap, options, broker=broker, log=log).run(stop)
+    finally:
+        sink.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -21,7 +21,7 @@ import json
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -51,7 +51,21 @@ def bind_parameters(parameters: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     from clickhouse_connect.driver.binding import format_bind_value
 
-    return {name: str(format_bind_value(value, UTC)) for name, value in parameters.items()}
+    return {name: str(format_bind_value(_with_micros(value), UTC)) for name, value in parameters.items()}
+
+
+def _with_micros(value: Any) -> Any:
+    """Datetimes as UTC text with microseconds: clickhouse-connect's binding would drop them."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return _Literal(aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    if isinstance(value, list | tuple):
+        return [_with_micros(v) for v in value]
+    return value
+
+
+class _Literal(str):
+    """Text bound as is (already in ClickHouse's format)."""
 
 
 def _error_code(message: str) -> int | None:

@@ -1,15 +1,87 @@
-"""Being built."""
+"""``dossier inspect scorecard``: Index-766-style indicators per unit and period, ranked."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
+
+from dossier_runtime.settings import Settings
+from inspection.cliutil import Progress, emit, format_option, pass_settings, provenance, quiet_option, reader
+from inspection.scorecard import INDICATORS, LEVELS, PERIODS, ScorecardQuery, compute_scorecard, max_points
+
+COLUMNS = [
+    "period", "rank", "unit_code", "unit_name", "received", "on_time_pct", "late", "apology_pct",
+    "apology_timely_pct", "avg_handling_wd", "online_pct", "online_full_pct", "online_partial_pct", "digitised_pct",
+    "paid_online_pct", "satisfaction_pct", "avg_rating", "pts_2.1", "pts_3.6", "pts_5.4", "points",
+]  # fmt: skip
+
+
+def _legend() -> str:
+    lines = [f"Indicators (points of {max_points():g} computable; full at ≥ τ, else ratio × max / τ):"]
+    for ind in INDICATORS:
+        mark = "" if ind.confirmed else "  [UNCONFIRMED]"
+        tau = f" τ {ind.tau:.0%}" if ind.tau else ""
+        pts = f" max {ind.max_points:g}" if ind.max_points else ""
+        lines.append(f"  {ind.id:<14} {ind.column:<20}{tau}{pts}{mark}  {ind.note}")
+    return "\n".join(lines)
 
 
 @click.command("scorecard")
-def scorecard_cmd() -> None:
-    """Not built yet.
+@click.option("--level", type=click.Choice(LEVELS), default="city", show_default=True, help="Units to score.")
+@click.option("--unit", help="Score one unit (with every unit below it), e.g. 000.00.31.H29.")
+@click.option("--period", type=click.Choice(PERIODS), help="One row per unit and month, quarter or year.")
+@click.option("--procedure", help="Only dossiers of this procedure (MaTTHC).")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="Received on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="Received on or before (YYYY-MM-DD).")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
+              help="Judge dossiers still in progress at this instant [default: the latest event].")  # fmt: skip
+@click.option("--apology-lead-wd", type=click.IntRange(0, 30), default=1, show_default=True,
+              help="A timely apology comes this many working days before the due date (0: HCMC rule).")  # fmt: skip
+@format_option
+@quiet_option
+@pass_settings
+def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str | None, procedure: str | None,
+                  date_from: datetime | None, date_to: datetime | None, as_of: datetime | None,
+                  apology_lead_wd: int, fmt: str, quiet: bool) -> None:  # fmt: skip
+    """Score units on the Index 766 indicators the events support, ranked.
 
-    Example:
-      dossier inspect scorecard --help
+    A dossier counts for the unit that received it (rolled up to --level) and
+    the period of its reception date. 2.1 on time uses the rulebook's exact
+    definition (supplement pauses excluded, more than one supplement request
+    counts late, dossiers in progress judged at --as-of). Points: full when
+    the ratio reaches the threshold τ, otherwise ratio × max / τ. Indicators
+    resting on an assumption are marked UNCONFIRMED in the legend.
+
+    \b
+    Examples:
+      dossier inspect scorecard
+      dossier inspect scorecard --level district --period quarter
+      dossier inspect scorecard --unit 000.00.31.H29 --period month --format csv
     """
-    raise click.ClickException("dossier inspect scorecard is not built yet")
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+    query = ScorecardQuery(
+        level=level,  # type: ignore[arg-type]
+        unit=unit or None,
+        period=period or "all",  # type: ignore[arg-type]
+        procedure=procedure or None,
+        date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None,
+        as_of=(as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)),
+        apology_lead_wd=apology_lead_wd,
+    )
+    progress = Progress(quiet)
+    with reader(settings) as store:
+        computed_on = provenance(store)
+        progress.step(f"scoring {computed_on['dossiers']:,} dossiers")
+        card = compute_scorecard(store, query)
+    progress.step("done")
+    selection = {k: v for k, v in {"level": level if not unit else None, "unit": unit, "period": period,
+                 "procedure": procedure, "from": query.date_from, "to": query.date_to}.items() if v}  # fmt: skip
+    computed_on = {**computed_on, "as_of": card.as_of.isoformat() if card.as_of else None, **selection,
+                   "apology_lead_wd": apology_lead_wd, "units_scored": card.groups}  # fmt: skip
+    if fmt == "json":
+        computed_on["indicators"] = [i.describe() for i in INDICATORS]
+    title = f"Scorecard ({unit or level}, {period or 'whole range'})\n{_legend()}" if fmt == "table" else None
+    emit(card.rows, fmt, columns=COLUMNS, computed_on=computed_on, key="units", title=title, quiet=quiet)

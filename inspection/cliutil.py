@@ -128,6 +128,8 @@ def filter_options(func: F) -> F:
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
+    # Options declared by decorators applied below this one live on ``func``: keep them.
+    wrapper.__click_params__ = list(getattr(func, "__click_params__", []))  # type: ignore[attr-defined]
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper  # type: ignore[return-value]

@@ -33,6 +33,25 @@ E = EventType
 STEP_STARTS: Final = frozenset(
     {E.DOSSIER_RECEIVED, E.DOSSIER_TRANSFERRED, E.STEP_HANDED_OVER, E.STEP_RETURNED, E.INTER_AGENCY_TRANSFERRED}
 )
+
+
+def opens_step(event: DossierEvent) -> bool:
+    """Whether ``event`` puts the dossier in someone's hands: a hand-over, or an approval that passes it on.
+
+    A leader's ResultApproved that names a receiver (the clerk who numbers and
+    issues the result) ends the leader's step and opens the clerk's, so the
+    issuing time is not charged to the leader.
+    """
+    if event.event_type in STEP_STARTS:
+        return True
+    return event.event_type is E.RESULT_APPROVED and (event.to_actor is not None or event.to_unit is not None)
+
+
+#: The same predicate in SQL over the ``events`` columns.
+OPENS_STEP_SQL: Final = (
+    "(event_type IN ({starts}) OR (event_type = 'ResultApproved' AND (to_actor IS NOT NULL OR to_unit IS NOT NULL)))"
+).format(starts=", ".join(f"'{e.value}'" for e in sorted(STEP_STARTS)))
+
 #: Statuses that end the handling: the open row closes when the dossier reaches one.
 _HANDLING_ENDS: Final = frozenset({3, 7, 8, 9, 10})
 BACKDATING_THRESHOLD: Final = timedelta(hours=1)
@@ -152,7 +171,7 @@ def _segments(events: Sequence[DossierEvent]) -> list[tuple[DossierEvent, Dossie
     segments: list[tuple[DossierEvent, DossierEvent | None]] = []
     start: DossierEvent | None = None
     for event in events:
-        starts = event.event_type in STEP_STARTS
+        starts = opens_step(event)
         ends = event.status in _HANDLING_ENDS and event.event_type is not E.ADMIN_OVERRIDE
         if start is not None and (starts or ends):
             segments.append((start, event))

@@ -46,12 +46,3 @@ def test_unknown_option_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["schema", "list", "--colour"])
     assert result.exit_code == 2
     assert "No such option '--colour'" in result.output
-
-
-def test_demo_runs_and_detects_the_tampering(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path), "demo"])
-    assert result.exit_code == 0, result.output
-    assert "due 2024-02-19T16:00:00.000000+07:00" in result.output
-    assert "late against the original due date" in result.output
-    assert "detected: hash-break" in result.output
-    assert (tmp_path / "demo" / "sample-dossier.jsonl").read_text().count("\n") == 6

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from dossier_audit.demo import sample_history
 from inspection.controlsheet import build_control_sheet
 from inspection.controlsheet_view import render_text, to_dict
-from schemas.events import EventType
+from schemas.events import ActorRole, EventType
 from schemas.hashchain import seal_chain
-from tests.eventfactory import VN, history
+from tests.eventfactory import UNIT, VN, history
+from tests.sampledossier import sample_history
 
 E = EventType
 NOW = datetime(2024, 6, 1, tzinfo=VN)
@@ -104,3 +104,18 @@ def test_dict_form_is_json_ready() -> None:
     assert data["verdict"]["late_by_minutes"] == 810
     assert data["steps"][0]["handed_over_at"] == "2024-02-07T16:00:00.000000+07:00"
     assert data["integrity"] == {"intact": True, "problems": []}
+
+
+def test_an_approval_that_passes_the_dossier_on_opens_the_clerks_step() -> None:
+    events = history(
+        (E.DOSSIER_RECEIVED, 2, {"at": _at(4, 8), "due_at": _at(7, 8)}),
+        (E.DOSSIER_TRANSFERRED, 4, {"at": _at(4, 9)}),
+        (E.STEP_HANDED_OVER, 4, {"at": _at(4, 10)}),
+        (E.RESULT_APPROVED, 4, {"at": _at(5, 10), "to_actor": "vt-01", "to_role": ActorRole.CLERK, "to_unit": UNIT}),
+        (E.RESULT_ISSUED, 9, {"at": _at(5, 15)}),
+    )
+    steps = build_control_sheet(events, now=NOW).steps
+    assert [s.action for s in steps][-2:] == [E.STEP_HANDED_OVER, E.RESULT_APPROVED]
+    leader, clerk = steps[-2], steps[-1]
+    assert leader.ended_seq == 4 and leader.spent == timedelta(hours=8)
+    assert clerk.receiver.actor_id == "vt-01" and clerk.spent == timedelta(hours=3)  # 10:00-11:30, 13:30-15:00

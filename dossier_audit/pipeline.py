@@ -1,0 +1,104 @@
+"""The demo's pipeline: simulate → publish to Kafka → live loader → the embedded store.
+
+Everything runs on the embedded stack of one data directory: the Tansu
+broker (started, or reused when one already serves the directory) and chDB.
+The live loader runs in a background thread while the events are published,
+exactly as ``dossier consume run`` would in another terminal, and stops once
+the topic has been idle for a moment after the last delivery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kafka  # noqa: F401  (imported before any thread: kafka-python's package import is not thread-safe)
+
+from consumers.catalogue import load_catalogue
+from consumers.live import LiveLoader, RunOptions, RunSummary
+from consumers.migrations import migrate
+from consumers.sink import Sink
+from dossier_runtime.broker import BrokerHandle
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store
+from producers.cli_simulate import DEMO_KEY, outbound_from_files
+from producers.publish import DeliveryReport, publish_outbound
+from producers.simulator.kinds import DEFAULT_RATES
+from producers.simulator.run import SimulationSettings, simulate
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class PipelineResult:
+    simulation: dict[str, Any]
+    delivery: DeliveryReport
+    loading: RunSummary
+    seconds: dict[str, float]
+
+
+def run_pipeline(
+    settings: Settings,
+    store: Store,
+    broker: BrokerHandle,
+    *,
+    dossiers: int,
+    seed: int,
+    log: Log,
+) -> PipelineResult:
+    """Simulate ``dossiers``, publish them, and load them with the live loader into ``store`` (a writer)."""
+    seconds: dict[str, float] = {}
+    sim_dir = settings.data_dir / "demo" / "simulation"
+    t0 = time.monotonic()
+    log(f"simulating {dossiers:,} dossiers of Ho Chi Minh City (seed {seed}) into {sim_dir}")
+    key = settings.pseudonym_key or DEMO_KEY
+    if not settings.pseudonym_key:
+        log("DOSSIER_PSEUDONYM_KEY is not set: applicants are pseudonymised with the documented demo key")
+    simulation = SimulationSettings(
+        dossiers=dossiers, seed=seed, out=sim_dir, rates=dict(DEFAULT_RATES), pseudonym_key=key
+    )
+    summary = simulate(simulation)
+    seconds["simulate"] = time.monotonic() - t0
+    events = int(summary["counts"]["events"])
+    log(f"  {events:,} events in {seconds['simulate']:.1f} s")
+
+    migrate(store)
+    load_catalogue(store, sim_dir)
+    sink = Sink(store)
+    stop = threading.Event()
+    outcome: dict[str, RunSummary] = {}
+
+    failure: list[BaseException] = []
+
+    def load() -> None:
+        options = RunOptions(group="dossier-demo", max_wait_s=0.5, progress_every_s=5.0, stop_after_idle_s=3.0)
+        try:
+            outcome["summary"] = LiveLoader(settings, sink, broker.bootstrap, options, broker=broker, log=log).run(stop)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            failure.append(exc)
+
+    loader = threading.Thread(target=load, name="live-loader", daemon=True)
+    t1 = time.monotonic()
+    loader.start()
+    log(f"publishing to topic {settings.topic} on {broker.bootstrap}; the live loader stores them as they arrive")
+    sent = [0]
+
+    def progress(n: int) -> None:
+        sent[0] += n
+        if sent[0] % 50_000 < n:
+            log(f"  published {sent[0]:,} / {events:,}")
+
+    delivery = publish_outbound(
+        broker.bootstrap, settings.topic, settings.partitions, outbound_from_files(sim_dir), progress=progress
+    )
+    seconds["publish"] = time.monotonic() - t1
+    log(f"  {len(delivery.delivered):,} delivered in {seconds['publish']:.1f} s; waiting for the loader to catch up")
+    loader.join()
+    sink.close()
+    if failure:
+        raise failure[0]
+    seconds["load"] = time.monotonic() - t1
+    return PipelineResult(summary, delivery, outcome.get("summary", RunSummary()), seconds)

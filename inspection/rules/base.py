@@ -1,0 +1,293 @@
+"""What every rule's SQL is built from: a dossier's history as arrays, and the rulebook's terms.
+
+A rule is one SQL query over the whole store. Its usual shape:
+
+1. *candidates*: a cheap scan of one or two columns naming the dossiers that
+   can possibly breach the rule (those with an ApologyIssued, a late end, …);
+   the primary key ``(dossier_id, seq)`` then reads only their granules;
+2. *history*: one row per candidate dossier, its events (only the types the
+   rule reads) as parallel arrays ``e_<column>`` in ``(seq, event_id)`` order;
+3. the rulebook's predicate over those arrays, with the rulebook's terms
+   (R, D, T, E, pauses) as array indexes, 1-based, 0 when absent.
+
+Every rule selects the same columns (:data:`FINDING_COLUMNS`). Values that vary
+(rule parameters, filters, ``as_of``, the working calendar) are bound
+placeholders; the SQL text comes from this package alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from inspection.worktime_sql import DAY_US, TZ_OFFSET_US, day_length_us, pos_sql
+from schemas.rulebook import Rule, get_rule
+from schemas.workingtime import default_calendar
+
+#: What every rule's SQL returns, in this order. ``actor_seqs``: the events whose actor answers
+#: for the finding (empty when no one person does); ``holder``: that person is the event's
+#: ``to_actor`` (who held the step), not its ``actor_id``. Names are attached afterwards.
+FINDING_COLUMNS: Final = ("dossier_id", "evidence_seqs", "explanation", "actor_seqs", "holder")
+NOBODY: Final = "CAST([], 'Array(Int64)')"
+
+WD_US: Final = day_length_us()
+MINUTE_US: Final = 60_000_000
+HANDOVERS: Final = ("DossierTransferred", "StepHandedOver", "StepReturned", "InterAgencyTransferred")
+CLOSERS: Final = (
+    *HANDOVERS,
+    "ResultApproved",
+    "ResultIssued",
+    "SupplementRequested",
+    "FinancialObligationRequested",
+    "WithdrawalRequested",
+    "ProcessingStopped",
+    "ReceptionRefused",
+)
+DOC_REQUESTS: Final = ("SupplementRequested", "ReceptionGuidanceIssued")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """The selection a rule runs over: a condition on ``dossier_id`` with bound placeholders only."""
+
+    dossiers: str = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSQL:
+    """A rulebook rule and the function building its query."""
+
+    rule: Rule
+    build: Callable[[Scope], str]
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+def rule_sql(rule_id: str) -> Callable[[Callable[[Scope], str]], RuleSQL]:
+    """Decorator: ``@rule_sql("R5") def r5(scope): return "SELECT …"``."""
+
+    def wrap(build: Callable[[Scope], str]) -> RuleSQL:
+        return RuleSQL(get_rule(rule_id), build)
+
+    return wrap
+
+
+def param(name: str) -> str:
+    """The bound placeholder of a rule parameter (every parameter travels as an Int64)."""
+    return f"{{p_{name}:Int64}}"
+
+
+#: as_of travels as microseconds: a bound DateTime64 value loses its microseconds on the way.
+AS_OF: Final = "fromUnixTimestamp64Micro({as_of_us:Int64}, 'UTC')"
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """A literal list of the project's own names (event types), never of input."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def pos(expr: str) -> str:
+    """Working position (µs) of a DateTime64 expression."""
+    return pos_sql(expr)
+
+
+def local_day(expr: str) -> str:
+    """Days since 1970-01-01 of the local (Asia/Ho_Chi_Minh) date of ``expr``."""
+    return f"intDiv(toUnixTimestamp64Micro({expr}) + {TZ_OFFSET_US}, {DAY_US})"
+
+
+def local_tod(expr: str) -> str:
+    """Local time of day of ``expr`` in microseconds."""
+    return f"((toUnixTimestamp64Micro({expr}) + {TZ_OFFSET_US}) % {DAY_US})"
+
+
+def day_flag(day: str) -> str:
+    """1 when the local day number ``day`` is a working day."""
+    return f"arrayElement({{wt_flags:Array(UInt8)}}, {day} - {{wt_first_day:Int64}} + 1)"
+
+
+def next_working_day(day: str) -> str:
+    """The day number of the first working day after day number ``day``."""
+    index = f"{day} - {{wt_first_day:Int64}} + 1"
+    return (
+        "toInt64(arrayElement({wt_working:Array(Int32)}, "
+        f"arrayElement({{wt_cum:Array(UInt32)}}, {index}) + arrayElement({{wt_flags:Array(UInt8)}}, {index}) + 1))"
+    )
+
+
+def at_local(day: str, tod_us: str) -> str:
+    """The UTC instant of local day number ``day`` at ``tod_us`` microseconds after midnight."""
+    return f"fromUnixTimestamp64Micro(toInt64({day}) * {DAY_US} + ({tod_us}) - {TZ_OFFSET_US}, 'UTC')"
+
+
+def periods_us() -> list[tuple[int, int]]:
+    out = []
+    for a, b in default_calendar().hours.periods:
+        out.append(((a.hour * 60 + a.minute) * MINUTE_US, (b.hour * 60 + b.minute) * MINUTE_US))
+    return out
+
+
+def working_instant(expr: str) -> str:
+    """True when ``expr`` is a working instant (a working day, inside a half-open working period)."""
+    tod = local_tod(expr)
+    inside = " OR ".join(f"({tod} >= {a} AND {tod} < {b})" for a, b in periods_us())
+    return f"({day_flag(local_day(expr))} = 1 AND ({inside}))"
+
+
+def history(
+    columns: Sequence[str],
+    *,
+    scope: Scope,
+    where: str = "1",
+    candidates: str | None = None,
+    names: Sequence[str] | None = None,
+) -> str:
+    """One row per dossier: ``dossier_id``, ``e_seq`` and ``e_<column>`` arrays in seq order.
+
+    ``where`` keeps only the events the rule reads; ``candidates`` (a condition
+    on ``dossier_id``, usually ``dossier_id IN (SELECT …)``) the dossiers it
+    can breach, so the primary key skips the rest. ``names`` names the arrays
+    when ``columns`` holds expressions.
+    """
+    fields = ", ".join(("seq", *columns))
+    arrays = ", ".join(f"arrayMap(x -> tupleElement(x, {i + 2}), h) AS e_{c}" for i, c in enumerate(names or columns))
+    keep = f"({scope.dossiers}) AND ({where})"
+    if candidates:
+        keep += f" AND ({candidates})"
+    # Column names and conditions come from this package; values are placeholders.
+    return (
+        f"SELECT dossier_id, arrayMap(x -> tupleElement(x, 1), h) AS e_seq, {arrays} "  # noqa: S608
+        f"FROM (SELECT dossier_id, arraySort(x -> tupleElement(x, 1), groupArray(tuple({fields}))) AS h "
+        f"FROM events WHERE {keep} "
+        "GROUP BY dossier_id)"
+    )
+
+
+def having(where: str, *, scope: Scope, extra: str = "") -> str:
+    """``dossier_id IN (SELECT dossier_id FROM events WHERE …)``: dossiers with an event matching ``where``."""
+    tail = f" GROUP BY dossier_id HAVING {extra}" if extra else ""
+    return f"dossier_id IN (SELECT dossier_id FROM events WHERE ({scope.dossiers}) AND ({where}){tail})"  # noqa: S608
+
+
+# -- the rulebook's terms over the history arrays (aliases reusable in the same SELECT) -------------
+
+#: Index of R, the first DossierReceived.
+R_INDEX: Final = "indexOf(e_event_type, 'DossierReceived')"
+#: Index of D (the first event with status 9) and T (status 10).
+D_INDEX: Final = "indexOf(e_status, 9)"
+T_INDEX: Final = "indexOf(e_status, 10)"
+
+
+def end_index(r: str = "r", d: str = "d", t: str = "t") -> str:
+    """Index of E: D, else T, else the first event after R with status 3, 7 or 8; 0 without R."""
+    return (
+        f"if({r} = 0, 0, if({d} > 0, {d}, if({t} > 0, {t}, "
+        f"arrayFirstIndex((s, q) -> q > e_seq[{r}] AND s IN (3, 7, 8), e_status, e_seq))))"
+    )
+
+
+def pause_wt() -> str:
+    """The paused working time (µs) over closed pauses: needs ``e_event_type, e_status, e_clock_stopped, e_pos``.
+
+    A pause opens at a SupplementRequested in status 5 (a FinancialObligationRequested
+    with clock_stopped in status 6) and closes at the first later event of another
+    status; an opener while already paused restarts the pause (schemas.lifecycle).
+    """
+    opener = (
+        "arrayMap((ty, st, ck) -> (ty = 'SupplementRequested' AND st = 5) OR "
+        "(ty = 'FinancialObligationRequested' AND ifNull(ck, false) AND st = 6), "
+        "e_event_type, e_status, e_clock_stopped)"
+    )
+    close = "arrayFirstIndex((st, j) -> j > i AND st != e_status[i], e_status, arrayEnumerate(e_status))"
+    reopen = "arrayFirstIndex((o, j) -> j > i AND o, ops, arrayEnumerate(ops))"
+    counted = (
+        f"arraySum(i -> if(ops[i] AND {close} > 0 AND ({reopen} = 0 OR {reopen} >= {close}), "
+        f"e_pos[{close}] - e_pos[i], 0), arrayEnumerate(ops))"
+    )
+    return f"if(has(({opener}) AS ops, true), {counted}, 0)"
+
+
+def positions(column: str = "e_occurred_at") -> str:
+    """The working positions of a timestamp array."""
+    return f"arrayMap(x -> {pos('x')}, {column})"
+
+
+def evidence(array: str) -> str:
+    """Sorted distinct seqs."""
+    return f"arraySort(arrayDistinct({array}))"
+
+
+def local_text(expr: str) -> str:
+    """A timestamp as local 'YYYY-MM-DD HH:MM' for explanations."""
+    return f"formatDateTime({expr}, '%Y-%m-%d %H:%i', 'Asia/Ho_Chi_Minh')"
+
+
+def wd_text(us: str) -> str:
+    """Working microseconds as 'N.NN WD' for explanations."""
+    return f"concat(toString(round(({us}) / {WD_US}, 2)), ' WD')"
+
+
+def minutes_text(us: str) -> str:
+    return f"concat(toString(round(({us}) / {MINUTE_US}, 1)), ' min')"
+
+
+def catalogue_join(proc_code: str = "proc_code", proc_version: str = "proc_version") -> str:
+    """``LEFT JOIN`` of the procedure catalogue: one row per code with its versions sorted.
+
+    The rule's subquery names its dossier's procedure ``proc_code`` / ``proc_version``
+    (those of R, else of the first event); :func:`catalogue_index` then picks the row
+    of that version, or the latest version when the events carry none.
+    """
+    return (
+        "LEFT JOIN (SELECT procedure_code AS cat_code, "  # noqa: S608 (fixed text)
+        "arraySort(x -> tupleElement(x, 1), groupArray(tuple(version, component_codes, same_day, paper_result))) "
+        "AS cat_versions FROM procedures FINAL GROUP BY procedure_code) AS cat "
+        f"ON cat.cat_code = {proc_code}"
+    )
+
+
+def catalogue_index(proc_version: str = "proc_version") -> str:
+    """Index into ``cat_versions`` of the dossier's procedure version (0: not in the catalogue)."""
+    return (
+        f"if(isNull({proc_version}), length(cat_versions), "
+        f"arrayFirstIndex(x -> tupleElement(x, 1) = {proc_version}, cat_versions))"
+    )
+
+
+def procedure_of(r: str = "r") -> str:
+    """``proc_code``, ``proc_version``: those of R, else of the first event (needs the two columns)."""
+    return (
+        f"if({r} > 0, e_procedure_code[{r}], e_procedure_code[1]) AS proc_code, "
+        f"if({r} > 0, e_procedure_version[{r}], e_procedure_version[1]) AS proc_version"
+    )
+
+
+def end_facts(scope: Scope) -> str:
+    """One row per dossier with R: ``r_seq``, ``due0`` (NULL when R has none), ``end_seq`` (0 without E), ``end_at``.
+
+    Plain aggregates keyed by seq over R and the end statuses only, so every
+    dossier of the store costs a few numbers, not an array of its events.
+    """
+    return f"""
+SELECT dossier_id, r_seq, if(due_us < 0, NULL, fromUnixTimestamp64Micro(due_us, 'UTC')) AS due0,
+       arrayFirstIndex(x -> tupleElement(x, 1) > r_seq, stops) AS k,
+       multiIf(has_d, d_seq, has_t, t_seq, k > 0, tupleElement(stops[k], 1), 0) AS end_seq,
+       multiIf(has_d, d_at, has_t, t_at, tupleElement(stops[k], 2)) AS end_at
+FROM (
+    SELECT dossier_id,
+           minIf(seq, event_type = 'DossierReceived') AS r_seq, countIf(event_type = 'DossierReceived') > 0 AS has_r,
+           argMinIf(ifNull(toUnixTimestamp64Micro(due_at), -1), seq, event_type = 'DossierReceived') AS due_us,
+           minIf(seq, status = 9) AS d_seq, argMinIf(occurred_at, seq, status = 9) AS d_at,
+           countIf(status = 9) > 0 AS has_d,
+           minIf(seq, status = 10) AS t_seq, argMinIf(occurred_at, seq, status = 10) AS t_at,
+           countIf(status = 10) > 0 AS has_t,
+           arraySort(x -> tupleElement(x, 1), groupArrayIf(tuple(seq, occurred_at), status IN (3, 7, 8))) AS stops
+    FROM events
+    WHERE ({scope.dossiers}) AND (event_type = 'DossierReceived' OR status IN (3, 7, 8, 9, 10))
+    GROUP BY dossier_id
+)
+WHERE has_r
+"""  # noqa: S608
