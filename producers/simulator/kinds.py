@@ -86,7 +86,9 @@ def plan_for(kind: str, entry: CatalogueEntry, rng: random.Random, online: bool)
         elif not proc.same_day and x < 0.014:
             plan.withdraw = True
         elif not proc.same_day and x < 0.017:
-            plan.stop = True
+            # A stop after examination comes within the time limit: no pause may carry it past the
+            # original due date, which R17(b) would rightly flag (normal dossiers are clean by construction).
+            plan.stop, plan.supplement_rounds, plan.financial = True, 0, False
         return plan, None
     plan.rework = u() < 0.03
     if kind == "late" or kind in LATE_KINDS:
