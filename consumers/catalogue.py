@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dossier_runtime.store import Store
+from schemas.catalogue import Official, Procedure, Unit
 
 
 class CatalogueError(ValueError):
@@ -54,7 +55,7 @@ Converter = Callable[[dict[str, Any]], tuple[Any, ...]]
 TABLES: Final[dict[str, tuple[str, tuple[str, ...], Converter]]] = {
     "units.jsonl": (
         "units",
-        ("unit_code", "name", "level", "parent_code", "valid_from", "valid_to"),
+        Unit.KEYS,
         lambda r: (
             str(r["unit_code"]),
             str(r["name"]),
@@ -66,30 +67,12 @@ TABLES: Final[dict[str, tuple[str, tuple[str, ...], Converter]]] = {
     ),
     "officials.jsonl": (
         "officials",
-        ("actor_id", "unit_code", "role"),
+        Official.KEYS,
         lambda r: (str(r["actor_id"]), str(r["unit_code"]), str(r["role"])),
     ),
     "procedures.jsonl": (
         "procedures",
-        (
-            "procedure_code",
-            "version",
-            "name",
-            "level",
-            "time_limit_value",
-            "time_limit_unit",
-            "service_level",
-            "has_fee",
-            "fee_vnd",
-            "paper_result",
-            "same_day",
-            "inter_agency",
-            "clock_stops_for_financial",
-            "component_codes",
-            "step_budgets",
-            "valid_from",
-            "valid_to",
-        ),
+        Procedure.KEYS,
         lambda r: (
             str(r["procedure_code"]),
             str(r["version"]),
