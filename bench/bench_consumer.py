@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.benchdata import records
-from consumers.live import LiveLoader, RunOptions
+from consumers.live import DEFAULT_MAX_EVENTS, LiveLoader, RunOptions
 from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.broker import start_broker, stop_broker
@@ -95,7 +95,7 @@ def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--max-events", type=int, default=20_000)
+    parser.add_argument("--max-events", type=int, default=DEFAULT_MAX_EVENTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(log_path=Path(tmp) / "broker.log")

@@ -47,7 +47,7 @@ def main() -> None:
         for run in range(args.runs):
             with opened_store(Settings(data_dir=Path(tmp) / f"data{run}"), role="writer", serve=False) as store:
                 migrate(store)
-                sink = Sink(store)
+                sink = Sink(store, engine="MergeTree")
                 loaded = load_file(sink, path, Path(tmp))
                 sink.close()
             assert loaded.result.stored == args.events, loaded.row()

@@ -1,12 +1,12 @@
 """Avro Object Container File bytes, built and split without decoding a record.
 
-Live loading turns a batch of single-object messages (``C3 01`` + fingerprint
-+ body) into one OCF block by concatenation: the writer schema goes into the
-header, each body gets three fields prepended (``_topic``, ``_partition``,
-``_offset``: an Avro record body is just its fields' encodings in order, so
-prepending encoded values and the matching field declarations yields a valid
-record), and ClickHouse decodes the block natively. Python touches bytes
-only; it never decodes an event on the fast path.
+Live loading turns a run of single-object messages (``C3 01`` + fingerprint
++ body) into one OCF block by plain concatenation of the message values: the
+header of the container declares the writer schema with one extra leading
+field, ``_header``, a 10-byte ``fixed``. An Avro record body is just its
+fields' encodings in order, so each whole message *is* a valid record of that
+schema; ClickHouse skips the field (no column has its name) and decodes the
+rest natively. Python touches no record: it joins bytes (C speed).
 
 Bulk loading splits a container file at block boundaries (sync markers) so
 ClickHouse can parse the parts on both cores.
@@ -22,11 +22,7 @@ from typing import Final
 from schemas.registry import ReleasedSchema
 
 MAGIC: Final = b"Obj\x01"
-PREFIX_FIELDS: Final = (
-    {"name": "_topic", "type": "string"},
-    {"name": "_partition", "type": "int"},
-    {"name": "_offset", "type": "long"},
-)
+HEADER_FIELD: Final = {"name": "_header", "type": {"type": "fixed", "name": "SingleObjectHeader", "size": 10}}
 
 
 class ContainerError(ValueError):
@@ -44,20 +40,15 @@ def zigzag(value: int) -> bytes:
     return bytes(out)
 
 
-def avro_string(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    return zigzag(len(raw)) + raw
-
-
 _SCHEMA_JSON: dict[bytes, bytes] = {}
 
 
-def kafka_schema_json(schema: ReleasedSchema) -> bytes:
-    """The writer schema with the three position fields in front, as OCF header JSON."""
+def message_schema_json(schema: ReleasedSchema) -> bytes:
+    """The writer schema with the single-object header as a leading field, as OCF header JSON."""
     cached = _SCHEMA_JSON.get(schema.fingerprint_bytes)
     if cached is None:
         source = dict(schema.source)
-        source["fields"] = [*PREFIX_FIELDS, *source["fields"]]
+        source["fields"] = [HEADER_FIELD, *source["fields"]]
         cached = _SCHEMA_JSON[schema.fingerprint_bytes] = json.dumps(source, separators=(",", ":")).encode()
     return cached
 
@@ -73,11 +64,11 @@ def header(schema_json: bytes, sync: bytes, codec: bytes = b"null") -> bytes:
     return bytes(out)
 
 
-def container(schema_json: bytes, bodies: Sequence[bytes]) -> bytes:
-    """One OCF with all ``bodies`` (already-encoded records) in a single block."""
+def message_container(schema_json: bytes, values: Sequence[bytes]) -> bytes:
+    """One OCF holding ``values`` (whole single-object messages of one writer schema) as one block."""
     sync = os.urandom(16)
-    data = b"".join(bodies)
-    return header(schema_json, sync) + zigzag(len(bodies)) + zigzag(len(data)) + data + sync
+    data = b"".join(values)
+    return b"".join((header(schema_json, sync), zigzag(len(values)), zigzag(len(data)), data, sync))
 
 
 def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:

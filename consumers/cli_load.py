@@ -34,7 +34,7 @@ def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool)
     rows = []
     with user_errors(), opened_store(settings, role="writer") as store:
         migrate(store)
-        sink = Sink(store)
+        sink = Sink(store, engine="MergeTree")
         try:
             for path in files:
                 log(f"loading {path} …")

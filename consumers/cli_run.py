@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import click
 
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
-from consumers.live import DEFAULT_GROUP, LiveLoader, RunOptions
+from consumers.live import DEFAULT_GROUP, DEFAULT_MAX_EVENTS, LiveLoader, RunOptions
 from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle, embedded_broker
@@ -29,7 +29,7 @@ def _broker(settings: Settings) -> Iterator[tuple[str, BrokerHandle | None]]:
 
 @click.command("run")
 @click.option("--group", default=DEFAULT_GROUP, show_default=True, help="Kafka consumer group.")
-@click.option("--max-events", default=20_000, show_default=True, help="Largest batch stored at once.")
+@click.option("--max-events", default=DEFAULT_MAX_EVENTS, show_default=True, help="Largest batch stored at once.")
 @click.option("--max-wait", default=0.5, show_default=True, help="Seconds a batch waits for more events.")
 @click.option("--stop-when-idle", type=float, default=None, help="Exit after this many seconds without events.")
 @format_option

@@ -1,20 +1,33 @@
 """``dossier consume run``: the consumer group loop.
 
-Batches close at ``max_events`` or ``max_wait_s`` after their first message
-(default 0.5 s, so an event is queryable well within 2 s of its publication
-at low traffic). A batch is stored (:func:`consumers.batch.store_messages`)
-and only then are its offsets committed; a crash between the two replays the
-batch, which the sink turns into a no-op. On revocation of partitions the
-pending batch is stored and committed first, so the next owner starts where
-this one stopped.
+Two threads. The main thread polls Kafka and gathers a batch; a store thread
+stores the previous batch meanwhile. (chDB 4.4 holds the GIL while a query
+runs, measured: the two overlap only where neither holds it, so the rate is
+still close to 1 / (poll + store time per event); the thread is kept because
+it makes rebalances and shutdown simple and lets a future out-of-process
+store overlap fully.) A batch is handed over when the store thread is free
+and the batch is worth a round of queries (a tenth of ``max_events``) or
+``max_wait_s`` old (default 0.5 s, so an event is queryable well within 2 s
+of its publication at low traffic); while the store thread is busy the batch
+grows up to ``max_events``, then polling waits. Offsets of a
+batch are committed only after it is stored; a crash between the two replays
+the batch, which the sink turns into a no-op.
+
+Rebalances: the rebalance listener is asynchronous (kafka-python runs it on
+its IO loop; a blocking listener would stop heartbeats). On revocation it
+hands the pending batch to the store thread, waits, yielding to the loop,
+until every batch is stored, and commits, before the group moves the
+partitions: the next owner starts where this one stopped, and two owners
+never store the same partition at once.
 
 Broker resets (Tansu forgets topics, records and group offsets on restart,
 platform.md A-9) are noticed three ways: the embedded broker process this
 loader started exited (it is restarted on the same port), the topic vanished
 from the metadata, or a partition's high watermark fell below our position.
 Then the topic is recreated with its partition count and every assigned
-partition is read again from the beginning; the sink stores only what is
-missing, so nothing is lost or doubled.
+partition is read again from the beginning; batches from before the reset
+are stored but their offsets never committed, and the sink stores only what
+is missing, so nothing is lost or doubled.
 
 Progress on stderr every few seconds: events/s and lag per partition, the
 lag taken from the fetch high watermark (``consumer.highwater``), not
@@ -24,25 +37,29 @@ lag taken from the fetch high watermark (``consumer.highwater``), not
 from __future__ import annotations
 
 import dataclasses
+import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from consumers.batch import Message, store_messages
+from consumers.batch import Run, runs_of, store_runs
 from consumers.sink import BatchResult, Sink
+from consumers.topicrepair import repair_partition_count
 from dossier_runtime.broker import BrokerHandle, start_broker
 from dossier_runtime.errors import BrokerError
 from dossier_runtime.kafka import ensure_topic, make_consumer
 from dossier_runtime.settings import Settings
 
 DEFAULT_GROUP = "dossier-loader"
+DEFAULT_MAX_EVENTS = 50_000
+REJOIN_POLL_MS = 3_000
 
 
 @dataclasses.dataclass
 class RunOptions:
     group: str = DEFAULT_GROUP
-    max_events: int = 20_000
+    max_events: int = DEFAULT_MAX_EVENTS
     max_wait_s: float = 0.5
     progress_every_s: float = 5.0
     stop_after_idle_s: float | None = None  # for tests and one-shot catch-up: stop when idle this long
@@ -53,6 +70,27 @@ class RunSummary:
     batches: int = 0
     totals: BatchResult = dataclasses.field(default_factory=BatchResult)
     broker_resets: int = 0
+
+
+@dataclasses.dataclass
+class _Batch:
+    runs: list[Run]
+    count: int
+    epoch: int
+    result: BatchResult | None = None
+
+    def next_offsets(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for run in self.runs:
+            out[run.partition] = max(out.get(run.partition, 0), run.next_offset)
+        return out
+
+
+def _loop_sleep(seconds: float) -> Any:
+    """An awaitable pause on kafka-python's IO loop (heartbeats go on meanwhile)."""
+    from kafka.net.selector import KernelEvent
+
+    return KernelEvent("_sleep", seconds)
 
 
 class LiveLoader:
@@ -74,9 +112,19 @@ class LiveLoader:
         self.log = log
         self.topic = settings.topic
         self.summary = RunSummary()
-        self.pending: list[Message] = []
-        self.pending_since = 0.0
         self.consumer: Any = None
+        # The batch being gathered: touched by the main thread, and by the rebalance
+        # listener only while the main thread waits inside poll() or close().
+        self._runs: list[Run] = []
+        self._count = 0
+        self._since = 0.0
+        # Hand-over to the store thread.
+        self._work: queue.Queue[_Batch | None] = queue.Queue()
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self._done: list[_Batch] = []
+        self._failure: BaseException | None = None
+        self._epoch = 0  # bumped by a broker reset: offsets of older batches are never committed
         self._counted = 0
         self._last_progress = time.monotonic()
         self._seen_topic = True
@@ -84,34 +132,118 @@ class LiveLoader:
 
     # -- batches ---------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        if not self.pending:
+    def _add(self, records: dict[Any, list[Any]]) -> None:
+        for tp, msgs in records.items():
+            if not self._count:
+                self._since = time.monotonic()
+            self._runs.extend(runs_of(tp.partition, msgs))
+            self._count += len(msgs)
+
+    def _submit(self) -> None:
+        if not self._count:
             return
+        batch = _Batch(self._runs, self._count, self._epoch)
+        self._runs, self._count = [], 0
+        with self._cond:
+            self._inflight += 1
+        self._work.put(batch)
+
+    def _store_loop(self) -> None:
+        while (batch := self._work.get()) is not None:
+            try:
+                batch.result = store_runs(self.sink, self.topic, batch.runs)
+            except BaseException as exc:  # handed to the main thread, which raises it
+                with self._cond:
+                    self._failure = exc
+                    self._inflight -= 1
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._done.append(batch)
+                self._inflight -= 1
+                self._cond.notify_all()
+
+    def _idle(self) -> bool:
+        with self._cond:
+            return self._inflight == 0 or self._failure is not None
+
+    def _wait_idle(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._inflight == 0 or self._failure is not None)
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _collect(self) -> dict[int, int]:
+        """Account the stored batches; the next offsets to commit per partition."""
+        with self._cond:
+            done, self._done = self._done, []
+        offsets: dict[int, int] = {}
+        for batch in done:
+            assert batch.result is not None
+            self.summary.batches += 1
+            self.summary.totals.merge(batch.result)
+            self._counted += batch.count
+            for dead in batch.result.dead:
+                self.log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
+            if batch.epoch == self._epoch:
+                for partition, offset in batch.next_offsets().items():
+                    offsets[partition] = max(offsets.get(partition, 0), offset)
+        return offsets
+
+    def _offsets(self, offsets: dict[int, int]) -> dict[Any, Any]:
         from kafka import OffsetAndMetadata, TopicPartition
 
-        batch, self.pending = self.pending, []
-        result = store_messages(self.sink, self.topic, batch)
-        self.summary.batches += 1
-        self.summary.totals.merge(result)
-        for dead in result.dead:
-            self.log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
-        last: dict[int, int] = {}
-        for msg in batch:
-            last[msg.partition] = max(last.get(msg.partition, -1), msg.offset)
-        offsets = {TopicPartition(self.topic, p): OffsetAndMetadata(o + 1, "", -1) for p, o in last.items()}
+        return {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+
+    def _commit_async(self, offsets: dict[int, int]) -> None:
+        def done(_offsets: Any, response: Any) -> None:
+            if isinstance(response, Exception):
+                self.log(
+                    f"offset commit failed ({type(response).__name__}: {response}); stored batches will be "
+                    "replayed, not doubled"
+                )
+            else:
+                self._committed.update(offsets)
+
+        self.consumer.commit_async(self._offsets(offsets), callback=done)
+
+    def _commit_now(self, offsets: dict[int, int]) -> None:
         try:
-            self.consumer.commit(offsets)
-            self._committed.update({p: o + 1 for p, o in last.items()})
+            self.consumer.commit(self._offsets(offsets))
+            self._committed.update(offsets)
         except Exception as exc:  # kafka errors: the batch is stored; a replay is harmless
             self.log(
                 f"offset commit failed ({type(exc).__name__}: {exc}); stored batches will be replayed, not doubled"
             )
-        self._counted += len(batch)
+
+    def flush(self) -> None:
+        """Store everything gathered so far and commit it (the main thread; shutdown)."""
+        self._submit()
+        self._wait_idle()
+        offsets = self._collect()
+        if offsets:
+            self._commit_now(offsets)
 
     # -- rebalance -------------------------------------------------------------------------
 
-    def on_revoked(self, revoked: Any) -> None:
-        self.flush()
+    async def revoke(self, revoked: Any, *, commit: bool = True) -> None:
+        """On the IO loop: store what is pending, then commit, before the partitions move."""
+        from kafka.errors import KafkaError
+
+        self._submit()
+        while not self._idle():
+            await _loop_sleep(0.02)
+        offsets = self._collect()
+        if not (offsets and commit):
+            return
+        try:
+            await self.consumer.commit_async(self._offsets(offsets))
+            self._committed.update(offsets)
+        except KafkaError as exc:
+            self.log(f"offset commit on rebalance failed ({exc}); the next owner replays it, nothing is doubled")
 
     def on_assigned(self, assigned: Any) -> None:
         parts = sorted(tp.partition for tp in assigned)
@@ -132,7 +264,7 @@ class LiveLoader:
         except Exception:  # metadata while the broker is down
             known = None
         if known and len(known) != self.settings.partitions:
-            reset = self._recreate_if_empty(known) or reset
+            reset = repair_partition_count(self.consumer, self.settings, self.bootstrap, len(known), self.log) or reset
             known = None if reset else known
         if not known:
             try:
@@ -161,46 +293,15 @@ class LiveLoader:
                 reset = True
         if reset:
             self.summary.broker_resets += 1
-            self.pending = []
+            self._epoch += 1
+            self._runs, self._count = [], 0
+            self._wait_idle()
+            self._collect()
+            self._committed.clear()
             assignment = list(self.consumer.assignment())
             if assignment:
                 self.consumer.seek_to_beginning(*assignment)
             self.log("reading every assigned partition again from the start; stored events are not stored twice")
-
-    def _recreate_if_empty(self, known: set[int]) -> bool:
-        """A reset Tansu auto-creates a polled topic with its default partition count; put the right one back.
-
-        Only an empty topic is dropped and recreated; a topic with records and
-        another partition count is reported and left alone.
-        """
-        from kafka import TopicPartition
-
-        from dossier_runtime.kafka import make_admin
-
-        tps = [TopicPartition(self.topic, p) for p in sorted(known)]
-        try:
-            ends = self.consumer.end_offsets(tps)
-        except Exception:
-            return False
-        if any(ends.get(tp) for tp in tps):
-            self.log(
-                f"topic {self.topic} has {len(known)} partitions, configured {self.settings.partitions}, "
-                "and holds records: set DOSSIER_PARTITIONS to match"
-            )
-            return False
-        admin = make_admin(self.bootstrap, self.settings.kafka_security)
-        try:
-            admin.delete_topics([self.topic])
-        except Exception as exc:  # already gone, or the broker refused
-            self.log(f"could not drop the auto-created topic {self.topic}: {exc}")
-        finally:
-            admin.close()
-        self.log(
-            f"topic {self.topic} came back with {len(known)} partitions after a broker reset; recreating it "
-            f"with {self.settings.partitions}"
-        )
-        time.sleep(0.5)
-        return True
 
     def progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -228,51 +329,83 @@ class LiveLoader:
     # -- loop ------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> RunSummary:
-        from kafka import ConsumerRebalanceListener
+        from kafka import AsyncConsumerRebalanceListener
 
         ensure_topic(self.bootstrap, self.topic, self.settings.partitions, self.settings.kafka_security)
         loader = self
 
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                loader.on_revoked(revoked)
+        class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                await loader.revoke(revoked)
 
-            def on_partitions_assigned(self, assigned: Any) -> None:
+            async def on_partitions_lost(self, lost: Any) -> None:
+                await loader.revoke(lost, commit=False)
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
                 loader.on_assigned(assigned)
 
-        self.consumer = make_consumer(
-            self.bootstrap,
-            self.settings.kafka_security,
-            group_id=self.options.group,
-            max_poll_records=self.options.max_events,
-        )
-        self.consumer.subscribe([self.topic], listener=_Listener())
-        last_check = idle_since = time.monotonic()
+        worker = threading.Thread(target=self._store_loop, name="store-batches", daemon=True)
+        worker.start()
         try:
-            while not stop.is_set():
-                records = self.consumer.poll(timeout_ms=100, max_records=self.options.max_events)
-                now = time.monotonic()
-                for tp, msgs in records.items():
-                    if not self.pending:
-                        self.pending_since = now
-                    self.pending.extend(Message(tp.partition, m.offset, m.value) for m in msgs)
-                if records or not self.consumer.assignment():
-                    idle_since = now
-                full = len(self.pending) >= self.options.max_events
-                if self.pending and (full or now - self.pending_since >= self.options.max_wait_s):
-                    self.flush()
-                if now - last_check >= 2.0:
-                    self.check_broker()
-                    last_check = now
-                self.progress()
-                idle = self.options.stop_after_idle_s
-                if idle is not None and not self.pending and now - idle_since >= idle:
-                    break
-            self.flush()
-        finally:
-            self.progress(force=True)
+            self.consumer = make_consumer(
+                self.bootstrap,
+                self.settings.kafka_security,
+                group_id=self.options.group,
+                max_poll_records=self.options.max_events,
+            )
+            self.consumer.subscribe([self.topic], listener=_Listener())
             try:
-                self.consumer.close(autocommit=False)
-            except Exception as exc:  # closing after a broker loss
-                self.log(f"consumer close: {exc}")
+                self._loop(stop)
+                self.flush()
+            finally:
+                self.progress(force=True)
+                try:
+                    self.consumer.close(autocommit=False)
+                except Exception as exc:  # closing after a broker loss
+                    self.log(f"consumer close: {exc}")
+        finally:
+            self._work.put(None)
+            worker.join(timeout=60)
         return self.summary
+
+    def _stable(self) -> bool:
+        from kafka.structs import MemberState
+
+        return bool(self.consumer.group_metadata().state == MemberState.STABLE)
+
+    def _loop(self, stop: threading.Event) -> None:
+        options = self.options
+        last_check = idle_since = time.monotonic()
+        while not stop.is_set():
+            room = options.max_events - self._count
+            # While the group (re)forms, stay inside poll(): kafka-python drops a JoinGroup answer
+            # that arrives while no poll() awaits it and joins again (another ~3 s on Tansu), so
+            # a loop that steps out of poll() at the wrong moments can rejoin forever.
+            stable = self._stable()
+            if room > 0 or not stable:
+                timeout_ms = 100 if stable else REJOIN_POLL_MS
+                records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(room, 1))
+                self._add(records)
+            else:
+                self._wait_idle()  # the store thread is behind: stop gathering until it is free
+                records = {}
+            self._raise_failure()
+            offsets = self._collect()
+            if offsets:
+                self._commit_async(offsets)
+            now = time.monotonic()
+            # A free store thread takes any batch worth a round of queries; a busy one lets it grow.
+            worth = self._count >= options.max_events // 10 or now - self._since >= options.max_wait_s
+            if self._count and worth and self._idle():
+                self._submit()
+            if records or not self.consumer.assignment():
+                idle_since = now
+            if not self._stable():
+                continue
+            if now - last_check >= 2.0:
+                self.check_broker()
+                last_check = now
+            self.progress()
+            idle = options.stop_after_idle_s
+            if idle is not None and not self._count and self._idle() and now - idle_since >= idle:
+                break

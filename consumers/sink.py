@@ -3,16 +3,21 @@
 Every batch, from Kafka or from a file, goes the same way:
 
 1. ClickHouse decodes the Avro into a private staging table
-   (``_staging_<id>``, created ``AS events``: same columns, partitioning and
-   sort key). Python never decodes an event on this path.
+   (``_staging_<id>``, created ``AS events``). Python never decodes an event
+   on this path. Live batches stage into a ``Memory`` table (no sorting,
+   compression or disk: the cheapest parse); file loads into a ``MergeTree``
+   with the partitioning and sort key of ``events``.
 2. One query over the staging table checks the contract (:mod:`consumers.validation`),
    counts in-batch repeats of (dossier_id, seq), and looks for any of the
-   batch's dossiers already stored in the time range of the batch (an exact
-   duplicate has the same ``occurred_at``, so partition pruning keeps this cheap).
+   batch's (dossier_id, seq) already stored, within the time range of the
+   batch (a repeat has the same ``occurred_at``, so partition pruning and the
+   ``dossier_id`` sort key keep this cheap). A dossier whose earlier events
+   are stored and whose next ones arrive now is the normal case, not a repeat.
 3. Fast path, the normal case (all valid, nothing seen before): feed the
-   derived tables, then ``ATTACH PARTITION … FROM`` the staging table into
-   ``events`` (a metadata operation: the parts written in step 1 are linked,
-   not rewritten).
+   derived tables, then move the rows into ``events``: ``INSERT … SELECT``
+   from a Memory staging table (the one write of the part), or ``ATTACH
+   PARTITION … FROM`` a MergeTree one (a metadata operation: the parts
+   written in step 1 are linked, not rewritten).
    Slow path (a replay after a crash, a rebalance, a broker reset, a file
    loaded twice, an invalid row): insert only the valid rows whose
    (dossier_id, seq) is not stored yet, first occurrence by position; invalid
@@ -32,16 +37,22 @@ One writer per staging table; the store serialises a process's batches.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import secrets
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Literal
 
 from consumers.validation import reason_sql, valid_sql
 from dossier_runtime.errors import StoreError
 from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
+
+Engine = Literal["Memory", "MergeTree"]
 
 FEED_COLUMNS: Final = (
     "event_id",
@@ -74,9 +85,11 @@ DEAD_LETTER_COLUMNS: Final = (
     "raw",
 )
 _STAGING_RE: Final = re.compile(r"^_staging_[0-9a-f]{8,32}$")
+_SCRATCH_PREFIX: Final = "dossier-batch-"
 
 #: Stored events are written by one batch at a time per process.
 STORE_LOCK: Final = threading.Lock()
+_LIVE_STAGING: set[str] = set()  # staging tables of this process's open sinks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,16 +142,28 @@ class BatchResult:
 
 
 class Sink:
-    """A writer's staging table and the store-a-batch procedure above."""
+    """A writer's staging table and the store-a-batch procedure above.
 
-    def __init__(self, store: Store) -> None:
+    ``engine``: ``Memory`` for bounded batches (live loading), ``MergeTree``
+    for files of any size (their parts are attached, not copied).
+    """
+
+    def __init__(self, store: Store, *, engine: Engine = "Memory") -> None:
         if store.role != "writer":
             raise StoreError("loading needs the store opened for writing")
         self.store = store
+        self.engine = engine
         self.staging = f"_staging_{secrets.token_hex(6)}"
         assert _STAGING_RE.match(self.staging)
-        store.command(f"CREATE TABLE IF NOT EXISTS {self.staging} AS events")
+        suffix = " ENGINE = Memory" if engine == "Memory" else ""
+        with STORE_LOCK:
+            if store.kind == "embedded":  # this process is the only writer: the rest are left by crashes
+                drop_stale_staging(store, keep=dict.fromkeys(_LIVE_STAGING))
+                drop_stale_scratch()
+            store.command(f"CREATE TABLE IF NOT EXISTS {self.staging} AS events{suffix}")
+            _LIVE_STAGING.add(self.staging)
         self.event_columns = self._columns()
+        self._structure: dict[tuple[str, ...], str] = {}
 
     def _columns(self) -> dict[str, str]:
         result = self.store.query(
@@ -152,6 +177,8 @@ class Sink:
         return columns
 
     def close(self) -> None:
+        with STORE_LOCK:
+            _LIVE_STAGING.discard(self.staging)
         try:
             self.store.command(f"DROP TABLE IF EXISTS {self.staging}")
         except StoreError:
@@ -162,13 +189,59 @@ class Sink:
     def truncate(self) -> None:
         self.store.command(f"TRUNCATE TABLE {self.staging}")
 
-    def insert_avro(self, columns: Sequence[str], data: bytes) -> None:
-        cols = ", ".join(f"`{c}`" for c in columns)
-        self.store.insert_bytes(f"INSERT INTO {self.staging} ({cols})", "Avro", [data])
+    def file_structure(self, names: Sequence[str] = FIELD_NAMES) -> str:
+        """The ``file()``/``input()`` structure: these contract columns typed as stored (no inference)."""
+        key = tuple(names)
+        if key not in self._structure:
+            self._structure[key] = ", ".join(f"`{name}` {self.event_columns[name]}" for name in names)
+        return self._structure[key]
 
-    def file_structure(self) -> str:
-        """The ``file()`` structure: contract columns typed as stored (no inference)."""
-        return ", ".join(f"`{name}` {self.event_columns[name]}" for name in FIELD_NAMES)
+    def stage_runs(self, topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, bytes]]) -> None:
+        """Stage Avro containers of Kafka runs: ``(partition, first offset, container bytes)``.
+
+        Row *i* of a run's container was the message at ``first offset + i``;
+        ClickHouse numbers the rows, so no position travels with a record.
+        """
+        if not parts:
+            return
+        cols = ", ".join(f"`{c}`" for c in columns)
+        target = f"INSERT INTO {self.staging} ({cols}, _topic, _partition, _offset)"
+        structure = self.file_structure(columns)
+        if self.store.kind != "embedded":
+            # A server cannot read our files: send each run, numbering its rows as they arrive.
+            for partition, first, data in parts:
+                self.store.insert_bytes(
+                    f"{target} SELECT {cols}, {{topic:String}}, {{p:Int32}}, {{first:Int64}} + rowNumberInAllBlocks() "  # noqa: S608  (staging name and columns are generated, not input)
+                    "FROM input({structure:String})",
+                    "Avro",
+                    [data],
+                    {"topic": topic, "p": partition, "first": first, "structure": structure},
+                )
+            return
+        scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root()))
+        try:
+            names = []
+            for i, (_partition, _first, data) in enumerate(parts):
+                name = f"run{i}.avro"
+                (scratch / name).write_bytes(data)
+                names.append(name)
+            self.store.command(
+                f"{target} SELECT {cols}, {{topic:String}}, "  # noqa: S608  (staging name and columns are generated, not input)
+                "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)), "
+                "transform(_file, {names:Array(String)}, {firsts:Array(Int64)}, toInt64(-1)) + _row_number "
+                "FROM file({glob:String}, 'Avro', {structure:String})",
+                {
+                    "topic": topic,
+                    "names": names,
+                    "partitions": [p for p, _f, _d in parts],
+                    "firsts": [f for _p, f, _d in parts],
+                    "glob": str(scratch / "run*.avro"),
+                    "structure": structure,
+                },
+                settings={"input_format_avro_allow_missing_fields": 1},
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -179,34 +252,40 @@ class Sink:
 
     def _publish(self, source: str, raw_of: Callable[[int, int], bytes] | None) -> BatchResult:
         s = self.staging
-        stats = self.store.query(
-            f"SELECT count(), countIf(NOT {valid_sql()}), uniqExact(dossier_id, seq), min(occurred_at), "  # noqa: S608  (staging name and contract SQL are generated, not input)
-            f"max(occurred_at) FROM {s}"
+        total, invalid, keys, overlap = self.store.query(
+            f"SELECT count(), countIf(NOT {valid_sql()}), uniqExact(dossier_id, seq), "  # noqa: S608  (staging name and contract SQL are generated, not input)
+            f"(SELECT count() FROM events WHERE dossier_id IN (SELECT dossier_id FROM {s}) "
+            f"AND (dossier_id, seq) IN (SELECT dossier_id, seq FROM {s}) "
+            f"AND occurred_at >= (SELECT min(occurred_at) FROM {s}) "
+            f"AND occurred_at <= (SELECT max(occurred_at) FROM {s})) "
+            f"FROM {s}"
         ).rows[0]
-        total, invalid, keys, low, high = stats
         result = BatchResult(received=int(total))
         if not total:
             return result
-        overlap = self.store.query(
-            f"SELECT count() FROM events WHERE dossier_id IN (SELECT dossier_id FROM {s}) "  # noqa: S608  (staging name and contract SQL are generated, not input)
-            "AND occurred_at >= {low:DateTime64(6, 'UTC')} AND occurred_at <= {high:DateTime64(6, 'UTC')}",
-            {"low": low, "high": high},
-        ).scalar()
         feed = ", ".join(FEED_COLUMNS)
         if not invalid and keys == total and not overlap:
             self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s}")  # noqa: S608  (staging name and contract SQL are generated, not input)
-            parts = self.store.query(
-                "SELECT DISTINCT partition_id FROM system.parts "
-                "WHERE database = currentDatabase() AND table = {t:String} AND active",
-                {"t": s},
-            )
-            for (partition_id,) in parts.rows:
-                self.store.command(f"ALTER TABLE events ATTACH PARTITION ID {{p:String}} FROM {s}", {"p": partition_id})
+            if self.engine == "Memory":
+                self.store.command(f"INSERT INTO events SELECT * FROM {s}")  # noqa: S608  (staging name is generated, not input)
+            else:
+                self._attach()
             result.stored = int(total)
         else:
             self._slow_path(result, source, raw_of)
         self.truncate()
         return result
+
+    def _attach(self) -> None:
+        parts = self.store.query(
+            "SELECT DISTINCT partition_id FROM system.parts "
+            "WHERE database = currentDatabase() AND table = {t:String} AND active",
+            {"t": self.staging},
+        )
+        for (partition_id,) in parts.rows:
+            self.store.command(
+                f"ALTER TABLE events ATTACH PARTITION ID {{p:String}} FROM {self.staging}", {"p": partition_id}
+            )
 
     def _slow_path(self, result: BatchResult, source: str, raw_of: Callable[[int, int], bytes] | None) -> None:
         s = self.staging
@@ -257,6 +336,24 @@ class Sink:
     def write_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         if dead:
             self.store.insert_rows("dead_letters", DEAD_LETTER_COLUMNS, [d.row() for d in dead])
+
+
+def scratch_root() -> str | None:
+    """Where batch files for ClickHouse's ``file()`` go: memory-backed when the system has it."""
+    shm = Path("/dev/shm")  # a private directory per batch is created inside
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def drop_stale_scratch() -> int:
+    """Remove batch-file directories of processes that died (kill -9) before cleaning up."""
+    root = Path(scratch_root() or tempfile.gettempdir())
+    removed = 0
+    for entry in root.glob(f"{_SCRATCH_PREFIX}*"):
+        pid = entry.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def drop_stale_staging(store: Store, keep: Mapping[str, object] | None = None) -> int:

@@ -278,10 +278,14 @@ def _open_embedded(settings: Settings, role: Role, serve: bool) -> Store:
             if role == "reader":
                 backend_ep = EndpointBackend(owner["port"], owner["token"], owner["pid"], EMBEDDED_DATABASE)
                 return Store(backend_ep, role=role, location=f"{location} (through {_describe_pid(owner['pid'])})")
-            raise StoreBusyError(
-                f"the store in {chdb_dir} is in use by {_describe_pid(owner['pid'])}; "
-                "stop it (Ctrl-C in its terminal) and run this command again, or run this while it is not running"
-            )
+            # A reader that found the directory free owns it for a moment (a status probe): wait it out.
+            if owner["role"] != "reader" or time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"the store in {chdb_dir} is in use by {_describe_pid(owner['pid'])}; "
+                    "stop it (Ctrl-C in its terminal) and run this command again, or run this while it is not running"
+                )
+            time.sleep(0.1)
+            continue
         holder = lock_holder(chdb_dir)
         if holder is None:
             store = _try_open_here(settings, chdb_dir, role, serve, location)
@@ -312,7 +316,7 @@ def _try_open_here(settings: Settings, chdb_dir: Path, role: Role, serve: bool, 
     endpoint = None
     if serve:
         try:
-            endpoint = StoreEndpoint(settings.data_dir, chdb_dir, EMBEDDED_DATABASE)
+            endpoint = StoreEndpoint(settings.data_dir, chdb_dir, EMBEDDED_DATABASE, role=role)
         except OSError:
             endpoint = None  # no loopback: still usable here, just not shared
     return Store(backend, role=role, location=location, endpoint=endpoint, local_path=chdb_dir)

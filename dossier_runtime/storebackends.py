@@ -110,8 +110,9 @@ def _read_ipc(data: bytes) -> Iterator[pa.RecordBatch]:
 class ChdbBackend:
     """The embedded engine in this process. One connection per role, serialised by a lock.
 
-    chDB releases the GIL while a statement runs, so a Kafka poll loop and an
-    insert can use both cores. Readers get ``readonly = 2`` on their session.
+    chDB 4.4 keeps the GIL while a statement runs (measured: a Python thread
+    stalls for the length of a query), so Python work in other threads does
+    not overlap with it. Readers get ``readonly = 2`` on their session.
     """
 
     kind = "embedded"

@@ -120,8 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
 class StoreEndpoint:
     """Serve reads of an open embedded store on loopback until :meth:`close`."""
 
-    def __init__(self, data_dir: Path, chdb_path: Path, database: str) -> None:
+    def __init__(self, data_dir: Path, chdb_path: Path, database: str, *, role: str = "writer") -> None:
         self.data_dir = data_dir
+        self.role = role  # a reader's ownership is brief: a writer waits for it instead of giving up
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.chdb_path = chdb_path
         self.server.database = database
@@ -140,7 +141,7 @@ class StoreEndpoint:
         tmp = self.data_dir / f".{ENDPOINT_FILE}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"pid": os.getpid(), "port": self.port, "token": self.server.token}, handle)
+            json.dump({"pid": os.getpid(), "port": self.port, "token": self.server.token, "role": self.role}, handle)
         tmp.replace(self.path)
 
     def close(self) -> None:
@@ -167,4 +168,4 @@ def read_endpoint(data_dir: Path) -> dict[str, Any] | None:
         return None
     except PermissionError:
         pass
-    return {"pid": pid, "port": port, "token": token}
+    return {"pid": pid, "port": port, "token": token, "role": str(record.get("role", "writer"))}

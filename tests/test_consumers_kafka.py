@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import random
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from consumers.live import LiveLoader, RunOptions
 from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle, free_port, start_broker, stop_broker
+from dossier_runtime.kafka import ensure_topic
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
 from schemas.codec import encode_record
@@ -99,23 +102,43 @@ def test_sigterm_drains_the_pending_batch(broker: BrokerHandle, topic: str, tmp_
     assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
 
 
+def _wait_assigned(proc: subprocess.Popen[str], timeout: float = 90) -> None:
+    """Wait until the spawned loader logs its partition assignment (it loads from then on)."""
+    assigned = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "assigned partitions" in line:
+                assigned.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert assigned.wait(timeout), "the loader was not assigned partitions"
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_moments_stores_every_event_exactly_once(
     broker: BrokerHandle, topic: str, tmp_path: Path
 ) -> None:
     evs = events(6250)  # 50,000 events
-    publish(broker.bootstrap, topic, keyed(evs))
+    messages = keyed(evs)
+    slices = [messages[i * len(messages) // 6 : (i + 1) * len(messages) // 6] for i in range(6)]
     env = _env(tmp_path, broker.bootstrap, topic)
     rng = random.Random(20240115)
     kills = 0
-    for _ in range(5):
+    for part in slices[:5]:
+        publish(broker.bootstrap, topic, part)  # each kill lands while a fresh slice is loading
         proc = spawn("consume", "run", "--max-events", "1500", "--max-wait", "0.2", env=env)
-        time.sleep(rng.uniform(3.2, 5.0))  # a group join takes ~3 s, then it loads
-        proc.kill()
-        proc.wait(timeout=30)
+        try:
+            _wait_assigned(proc)
+            time.sleep(rng.uniform(0.0, 1.0))
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
         kills += 1
     partial = _content(tmp_path)[0]
-    assert 0 < partial
+    assert 0 < partial < len(evs)
+    publish(broker.bootstrap, topic, slices[5])
     done = dossier("consume", "run", "--stop-when-idle", "3", "--format", "json", env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert kills == 5
@@ -125,24 +148,41 @@ def test_kill_9_at_random_moments_stores_every_event_exactly_once(
 def test_two_consumers_rebalance_mid_load(broker: BrokerHandle, topic: str, tmp_path: Path) -> None:
     evs = events(900)
     messages = keyed(evs)
+    chunks = [messages[i : i + 300] for i in range(0, len(messages), 300)]  # 24 chunks
     settings = Settings(data_dir=tmp_path, topic=topic, partitions=6, kafka_bootstrap=broker.bootstrap)
+    assigned = [threading.Event(), threading.Event()]
+
+    def log(i: int) -> Callable[[str], None]:
+        return lambda line: assigned[i].set() if line.startswith("assigned partitions [") else None
+
+    def publish_slowly() -> None:  # keeps a load going through both rebalances
+        for n, chunk in enumerate(chunks):
+            if n == 8:
+                assigned[1].wait(60)  # the second half arrives once both consumers share the partitions
+            publish(broker.bootstrap, topic, chunk)
+            time.sleep(0.3)
+
     with opened_store(settings, role="writer", serve=False) as store:
         migrate(store)
-        publish(broker.bootstrap, topic, messages[:2400])
+        ensure_topic(broker.bootstrap, topic, 6)
         options = RunOptions(group=f"g-{topic}", max_events=500, max_wait_s=0.2, progress_every_s=999)
         stops = [threading.Event(), threading.Event()]
         sinks = [Sink(store), Sink(store)]
-        loaders = [LiveLoader(settings, sinks[i], broker.bootstrap, options) for i in range(2)]
+        loaders = [LiveLoader(settings, sinks[i], broker.bootstrap, options, log=log(i)) for i in range(2)]
         threads = [threading.Thread(target=loaders[i].run, args=(stops[i],)) for i in range(2)]
+        publisher = threading.Thread(target=publish_slowly)
         threads[0].start()
-        time.sleep(4)
+        publisher.start()
+        assert assigned[0].wait(60)
         threads[1].start()  # join → rebalance while loading
-        publish(broker.bootstrap, topic, messages[2400:5000])
-        time.sleep(6)
-        stops[1].set()  # leave → rebalance again
+        assert assigned[1].wait(60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not loaders[1].summary.totals.stored:
+            time.sleep(0.2)
+        stops[1].set()  # leave → rebalance again, while chunks keep coming
         threads[1].join(timeout=60)
-        publish(broker.bootstrap, topic, messages[5000:])
-        deadline = time.monotonic() + 150
+        publisher.join(timeout=120)
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and store.query("SELECT count() FROM events").scalar() < len(evs):
             time.sleep(0.5)
         stops[0].set()
@@ -165,11 +205,11 @@ def test_broker_restart_neither_loses_nor_doubles(tmp_path: Path) -> None:
     proc = spawn("consume", "run", "--max-wait", "0.2", "--format", "json", env=env)
     try:
         publish(handle.bootstrap, topic, messages[:1600])
-        _wait_for(tmp_path, env, 1600)
+        _wait_for(tmp_path, env, 1600, proc)
         stop_broker(handle)  # Tansu forgets topics, records and offsets
         handle = start_broker(port=port, log_path=tmp_path / "b2.log")
         _publish_when_ready(handle.bootstrap, topic, messages)  # producers republish everything, plus new events
-        _wait_for(tmp_path, env, len(evs))
+        _wait_for(tmp_path, env, len(evs), proc)
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -197,11 +237,15 @@ def _publish_when_ready(bootstrap: str, topic: str, messages: list[tuple[bytes, 
             time.sleep(1)
 
 
-def _wait_for(tmp_path: Path, env: dict[str, str], count: int, timeout: float = 90) -> None:
+def _wait_for(
+    tmp_path: Path, env: dict[str, str], count: int, loader: subprocess.Popen[str], timeout: float = 90
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         probe = dossier("consume", "status", "--no-lag", "--format", "json", env=env)
         if probe.returncode == 0 and json.loads(probe.stdout)[0]["events"] >= count:
             return
         time.sleep(0.5)
-    raise AssertionError(f"the loader did not store {count} events in {timeout} s")
+    loader.kill()
+    _out, err = loader.communicate(timeout=30)
+    raise AssertionError(f"the loader did not store {count} events in {timeout} s; its log:\n{err[-4000:]}")

@@ -83,3 +83,30 @@ def test_one_embedded_directory_per_process(tmp_path: Path) -> None:
     with opened_store(Settings(data_dir=tmp_path / "a"), serve=False):
         with pytest.raises(StoreBusyError, match="one directory per process"):
             open_store(Settings(data_dir=tmp_path / "b"))
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import open_store
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+print(store.kind, flush=True)
+time.sleep(1.5)
+store.close()
+"""
+
+
+def test_a_writer_waits_for_a_reader_that_owns_the_store_briefly(tmp_path: Path) -> None:
+    """A status probe that found the directory free must not make a starting loader give up."""
+    settings = Settings(data_dir=tmp_path)
+    with opened_store(settings, role="writer", serve=False) as store:
+        store.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "embedded"
+        with opened_store(settings, role="writer", serve=False) as store:
+            store.insert_rows("t", ["a"], [(1,)])
+            assert store.query("SELECT count() FROM t").scalar() == 1
+    finally:
+        holder.wait(timeout=30)
