@@ -85,10 +85,11 @@ def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:
             return (n >> 1) ^ -(n & 1), pos
 
 
-def split_blocks(buf: memoryview) -> tuple[int, bytes, list[tuple[int, int, int]]]:
-    """(header length, sync marker, [(start, end, record count)] per block) of a container file."""
+def read_header(buf: memoryview) -> tuple[dict[bytes, bytes], bytes, int]:
+    """(metadata map, sync marker, header length) of an object container file."""
     if bytes(buf[:4]) != MAGIC:
         raise ContainerError("not an Avro object container file (no 'Obj\\x01' magic)")
+    metadata: dict[bytes, bytes] = {}
     pos = 4
     while True:
         count, pos = _read_long(buf, pos)
@@ -99,12 +100,18 @@ def split_blocks(buf: memoryview) -> tuple[int, bytes, list[tuple[int, int, int]
             _, pos = _read_long(buf, pos)
         for _ in range(count):
             size, pos = _read_long(buf, pos)
+            key = bytes(buf[pos : pos + size])
             pos += size
             size, pos = _read_long(buf, pos)
+            metadata[key] = bytes(buf[pos : pos + size])
             pos += size
-    sync = bytes(buf[pos : pos + 16])
-    pos += 16
-    header_end = pos
+    return metadata, bytes(buf[pos : pos + 16]), pos + 16
+
+
+def split_blocks(buf: memoryview) -> tuple[int, bytes, list[tuple[int, int, int]]]:
+    """(header length, sync marker, [(start, end, record count)] per block) of a container file."""
+    _metadata, sync, header_end = read_header(buf)
+    pos = header_end
     blocks = []
     while pos < len(buf):
         start = pos
@@ -120,25 +127,9 @@ def split_blocks(buf: memoryview) -> tuple[int, bytes, list[tuple[int, int, int]
 
 def file_schema(buf: memoryview) -> dict[str, object]:
     """The writer schema in a container file's header."""
-    if bytes(buf[:4]) != MAGIC:
-        raise ContainerError("not an Avro object container file (no 'Obj\\x01' magic)")
-    pos = 4
-    while True:
-        count, pos = _read_long(buf, pos)
-        if count == 0:
-            break
-        if count < 0:
-            count = -count
-            _, pos = _read_long(buf, pos)
-        for _ in range(count):
-            size, pos = _read_long(buf, pos)
-            key = bytes(buf[pos : pos + size])
-            pos += size
-            size, pos = _read_long(buf, pos)
-            value = bytes(buf[pos : pos + size])
-            pos += size
-            if key == b"avro.schema":
-                parsed = json.loads(value)
-                if isinstance(parsed, dict):
-                    return parsed
+    value = read_header(buf)[0].get(b"avro.schema")
+    if value is not None:
+        parsed = json.loads(value)
+        if isinstance(parsed, dict):
+            return parsed
     raise ContainerError("the container file has no avro.schema in its header")
