@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -11,7 +11,18 @@ import click
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
 from inspection.accountability import AccountabilityQuery, compute_accountability
-from inspection.cliutil import Filters, Progress, emit, format_option, pass_settings, provenance, quiet_option, reader
+from inspection.cliutil import (
+    Filters,
+    Progress,
+    aware,
+    date_range,
+    emit,
+    format_option,
+    pass_settings,
+    provenance,
+    quiet_option,
+    reader,
+)
 
 HOLDER_COLUMNS = [
     "rank", "steps", "in_progress", "held_wh", "late_steps", "late_pct", "delay_wh", "late_dossiers",
@@ -72,15 +83,14 @@ def accountability_cmd(settings: Settings, by: str, unit: str | None, procedure:
       dossier inspect accountability --by unit --no-findings
       dossier inspect accountability --by pair --unit 000.00.05.H29 --format csv
     """
-    if date_from and date_to and date_from > date_to:
-        raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+    first, last = date_range(date_from, date_to)
     query = AccountabilityQuery(
         by=by,  # type: ignore[arg-type]
         unit=unit or None,
         procedure=procedure or None,
-        date_from=date_from.date() if date_from else None,
-        date_to=date_to.date() if date_to else None,
-        as_of=(as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)),
+        date_from=first,
+        date_to=last,
+        as_of=aware(as_of),
         limit=limit,
     )
     progress = Progress(quiet)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from dossier_runtime.settings import Settings
-from inspection.cliutil import Progress, emit, format_option, pass_settings, provenance, quiet_option, reader
+from inspection.cliutil import (
+    Progress,
+    aware,
+    date_range,
+    emit,
+    format_option,
+    pass_settings,
+    provenance,
+    quiet_option,
+    reader,
+)
 from inspection.scorecard import INDICATORS, LEVELS, PERIODS, ScorecardQuery, compute_scorecard, max_points
 
 COLUMNS = [
@@ -59,16 +69,15 @@ def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str 
       dossier inspect scorecard --level district --period quarter
       dossier inspect scorecard --unit 000.00.31.H29 --period month --format csv
     """
-    if date_from and date_to and date_from > date_to:
-        raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+    first, last = date_range(date_from, date_to)
     query = ScorecardQuery(
         level=level,  # type: ignore[arg-type]
         unit=unit or None,
         period=period or "all",  # type: ignore[arg-type]
         procedure=procedure or None,
-        date_from=date_from.date() if date_from else None,
-        date_to=date_to.date() if date_to else None,
-        as_of=(as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)),
+        date_from=first,
+        date_to=last,
+        as_of=aware(as_of),
         apology_lead_wd=apology_lead_wd,
     )
     progress = Progress(quiet)

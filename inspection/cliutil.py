@@ -21,7 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
 
 import click
@@ -102,6 +102,18 @@ class Filters:
         return f"{column} IN (SELECT dossier_id FROM events WHERE {' AND '.join(where)})", params  # noqa: S608
 
 
+def date_range(date_from: datetime | None, date_to: datetime | None) -> tuple[date | None, date | None]:
+    """The --from/--to dates of the command line, refused (exit 2) when --from is after --to."""
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+    return (date_from.date() if date_from else None, date_to.date() if date_to else None)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A command-line instant without an offset is read as UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def filter_options(func: F) -> F:
     """Add --unit, --unit-level, --procedure, --from, --to; the command receives ``filters: Filters``."""
     options = [
@@ -115,14 +127,9 @@ def filter_options(func: F) -> F:
     ]
 
     def wrapper(*args: Any, unit: Any, unit_level: Any, procedure: Any, date_from: Any, date_to: Any, **kw: Any) -> Any:
-        if date_from and date_to and date_from > date_to:
-            raise click.BadParameter("--from is after --to", param_hint="--from/--to")
+        first, last = date_range(date_from, date_to)
         kw["filters"] = Filters(
-            unit=unit or None,
-            unit_level=unit_level,
-            procedure=procedure or None,
-            date_from=date_from.date() if date_from else None,
-            date_to=date_to.date() if date_to else None,
+            unit=unit or None, unit_level=unit_level, procedure=procedure or None, date_from=first, date_to=last
         )
         return func(*args, **kw)
 
