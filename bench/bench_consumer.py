@@ -8,9 +8,10 @@ Run (from the repository root)::
    single-object messages (lz4, keyed by dossier).
 2. Raw: a kafka-python consumer assigned to every partition reads them all
    (records only, no decoding): records/s.
-3. Loader: :class:`consumers.live.LiveLoader` in a fresh group and a fresh
-   embedded store: events stored/s, timed from the group assignment to the
-   last event stored (the ~3 s group join is excluded, as for raw).
+3. Loader: ``dossier consume run``'s path (:func:`consumers.readerproc.load_live`:
+   the Kafka reader in a child process, the store in this one) in a fresh group
+   and a fresh embedded store: events stored/s, timed from the group assignment
+   to the last event stored (the ~3 s group join is excluded, as for raw).
 
 Prints both rates and loader/raw; the target is >= 0.85.
 """
@@ -22,12 +23,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.benchdata import records
-from consumers.live import DEFAULT_MAX_EVENTS, LiveLoader, RunOptions
+from consumers.live import DEFAULT_MAX_EVENTS, RunOptions
 from consumers.migrations import migrate
-from consumers.sink import Sink
+from consumers.readerproc import load_live
+from consumers.sink import BatchResult, Sink
 from dossier_runtime.broker import start_broker, stop_broker
 from dossier_runtime.kafka import ensure_topic, make_consumer, make_producer
 from dossier_runtime.settings import Settings
@@ -63,33 +64,35 @@ def raw_rate(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-class _Timed(LiveLoader):
-    assigned_at: float | None = None
-
-    def on_assigned(self, assigned: Any) -> None:
-        if assigned and self.assigned_at is None:
-            self.assigned_at = time.perf_counter()
-
-
 def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> float:
+    """``dossier consume run``'s path: the Kafka reader in its own process, the store in this one."""
     settings = Settings(data_dir=data_dir, topic=TOPIC, partitions=6, kafka_bootstrap=bootstrap)
+    assigned: list[float] = []
+    stored = [0]
+    done = threading.Event()
+
+    def on_stored(result: BatchResult) -> None:
+        stored[0] += result.stored
+        if stored[0] >= n:
+            done.set()
+
     with opened_store(settings, role="writer", serve=False) as store:
         migrate(store)
         sink = Sink(store)
-        loader = _Timed(
-            settings, sink, bootstrap, RunOptions(group="bench", max_events=max_events, progress_every_s=999)
-        )
         stop = threading.Event()
-        thread = threading.Thread(target=loader.run, args=(stop,))
+        options = RunOptions(group="bench", max_events=max_events, progress_every_s=999)
+        thread = threading.Thread(
+            target=load_live,
+            args=(settings, sink, bootstrap, options, stop),
+            kwargs={"quiet": True, "on_assign": lambda _p, when: assigned.append(when), "on_stored": on_stored},
+        )
         thread.start()
-        while loader.summary.totals.stored < n:
-            time.sleep(0.01)
-        done = time.perf_counter()
+        done.wait()
+        finished = time.monotonic()
         stop.set()
         thread.join()
         sink.close()
-    assert loader.assigned_at is not None
-    return n / (done - loader.assigned_at)
+    return n / (finished - assigned[0])
 
 
 def main() -> None:

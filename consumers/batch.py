@@ -5,9 +5,15 @@ consecutive offsets, as a poll returned them. Messages are checked by their
 10-byte single-object header only (magic, released fingerprint), a whole run
 at once at C speed in the normal case; each run becomes one Avro container
 block by concatenating the messages (:mod:`consumers.avrofile`), and
-ClickHouse decodes them, numbering the rows so that a row's Kafka position
-is its run's first offset plus its index (:meth:`consumers.sink.Sink.stage_runs`).
-Python does no per-event work beyond taking the values from the poll.
+ClickHouse decodes them from memory-backed scratch files, numbering the rows
+so that a row's Kafka position is its run's first offset plus its index
+(:meth:`consumers.sink.Sink.stage_files`). Python does no per-event work
+beyond taking the values from the poll.
+
+The steps are separate functions because ``dossier consume run`` splits them
+between two processes (:mod:`consumers.readerproc`): grouping, writing the
+containers and isolating poison in the Kafka reader; staging and publishing in
+the process that owns the store. :func:`store_runs` does all of it in one.
 
 When ClickHouse refuses a block (a corrupt body), the batch falls back to
 decoding each message with fastavro to find the poison, dead-letters it, and
@@ -19,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from consumers.avrofile import message_container, message_schema_json
-from consumers.sink import BatchResult, DeadLetter, Sink
+from consumers.sink import BatchResult, DeadLetter, RawOf, Sink, scratch_dir
 from dossier_runtime.storebackends import StoreQueryError
 from schemas.codec import HEADER_SIZE, MAGIC, decode_record
 from schemas.errors import DecodeError, UnknownFingerprintError
@@ -106,7 +113,7 @@ def _classify(
     return dead
 
 
-def _group(topic: str, runs: Sequence[Run]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:
+def group_runs(topic: str, runs: Sequence[Run]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:
     groups: dict[bytes, list[Run]] = {}
     dead: list[DeadLetter] = []
     cache: dict[bytes, ReleasedSchema | None] = {}
@@ -123,45 +130,80 @@ def _group(topic: str, runs: Sequence[Run]) -> tuple[dict[bytes, list[Run]], lis
     return groups, dead
 
 
-def _stage(sink: Sink, topic: str, groups: dict[bytes, list[Run]]) -> None:
-    for fingerprint, runs in groups.items():
+@dataclasses.dataclass(frozen=True, slots=True)
+class StagedGroup:
+    """Runs of one writer schema written as Avro containers: ``(partition, first offset, file)``."""
+
+    columns: list[str]
+    parts: list[tuple[int, int, str]]
+
+
+def write_groups(groups: dict[bytes, list[Run]], directory: Path) -> list[StagedGroup]:
+    """One container file per run in ``directory`` (memory-backed scratch), grouped by writer schema."""
+    staged = []
+    for g, (fingerprint, runs) in enumerate(groups.items()):
         schema = schema_for_fingerprint(fingerprint)
         schema_json = message_schema_json(schema)
-        columns = [f["name"] for f in schema.source["fields"]]
-        # Runs reach here with every value a message of this schema (no None).
-        parts = [(r.partition, r.first_offset, message_container(schema_json, r.values)) for r in runs]  # type: ignore[arg-type]
-        sink.stage_runs(topic, columns, parts)
+        parts = []
+        for i, run in enumerate(runs):
+            path = directory / f"g{g}-run{i}.avro"
+            # Runs reach here with every value a message of this schema (no None).
+            path.write_bytes(message_container(schema_json, run.values))  # type: ignore[arg-type]
+            parts.append((run.partition, run.first_offset, str(path)))
+        staged.append(StagedGroup([f["name"] for f in schema.source["fields"]], parts))
+    return staged
 
 
-def _raw_lookup(runs: Sequence[Run]) -> Callable[[int, int], bytes]:
-    def raw_of(partition: int, offset: int) -> bytes:
-        for run in runs:
-            if run.partition == partition and run.first_offset <= offset < run.next_offset:
-                return run.values[offset - run.first_offset] or b""
-        return b""
+def stage_groups(sink: Sink, topic: str, staged: Sequence[StagedGroup]) -> None:
+    """Stage every group into the sink's (truncated) staging table; a block ClickHouse refuses raises."""
+    sink.truncate()
+    try:
+        for group in staged:
+            sink.stage_files(topic, group.columns, group.parts)
+    except StoreQueryError:
+        sink.truncate()
+        raise
+
+
+def raw_lookup(runs: Sequence[Run]) -> RawOf:
+    """The raw messages of a batch by (partition, offset), for dead letters."""
+
+    def raw_of(positions: Sequence[tuple[int, int]]) -> list[bytes]:
+        found = []
+        for partition, offset in positions:
+            value = b""
+            for run in runs:
+                if run.partition == partition and run.first_offset <= offset < run.next_offset:
+                    value = run.values[offset - run.first_offset] or b""
+                    break
+            found.append(value)
+        return found
 
     return raw_of
 
 
-def store_runs(sink: Sink, topic: str, runs: Sequence[Run]) -> BatchResult:
-    """Store a batch (dead letters included) and return what happened; offsets may be committed after."""
-    groups, dead = _group(topic, runs)
-    sink.truncate()
-    try:
-        _stage(sink, topic, groups)
-    except StoreQueryError:
-        sink.truncate()
-        groups, poison = _isolate(topic, groups)
-        dead.extend(poison)
-        _stage(sink, topic, groups)
-    result = sink.publish("kafka", _raw_lookup(runs))
+def finish(sink: Sink, result: BatchResult, dead: Sequence[DeadLetter]) -> BatchResult:
+    """Account the dead letters found before staging with the sink's, and write them all."""
     result.received += len(dead)
-    result.dead = dead + result.dead
+    result.dead = [*dead, *result.dead]
     sink.write_dead_letters(result.dead)
     return result
 
 
-def _isolate(topic: str, groups: dict[bytes, list[Run]]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:
+def store_runs(sink: Sink, topic: str, runs: Sequence[Run]) -> BatchResult:
+    """Store a batch in this process (dead letters included); offsets may be committed after."""
+    groups, dead = group_runs(topic, runs)
+    with scratch_dir() as directory:
+        try:
+            stage_groups(sink, topic, write_groups(groups, directory))
+        except StoreQueryError:
+            groups, poison = isolate(topic, groups)
+            dead.extend(poison)
+            stage_groups(sink, topic, write_groups(groups, directory))
+    return finish(sink, sink.publish("kafka", raw_lookup(runs)), dead)
+
+
+def isolate(topic: str, groups: dict[bytes, list[Run]]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:
     good: dict[bytes, list[Run]] = {}
     dead = []
     for fingerprint, runs in groups.items():

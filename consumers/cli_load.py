@@ -9,7 +9,7 @@ import click
 from consumers.bulk import FileLoad, load_file
 from consumers.catalogue import load_catalogue
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
-from consumers.migrations import migrate
+from consumers.migrations import cluster_of, migrate
 from consumers.sink import Sink
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
@@ -33,7 +33,7 @@ def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool)
     log = logger(quiet)
     rows = []
     with user_errors(), opened_store(settings, role="writer") as store:
-        migrate(store)
+        migrate(store, cluster=cluster_of(settings))
         sink = Sink(store, engine="MergeTree")
         try:
             for path in files:
@@ -67,6 +67,6 @@ def load_catalogue_cmd(settings: Settings, directory: Path, fmt: str, quiet: boo
       dossier consume load-catalogue sim/
     """
     with user_errors(), opened_store(settings, role="writer") as store:
-        migrate(store)
+        migrate(store, cluster=cluster_of(settings))
         report = load_catalogue(store, directory)
     emit(report, fmt)

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import click
 
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
-from consumers.live import DEFAULT_GROUP, DEFAULT_MAX_EVENTS, LiveLoader, RunOptions
-from consumers.migrations import migrate
+from consumers.live import DEFAULT_GROUP, DEFAULT_MAX_EVENTS, RunOptions
+from consumers.migrations import cluster_of, migrate
+from consumers.readerproc import load_live
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle, embedded_broker
 from dossier_runtime.settings import Settings
@@ -67,11 +68,11 @@ def run_cmd(
     options = RunOptions(group=group, max_events=max_events, max_wait_s=max_wait, stop_after_idle_s=stop_when_idle)
     try:
         with user_errors(), opened_store(settings, role="writer") as store, _broker(settings) as (bootstrap, handle):
-            migrate(store)
+            migrate(store, cluster=cluster_of(settings))
             sink = Sink(store)
             try:
                 log(f"loading {settings.topic} from {bootstrap} into {store.location}")
-                summary = LiveLoader(settings, sink, bootstrap, options, broker=handle, log=log).run(stop)
+                summary = load_live(settings, sink, bootstrap, options, stop, broker=handle, log=log, quiet=quiet)
             finally:
                 sink.close()
     finally:

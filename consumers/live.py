@@ -93,23 +93,47 @@ def _loop_sleep(seconds: float) -> Any:
     return KernelEvent("_sleep", seconds)
 
 
+#: Stores one batch and says what happened; offsets are committed only after it returns.
+StoreBatch = Callable[[list[Run]], BatchResult]
+
+
+def local_store(sink: Sink, topic: str) -> StoreBatch:
+    """Store batches in this process (tests, and several loaders sharing one store)."""
+    return lambda runs: store_runs(sink, topic, runs)
+
+
+def restart_if_exited(
+    broker: BrokerHandle | None, settings: Settings, log: Callable[[str], None]
+) -> BrokerHandle | None:
+    """A new embedded broker on the same port if the one this process started has exited, else None."""
+    if broker is None or not broker.owned or broker.process is None or broker.process.poll() is None:
+        return None
+    port = int(broker.bootstrap.rsplit(":", 1)[1])
+    log("the embedded broker exited; starting a new one on the same port (it starts empty)")
+    return start_broker(port=port, log_path=settings.data_dir / "broker.log")
+
+
 class LiveLoader:
+    """The consumer group loop; ``store`` stores a batch (in this process, or in the store's owner)."""
+
     def __init__(
         self,
         settings: Settings,
-        sink: Sink,
+        store: StoreBatch,
         bootstrap: str,
         options: RunOptions,
         *,
         broker: BrokerHandle | None = None,
         log: Callable[[str], None] = lambda _m: None,
+        on_assign: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.sink = sink
+        self.store = store
         self.bootstrap = bootstrap
         self.options = options
         self.broker = broker
         self.log = log
+        self.on_assign = on_assign
         self.topic = settings.topic
         self.summary = RunSummary()
         self.consumer: Any = None
@@ -151,7 +175,7 @@ class LiveLoader:
     def _store_loop(self) -> None:
         while (batch := self._work.get()) is not None:
             try:
-                batch.result = store_runs(self.sink, self.topic, batch.runs)
+                batch.result = self.store(batch.runs)
             except BaseException as exc:  # handed to the main thread, which raises it
                 with self._cond:
                     self._failure = exc
@@ -248,17 +272,16 @@ class LiveLoader:
     def on_assigned(self, assigned: Any) -> None:
         parts = sorted(tp.partition for tp in assigned)
         self.log(f"assigned partitions {parts} of {self.topic}")
+        if self.on_assign is not None:
+            self.on_assign(parts)
 
     # -- resets ----------------------------------------------------------------------------
 
     def check_broker(self) -> None:
         reset = False
-        if self.broker is not None and self.broker.owned and self.broker.process is not None:
-            if self.broker.process.poll() is not None:
-                port = int(self.bootstrap.rsplit(":", 1)[1])
-                self.log("the embedded broker exited; starting a new one on the same port (it starts empty)")
-                self.broker = start_broker(port=port, log_path=self.settings.data_dir / "broker.log")
-                reset = True
+        restarted = restart_if_exited(self.broker, self.settings, self.log)
+        if restarted is not None:
+            self.broker, reset = restarted, True
         try:
             known = self.consumer.partitions_for_topic(self.topic)
         except Exception:  # metadata while the broker is down

@@ -8,18 +8,22 @@ Every batch, from Kafka or from a file, goes the same way:
    compression or disk: the cheapest parse); file loads into a ``MergeTree``
    with the partitioning and sort key of ``events``.
 2. One query over the staging table checks the contract (:mod:`consumers.validation`),
-   counts in-batch repeats of (dossier_id, seq), and looks for any of the
-   batch's (dossier_id, seq) already stored, within the time range of the
-   batch (a repeat has the same ``occurred_at``, so partition pruning and the
-   ``dossier_id`` sort key keep this cheap). A dossier whose earlier events
-   are stored and whose next ones arrive now is the normal case, not a repeat.
+   counts in-batch repeats of (dossier_id, seq), and counts the rows whose
+   ``seq`` is not beyond the highest ``seq`` the store has seen for their
+   dossier (``dossier_state``, one row per dossier: ten times smaller than
+   ``events``, and read by its ``dossier_id`` key). Every path feeds the derived
+   tables *before* it writes ``events``, so ``dossier_state`` never knows less
+   than ``events`` holds: a batch with no such row cannot repeat a stored event.
+   A dossier whose earlier events are stored and whose next ones arrive now is
+   the normal case, not a repeat.
 3. Fast path, the normal case (all valid, nothing seen before): feed the
    derived tables, then move the rows into ``events``: ``INSERT … SELECT``
    from a Memory staging table (the one write of the part), or ``ATTACH
    PARTITION … FROM`` a MergeTree one (a metadata operation: the parts
    written in step 1 are linked, not rewritten).
    Slow path (a replay after a crash, a rebalance, a broker reset, a file
-   loaded twice, an invalid row): insert only the valid rows whose
+   loaded twice, an invalid row, a dossier's events arriving out of ``seq``
+   order): the exact check against ``events``; insert only the valid rows whose
    (dossier_id, seq) is not stored yet, first occurrence by position; invalid
    rows and different events claiming a stored (dossier_id, seq) become dead
    letters; exact repeats are dropped and counted.
@@ -36,6 +40,7 @@ One writer per staging table; the store serialises a process's batches.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -43,13 +48,15 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from consumers.migrations import deployed_cluster
 from consumers.validation import reason_sql, valid_sql
 from dossier_runtime.errors import StoreError
 from dossier_runtime.store import Store
+from schemas.clusterddl import LOCAL_JOIN_SETTINGS, WRITE_SETTINGS, local_table
 from schemas.events import FIELD_NAMES
 
 Engine = Literal["Memory", "MergeTree"]
@@ -70,6 +77,13 @@ FEED_COLUMNS: Final = (
     "actor_role",
     "step_code",
     "due_at",
+    # 0006_dossier_facts
+    "service_level",
+    "result_electronic",
+    "payment_channel",
+    "amount_vnd",
+    "rating",
+    "clock_stopped",
 )
 POSITION_COLUMNS: Final = ("_topic", "_partition", "_offset")
 DEAD_LETTER_COLUMNS: Final = (
@@ -86,6 +100,9 @@ DEAD_LETTER_COLUMNS: Final = (
 )
 _STAGING_RE: Final = re.compile(r"^_staging_[0-9a-f]{8,32}$")
 _SCRATCH_PREFIX: Final = "dossier-batch-"
+
+#: The raw messages at these (partition, offset) positions, for dead letters.
+RawOf = Callable[[Sequence[tuple[int, int]]], list[bytes]]
 
 #: Stored events are written by one batch at a time per process.
 STORE_LOCK: Final = threading.Lock()
@@ -155,12 +172,25 @@ class Sink:
         self.engine = engine
         self.staging = f"_staging_{secrets.token_hex(6)}"
         assert _STAGING_RE.match(self.staging)
-        suffix = " ENGINE = Memory" if engine == "Memory" else ""
+        # On a cluster (schemas.clusterddl) ``events`` is Distributed: staging copies the shard-local
+        # table's columns with an engine of its own, rows go through the Distributed tables
+        # synchronously (never attached: that would put every dossier on this node's shard), and the
+        # lookups that join stored tables with the staging table run where the staging table is.
+        self.cluster = deployed_cluster(store) if store.kind != "embedded" else None
+        self._write = WRITE_SETTINGS if self.cluster else None
+        self._join = LOCAL_JOIN_SETTINGS if self.cluster else None
+        source = local_table("events", self.cluster)
+        if engine == "Memory":
+            suffix = " ENGINE = Memory"
+        elif self.cluster:
+            suffix = " ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY (dossier_id, seq)"
+        else:
+            suffix = ""
         with STORE_LOCK:
             if store.kind == "embedded":  # this process is the only writer: the rest are left by crashes
                 drop_stale_staging(store, keep=dict.fromkeys(_LIVE_STAGING))
                 drop_stale_scratch()
-            store.command(f"CREATE TABLE IF NOT EXISTS {self.staging} AS events{suffix}")
+            store.command(f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}{suffix}")
             _LIVE_STAGING.add(self.staging)
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
@@ -196,11 +226,13 @@ class Sink:
             self._structure[key] = ", ".join(f"`{name}` {self.event_columns[name]}" for name in names)
         return self._structure[key]
 
-    def stage_runs(self, topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, bytes]]) -> None:
-        """Stage Avro containers of Kafka runs: ``(partition, first offset, container bytes)``.
+    def stage_files(self, topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, str]]) -> None:
+        """Stage Avro containers of Kafka runs: ``(partition, first offset, container file)``.
 
         Row *i* of a run's container was the message at ``first offset + i``;
-        ClickHouse numbers the rows, so no position travels with a record.
+        ClickHouse numbers the rows, so no position travels with a record. The
+        files of one call must share a directory (an embedded store reads them
+        all in one query).
         """
         if not parts:
             return
@@ -209,65 +241,60 @@ class Sink:
         structure = self.file_structure(columns)
         if self.store.kind != "embedded":
             # A server cannot read our files: send each run, numbering its rows as they arrive.
-            for partition, first, data in parts:
+            for partition, first, path in parts:
                 self.store.insert_bytes(
                     f"{target} SELECT {cols}, {{topic:String}}, {{p:Int32}}, {{first:Int64}} + rowNumberInAllBlocks() "  # noqa: S608  (staging name and columns are generated, not input)
                     "FROM input({structure:String})",
                     "Avro",
-                    [data],
+                    [Path(path).read_bytes()],
                     {"topic": topic, "p": partition, "first": first, "structure": structure},
                 )
             return
-        scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root()))
-        try:
-            names = []
-            for i, (_partition, _first, data) in enumerate(parts):
-                name = f"run{i}.avro"
-                (scratch / name).write_bytes(data)
-                names.append(name)
-            self.store.command(
-                f"{target} SELECT {cols}, {{topic:String}}, "  # noqa: S608  (staging name and columns are generated, not input)
-                "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)), "
-                "transform(_file, {names:Array(String)}, {firsts:Array(Int64)}, toInt64(-1)) + _row_number "
-                "FROM file({glob:String}, 'Avro', {structure:String})",
-                {
-                    "topic": topic,
-                    "names": names,
-                    "partitions": [p for p, _f, _d in parts],
-                    "firsts": [f for _p, f, _d in parts],
-                    "glob": str(scratch / "run*.avro"),
-                    "structure": structure,
-                },
-                settings={"input_format_avro_allow_missing_fields": 1},
-            )
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        directory = {str(Path(path).parent) for _p, _f, path in parts}
+        if len(directory) != 1:
+            raise ValueError("stage_files: the containers of one call must share a directory")
+        names = [Path(path).name for _p, _f, path in parts]
+        self.store.command(
+            f"{target} SELECT {cols}, {{topic:String}}, "  # noqa: S608  (staging name and columns are generated, not input)
+            "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)), "
+            "transform(_file, {names:Array(String)}, {firsts:Array(Int64)}, toInt64(-1)) + _row_number "
+            "FROM file({glob:String}, 'Avro', {structure:String})",
+            {
+                "topic": topic,
+                "names": names,
+                "partitions": [p for p, _f, _d in parts],
+                "firsts": [f for _p, f, _d in parts],
+                "glob": str(Path(directory.pop()) / ("{" + ",".join(names) + "}")),
+                "structure": structure,
+            },
+            settings={"input_format_avro_allow_missing_fields": 1},
+        )
 
     # -- publish ---------------------------------------------------------------------------
 
-    def publish(self, source: str, raw_of: Callable[[int, int], bytes] | None = None) -> BatchResult:
+    def publish(self, source: str, raw_of: RawOf | None = None) -> BatchResult:
         """Move the staged rows into ``events`` (steps 2-3); return what happened."""
         with STORE_LOCK:
             return self._publish(source, raw_of)
 
-    def _publish(self, source: str, raw_of: Callable[[int, int], bytes] | None) -> BatchResult:
+    def _publish(self, source: str, raw_of: RawOf | None) -> BatchResult:
         s = self.staging
-        total, invalid, keys, overlap = self.store.query(
+        total, invalid, keys, behind = self.store.query(
             f"SELECT count(), countIf(NOT {valid_sql()}), uniqExact(dossier_id, seq), "  # noqa: S608  (staging name and contract SQL are generated, not input)
-            f"(SELECT count() FROM events WHERE dossier_id IN (SELECT dossier_id FROM {s}) "
-            f"AND (dossier_id, seq) IN (SELECT dossier_id, seq FROM {s}) "
-            f"AND occurred_at >= (SELECT min(occurred_at) FROM {s}) "
-            f"AND occurred_at <= (SELECT max(occurred_at) FROM {s})) "
-            f"FROM {s}"
+            f"(SELECT count() FROM {s} AS b INNER JOIN (SELECT dossier_id, max(seq) AS stored_seq FROM dossier_state "
+            f"WHERE dossier_id IN (SELECT dossier_id FROM {s}) GROUP BY dossier_id) AS st USING dossier_id "
+            f"WHERE b.seq <= st.stored_seq) "
+            f"FROM {s}",
+            settings=self._join,
         ).rows[0]
         result = BatchResult(received=int(total))
         if not total:
             return result
         feed = ", ".join(FEED_COLUMNS)
-        if not invalid and keys == total and not overlap:
-            self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s}")  # noqa: S608  (staging name and contract SQL are generated, not input)
-            if self.engine == "Memory":
-                self.store.command(f"INSERT INTO events SELECT * FROM {s}")  # noqa: S608  (staging name is generated, not input)
+        if not invalid and keys == total and not behind:
+            self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s}", settings=self._write)  # noqa: S608  (staging name and contract SQL are generated, not input)
+            if self.engine == "Memory" or self.cluster:
+                self.store.command(f"INSERT INTO events SELECT * FROM {s}", settings=self._write)  # noqa: S608  (staging name is generated, not input)
             else:
                 self._attach()
             result.stored = int(total)
@@ -287,7 +314,7 @@ class Sink:
                 f"ALTER TABLE events ATTACH PARTITION ID {{p:String}} FROM {self.staging}", {"p": partition_id}
             )
 
-    def _slow_path(self, result: BatchResult, source: str, raw_of: Callable[[int, int], bytes] | None) -> None:
+    def _slow_path(self, result: BatchResult, source: str, raw_of: RawOf | None) -> None:
         s = self.staging
         reason = reason_sql()
         result.fast_path = False
@@ -300,10 +327,14 @@ class Sink:
             f"SELECT _topic, _partition, _offset, event_id, dossier_id, seq, r "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"FROM (SELECT *, {reason} AS r FROM {s}) WHERE r != '' ORDER BY _partition, _offset"
         )
-        fresh_count = int(self.store.query(f"SELECT count() FROM ({fresh})").scalar() or 0)  # noqa: S608  (staging name and contract SQL are generated, not input)
+        fresh_count = int(self.store.query(f"SELECT count() FROM ({fresh})", settings=self._join).scalar() or 0)  # noqa: S608  (staging name and contract SQL are generated, not input)
         feed = ", ".join(FEED_COLUMNS)
-        self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s} WHERE {valid_sql()}")  # noqa: S608  (staging name and contract SQL are generated, not input)
-        self.store.command(f"INSERT INTO events {fresh}")
+        self.store.command(
+            f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s} WHERE {valid_sql()}",  # noqa: S608  (staging name and contract SQL are generated, not input)
+            settings=self._write,
+        )
+        both = {**self._write, **self._join} if self._write and self._join else None
+        self.store.command(f"INSERT INTO events {fresh}", settings=both)
         conflicts = self.store.query(
             f"SELECT s._topic, s._partition, s._offset, s.event_id, s.dossier_id, s.seq, "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"concat('dossier ', s.dossier_id, ' seq ', toString(s.seq), ' is already stored as event ', e.event_id) "
@@ -311,26 +342,27 @@ class Sink:
             f"WHERE dossier_id IN (SELECT dossier_id FROM {s})) AS e ON s.dossier_id = e.dossier_id AND s.seq = e.seq "
             f"WHERE s.event_id != e.event_id AND (s._partition, s._offset) NOT IN "
             f"(SELECT _partition, _offset FROM {s} WHERE {reason} != '') "
-            "ORDER BY s._partition, s._offset LIMIT 1 BY s._partition, s._offset"
+            "ORDER BY s._partition, s._offset LIMIT 1 BY s._partition, s._offset",
+            settings=self._join,
         )
         result.stored = fresh_count
-        for kind, rows in (("invalid", rejects.rows), ("conflict", conflicts.rows)):
-            for topic, partition, offset, event_id, dossier_id, seq, error in rows:
-                raw = raw_of(int(partition), int(offset)) if raw_of else b""
-                result.dead.append(
-                    DeadLetter(
-                        source,
-                        str(topic),
-                        int(partition),
-                        int(offset),
-                        kind,
-                        str(error),
-                        raw,
-                        str(event_id),
-                        str(dossier_id),
-                        int(seq),
-                    )
+        found = [("invalid", row) for row in rejects.rows] + [("conflict", row) for row in conflicts.rows]
+        raws = raw_of([(int(row[1]), int(row[2])) for _k, row in found]) if raw_of and found else [b""] * len(found)
+        for (kind, (topic, partition, offset, event_id, dossier_id, seq, error)), raw in zip(found, raws, strict=True):
+            result.dead.append(
+                DeadLetter(
+                    source,
+                    str(topic),
+                    int(partition),
+                    int(offset),
+                    kind,
+                    str(error),
+                    raw,
+                    str(event_id),
+                    str(dossier_id),
+                    int(seq),
                 )
+            )
         result.duplicates = result.received - result.stored - len(result.dead)
 
     def write_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
@@ -342,6 +374,16 @@ def scratch_root() -> str | None:
     """Where batch files for ClickHouse's ``file()`` go: memory-backed when the system has it."""
     shm = Path("/dev/shm")  # a private directory per batch is created inside
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[Path]:
+    """A private directory for a batch's container files, removed afterwards (or by the next start, after kill -9)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root()))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def drop_stale_scratch() -> int:

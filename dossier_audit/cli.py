@@ -54,6 +54,7 @@ def _version() -> str:
     help="Partitions the topic is created with [env DOSSIER_PARTITIONS].",
 )
 @click.option("--clickhouse-url", envvar="DOSSIER_CLICKHOUSE_URL", hidden=True)
+@click.option("--clickhouse-cluster", envvar="DOSSIER_CLICKHOUSE_CLUSTER", hidden=True)
 @click.option("--kafka-security-protocol", envvar="DOSSIER_KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT", hidden=True)
 @click.option("--kafka-sasl-mechanism", envvar="DOSSIER_KAFKA_SASL_MECHANISM", hidden=True)
 @click.option("--kafka-sasl-username", envvar="DOSSIER_KAFKA_SASL_USERNAME", hidden=True)
@@ -69,6 +70,7 @@ def main(
     topic: str,
     partitions: int,
     clickhouse_url: str | None,
+    clickhouse_cluster: str | None,
     kafka_security_protocol: str,
     kafka_sasl_mechanism: str | None,
     kafka_sasl_username: str | None,
@@ -101,6 +103,7 @@ def main(
         topic=topic,
         partitions=partitions,
         clickhouse_url=clickhouse_url or None,
+        clickhouse_cluster=clickhouse_cluster or None,
         pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
         working_hours=working_hours,
     )

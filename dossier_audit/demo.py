@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 
 import click
 
-from consumers.live import LiveLoader, RunOptions
+from consumers.live import RunOptions
+from consumers.readerproc import load_live
 from consumers.sink import Sink
 from dossier_audit.pipeline import PipelineResult, run_pipeline
 from dossier_runtime.broker import BrokerHandle, embedded_broker
@@ -200,7 +201,7 @@ def _keep_running(settings: Settings, store: Store, broker: BrokerHandle, log: C
     sink = Sink(store)
     try:
         options = RunOptions(group="dossier-demo")
-        LiveLoader(settings, sink, broker.bootstrap, options, broker=broker, log=log).run(stop)
+        load_live(settings, sink, broker.bootstrap, options, stop, broker=broker, log=log)
     finally:
         sink.close()
         for sig, handler in previous.items():

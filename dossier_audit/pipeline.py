@@ -18,8 +18,9 @@ from typing import Any
 import kafka  # noqa: F401  (imported before any thread: kafka-python's package import is not thread-safe)
 
 from consumers.catalogue import load_catalogue
-from consumers.live import LiveLoader, RunOptions, RunSummary
-from consumers.migrations import migrate
+from consumers.live import RunOptions, RunSummary
+from consumers.migrations import cluster_of, migrate
+from consumers.readerproc import load_live
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle
 from dossier_runtime.settings import Settings
@@ -65,7 +66,7 @@ def run_pipeline(
     events = int(summary["counts"]["events"])
     log(f"  {events:,} events in {seconds['simulate']:.1f} s")
 
-    migrate(store)
+    migrate(store, cluster=cluster_of(settings))
     load_catalogue(store, sim_dir)
     sink = Sink(store)
     stop = threading.Event()
@@ -76,7 +77,7 @@ def run_pipeline(
     def load() -> None:
         options = RunOptions(group="dossier-demo", max_wait_s=0.5, progress_every_s=5.0, stop_after_idle_s=3.0)
         try:
-            outcome["summary"] = LiveLoader(settings, sink, broker.bootstrap, options, broker=broker, log=log).run(stop)
+            outcome["summary"] = load_live(settings, sink, broker.bootstrap, options, stop, broker=broker, log=log)
         except BaseException as exc:  # handed to the main thread, which reports it
             failure.append(exc)
 

@@ -30,6 +30,7 @@ ENVIRONMENT: Final = {
     "DOSSIER_TOPIC": "Topic of dossier events; default dossier-events.",
     "DOSSIER_PARTITIONS": "Partition count the topic is created with; default 6.",
     "DOSSIER_CLICKHOUSE_URL": "http(s)://user:password@host:port/db of a ClickHouse server; unset = embedded chDB.",
+    "DOSSIER_CLICKHOUSE_CLUSTER": "ClickHouse cluster (remote_servers name), sharded and replicated; unset = one node.",
     "DOSSIER_PSEUDONYM_KEY": "Secret key of applicant pseudonyms (HMAC); at least 16 bytes.",
     "DOSSIER_WORKING_HOURS": "Working hours, default 07:00-11:30,13:30-17:00.",
 }
@@ -63,6 +64,7 @@ class Settings:
     topic: str = DEFAULT_TOPIC
     partitions: int = DEFAULT_PARTITIONS
     clickhouse_url: str | None = dataclasses.field(default=None, repr=False)
+    clickhouse_cluster: str | None = None
     pseudonym_key: bytes | None = dataclasses.field(default=None, repr=False)
     working_hours: str | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,132 @@ def test_consumers_wait_for_migrations_and_a_healthy_broker() -> None:
     assert SERVICES["migrate"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
     for name in ("kafka", "clickhouse"):
         assert "healthcheck" in SERVICES[name]
+
+
+# deploy/cluster: the same stack on a ClickHouse cluster (2 shards x 2 replicas + Keeper).
+CLUSTER_DIR = ROOT / "deploy" / "cluster"
+CLUSTER_COMPOSE: dict[str, Any] = yaml.safe_load((CLUSTER_DIR / "docker-compose.cluster.yml").read_text("utf-8"))
+CLUSTER_SERVICES: dict[str, Any] = CLUSTER_COMPOSE["services"]
+NODES = sorted(name for name, s in CLUSTER_SERVICES.items() if s["image"].startswith("clickhouse/clickhouse-server:"))
+CLUSTER_XML = ET.parse(CLUSTER_DIR / "config.d" / "cluster.xml").getroot()
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path → host path (relative to deploy/cluster) of a service's bind mounts."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = source
+    return found
+
+
+def _shards() -> list[list[str]]:
+    (cluster,) = list(CLUSTER_XML.find("remote_servers") or [])
+    return [[r.findtext("host") or "" for r in shard.findall("replica")] for shard in cluster.findall("shard")]
+
+
+def test_the_single_node_compose_runs_without_a_cluster() -> None:
+    assert COMPOSE["x-dossier-env"]["DOSSIER_CLICKHOUSE_CLUSTER"] == ""
+
+
+def test_cluster_compose_passes_every_variable_and_names_the_configured_cluster() -> None:
+    env = CLUSTER_COMPOSE["x-dossier-env"]
+    assert set(env) == set(ENVIRONMENT)
+    for name in ("migrate", "consumer", "simulator"):
+        assert CLUSTER_SERVICES[name]["environment"] == env
+    (cluster,) = list(CLUSTER_XML.find("remote_servers") or [])
+    assert env["DOSSIER_CLICKHOUSE_CLUSTER"] == cluster.tag == "dossier"
+    same = set(ENVIRONMENT) - {"DOSSIER_CLICKHOUSE_URL", "DOSSIER_CLICKHOUSE_CLUSTER"}
+    assert {k: env[k] for k in same} == {k: COMPOSE["x-dossier-env"][k] for k in same}
+
+
+def test_cluster_is_two_shards_of_two_replicas_and_every_host_is_a_node() -> None:
+    shards = _shards()
+    assert [len(s) for s in shards] == [2, 2]
+    assert sorted(h for s in shards for h in s) == NODES
+    for shard in CLUSTER_XML.iter("shard"):
+        assert shard.findtext("internal_replication") == "true"
+        for replica in shard.findall("replica"):
+            assert replica.findtext("port") == "9000"
+            assert replica.findtext("user") == "dossier"
+            assert replica.find("password").get("from_env") == "CLICKHOUSE_PASSWORD"  # type: ignore[union-attr]
+
+
+def test_every_node_has_its_own_macros_and_the_shared_config() -> None:
+    shard_of = {host: i for i, shard in enumerate(_shards(), start=1) for host in shard}
+    replicas = set()
+    for node in NODES:
+        service = CLUSTER_SERVICES[node]
+        assert service["hostname"] == node
+        mounts = _mounts(service)
+        assert mounts["/etc/clickhouse-server/config.d/cluster.xml"] == "./config.d/cluster.xml"
+        assert mounts["/etc/clickhouse-server/users.d/dossier.xml"] == "./users.d/dossier.xml"
+        macros = ET.parse(CLUSTER_DIR / mounts["/etc/clickhouse-server/config.d/macros.xml"]).getroot().find("macros")
+        assert macros is not None, node
+        assert macros.findtext("replica") == node
+        assert macros.findtext("shard") == f"{shard_of[node]:02d}"
+        assert macros.findtext("cluster") == CLUSTER_COMPOSE["x-dossier-env"]["DOSSIER_CLICKHOUSE_CLUSTER"]
+        replicas.add(macros.findtext("replica"))
+        for source in mounts.values():
+            assert (CLUSTER_DIR / source).is_file(), source
+        assert service["environment"]["CLICKHOUSE_DB"] == "dossier"
+        assert service["depends_on"]["keeper"]["condition"] == "service_healthy"
+        assert "8123" in service["healthcheck"]["test"][1]
+    assert len(replicas) == len(NODES)  # unique across the cluster: the all-nodes tables share a Keeper path
+
+
+def test_keeper_address_agrees_everywhere() -> None:
+    node = CLUSTER_XML.find("zookeeper/node")
+    assert node is not None
+    keeper = ET.parse(CLUSTER_DIR / "keeper" / "keeper_config.xml").getroot()
+    assert node.findtext("host") == CLUSTER_SERVICES["keeper"]["hostname"] == "keeper"
+    assert node.findtext("port") == keeper.findtext("keeper_server/tcp_port") == "9181"
+    assert keeper.findtext("keeper_server/raft_configuration/server/hostname") == "keeper"
+    assert "9181" in CLUSTER_SERVICES["keeper"]["healthcheck"]["test"][-1]
+    assert _mounts(CLUSTER_SERVICES["keeper"]) == {
+        "/etc/clickhouse-keeper/keeper_config.xml": "./keeper/keeper_config.xml"
+    }
+    assert CLUSTER_XML.findtext("distributed_ddl/path")
+
+
+def test_cluster_images_are_pinned_and_match_the_single_node_stack() -> None:
+    server = SERVICES["clickhouse"]["image"]
+    for name, service in CLUSTER_SERVICES.items():
+        if "image" in service and not service["image"].startswith("dossier-audit"):
+            assert re.match(r"^[\w./-]+:\d+(\.\d+)+$", service["image"]), name
+    assert {CLUSTER_SERVICES[n]["image"] for n in NODES} == {server}
+    assert CLUSTER_SERVICES["keeper"]["image"].split(":")[1] == server.split(":")[1]
+    assert CLUSTER_SERVICES["kafka"]["image"] == SERVICES["kafka"]["image"]
+
+
+def test_cluster_ports_volumes_and_startup_order() -> None:
+    host_ports = [p.rsplit(":", 1)[0] for s in CLUSTER_SERVICES.values() for p in s.get("ports", [])]
+    assert len(host_ports) == len(set(host_ports))
+    declared = set(CLUSTER_COMPOSE["volumes"])
+    used = {v.split(":")[0] for s in CLUSTER_SERVICES.values() for v in s.get("volumes", []) if not v.startswith("./")}
+    assert used == declared
+    env = CLUSTER_COMPOSE["x-dossier-env"]
+    url_host = re.search(r"@([\w-]+):8123/dossier$", env["DOSSIER_CLICKHOUSE_URL"])
+    assert url_host and url_host.group(1) in NODES
+    assert set(CLUSTER_SERVICES["migrate"]["depends_on"]) == set(NODES)  # ON CLUSTER needs every node
+    assert all(c["condition"] == "service_healthy" for c in CLUSTER_SERVICES["migrate"]["depends_on"].values())
+    consumer = CLUSTER_SERVICES["consumer"]
+    assert consumer["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert consumer["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert CLUSTER_SERVICES["migrate"]["build"] == "../.."
+    assert (CLUSTER_DIR / CLUSTER_SERVICES["migrate"]["build"] / "Dockerfile").is_file()
+
+
+def test_cluster_query_defaults_make_distributed_inserts_synchronous() -> None:
+    profile = ET.parse(CLUSTER_DIR / "users.d" / "dossier.xml").getroot().find("profiles/default")
+    assert profile is not None
+    assert profile.findtext("distributed_foreground_insert") == "1"
+    assert profile.findtext("distributed_product_mode") == "global"
+
+
+def test_cluster_env_substitutions_are_in_env_example() -> None:
+    text = (CLUSTER_DIR / "docker-compose.cluster.yml").read_text(encoding="utf-8")
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
+    assert required <= example

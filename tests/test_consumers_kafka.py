@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.live import LiveLoader, RunOptions
+from consumers.live import LiveLoader, RunOptions, local_store
 from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle, free_port, start_broker, stop_broker
@@ -168,7 +168,9 @@ def test_two_consumers_rebalance_mid_load(broker: BrokerHandle, topic: str, tmp_
         options = RunOptions(group=f"g-{topic}", max_events=500, max_wait_s=0.2, progress_every_s=999)
         stops = [threading.Event(), threading.Event()]
         sinks = [Sink(store), Sink(store)]
-        loaders = [LiveLoader(settings, sinks[i], broker.bootstrap, options, log=log(i)) for i in range(2)]
+        loaders = [
+            LiveLoader(settings, local_store(sinks[i], topic), broker.bootstrap, options, log=log(i)) for i in range(2)
+        ]
         threads = [threading.Thread(target=loaders[i].run, args=(stops[i],)) for i in range(2)]
         publisher = threading.Thread(target=publish_slowly)
         threads[0].start()

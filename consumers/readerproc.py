@@ -1,0 +1,321 @@
+"""``dossier consume run`` as two processes: a Kafka reader and the store's owner.
+
+chDB holds the GIL for the whole of a query (measured, BENCHMARKS.md), so one
+process cannot poll Kafka while it stores a batch: the rate would be
+1 / (poll + store time per event). The command therefore runs as two
+processes that overlap fully on two cores:
+
+- the **reader** (a child process, :func:`reader_main`): the consumer group
+  (:class:`consumers.live.LiveLoader`: polling, batching, rebalances,
+  broker-reset detection, offset commits) and the per-message work that needs
+  no store: the header check, grouping by writer schema, and one Avro
+  container per run, written to a private memory-backed scratch directory;
+- the **owner** (the command's own process, :func:`load_live`): the store.
+  It stages each batch's containers, checks and publishes them
+  (:meth:`consumers.sink.Sink.publish`), writes dead letters, answers; it also
+  serves the store to other processes and restarts an embedded broker that
+  exited.
+
+One batch at a time over a pipe:
+
+====================================  =========================================
+reader → owner                        owner → reader
+====================================  =========================================
+``("batch", staged, dead)``           ``("stored", result)``: commit, go on
+                                      ``("refused", error)``: ClickHouse cannot
+                                      decode a block; the reader isolates the
+                                      poison with fastavro and sends the rest
+                                      ``("failed", error)``: nothing stored
+``("raw", values)``                   ``("raw?", positions)``: raw bytes of
+                                      messages that become dead letters
+``("assigned", partitions, when)``    (progress and benchmarks)
+``("done", summary)`` / ``("error",   (the reader's last word)
+exception)``
+====================================  =========================================
+
+Offsets are committed by the reader only after ``stored``. If the owner dies
+(kill -9), the reader notices within half a second (or at once, through the
+parent-death signal on Linux) and exits without committing: the next run
+replays the batch, which the sink does not store twice. If the reader dies,
+the owner stops with a sentence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from consumers.batch import Run, StagedGroup, finish, group_runs, isolate, raw_lookup, stage_groups, write_groups
+from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
+from consumers.sink import BatchResult, DeadLetter, Sink, scratch_dir
+from dossier_runtime.broker import BrokerHandle
+from dossier_runtime.errors import RuntimeSetupError, StoreError
+from dossier_runtime.settings import Settings
+from dossier_runtime.storebackends import StoreQueryError
+
+_WATCH_S = 0.5
+
+
+class ReaderError(RuntimeSetupError):
+    """The Kafka reader process stopped without its last word."""
+
+
+class _OwnerGone(Exception):
+    pass
+
+
+# -- the reader (child process) ------------------------------------------------------------
+
+
+class _Channel:
+    """The reader's end: sends from several threads, receives in the store thread only."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        try:
+            with self.lock:
+                self.conn.send(message)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            raise _OwnerGone from exc
+
+    def recv(self) -> tuple[Any, ...]:
+        try:
+            message: tuple[Any, ...] = self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise _OwnerGone from exc
+        return message
+
+
+def _remote_store(channel: _Channel, topic: str) -> Callable[[list[Run]], BatchResult]:
+    def store(runs: list[Run]) -> BatchResult:
+        groups, dead = group_runs(topic, runs)
+        raw_of = raw_lookup(runs)
+
+        def exchange(staged: list[StagedGroup], dead: list[DeadLetter]) -> tuple[Any, ...]:
+            channel.send(("batch", staged, dead))
+            while (reply := channel.recv())[0] == "raw?":
+                channel.send(("raw", raw_of(reply[1])))
+            return reply
+
+        with scratch_dir() as directory:
+            reply = exchange(write_groups(groups, directory), dead)
+        if reply[0] == "refused":
+            groups, poison = isolate(topic, groups)
+            dead = dead + poison
+            with scratch_dir() as directory:
+                reply = exchange(write_groups(groups, directory), dead)
+        if reply[0] != "stored":
+            raise StoreError(f"the store did not take the batch: {reply[1]}")
+        result: BatchResult = reply[1]
+        return result
+
+    return store
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Exit at once when the owner is gone: a kill -9 of the command must not leave a reader in the group."""
+    with contextlib.suppress(Exception):  # Linux: the kernel sends SIGKILL when the parent dies
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-owner", daemon=True).start()
+
+
+def _sendable(exc: BaseException) -> BaseException:
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def reader_main(conn: Connection) -> None:
+    """The reader process: the consumer group loop, storing through the owner."""
+    settings, bootstrap, options, quiet, parent_pid = conn.recv()
+    _die_with_parent(parent_pid)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    channel = _Channel(conn)
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def assigned(partitions: list[int]) -> None:
+        with contextlib.suppress(_OwnerGone):
+            channel.send(("assigned", partitions, time.monotonic()))
+
+    loader = LiveLoader(
+        settings, _remote_store(channel, settings.topic), bootstrap, options, log=log, on_assign=assigned
+    )
+    try:
+        summary = loader.run(stop)
+    except _OwnerGone:
+        os._exit(1)
+    except BaseException as exc:  # the owner re-raises it: user errors become a sentence there
+        with contextlib.suppress(_OwnerGone):
+            channel.send(("error", _sendable(exc)))
+        return
+    with contextlib.suppress(_OwnerGone):
+        channel.send(("done", summary))
+
+
+# -- the owner (this process) --------------------------------------------------------------
+
+
+class _Owner:
+    def __init__(
+        self,
+        sink: Sink,
+        topic: str,
+        conn: Connection,
+        on_assign: Callable[[list[int], float], None] | None,
+        on_stored: Callable[[BatchResult], None] | None,
+    ) -> None:
+        self.sink = sink
+        self.topic = topic
+        self.conn = conn
+        self.on_assign = on_assign
+        self.on_stored = on_stored
+        self.summary: RunSummary | None = None
+        self.error: BaseException | None = None
+
+    def _recv(self) -> tuple[Any, ...]:
+        """The next message that is not news (news is handled on the way)."""
+        while True:
+            message: tuple[Any, ...] = self.conn.recv()
+            if message[0] == "assigned":
+                if self.on_assign is not None:
+                    self.on_assign(message[1], message[2])
+                continue
+            return message
+
+    def handle(self) -> None:
+        message = self._recv()
+        kind = message[0]
+        if kind == "batch":
+            self._store(message[1], message[2])
+        elif kind == "done":
+            self.summary = message[1]
+        elif kind == "error":
+            self.error = message[1]
+        else:
+            raise ReaderError(f"the Kafka reader sent an unexpected {kind!r}")
+
+    def _raws(self, positions: Sequence[tuple[int, int]]) -> list[bytes]:
+        self.conn.send(("raw?", list(positions)))
+        reply = self._recv()
+        if reply[0] != "raw":
+            raise ReaderError(f"the Kafka reader answered {reply[0]!r} to a request for raw messages")
+        values: list[bytes] = reply[1]
+        return values
+
+    def _store(self, staged: list[StagedGroup], dead: list[DeadLetter]) -> None:
+        try:
+            try:
+                stage_groups(self.sink, self.topic, staged)
+            except StoreQueryError as exc:
+                self.conn.send(("refused", str(exc)))
+                retry = self._recv()
+                if retry[0] != "batch":
+                    raise ReaderError(f"the Kafka reader answered {retry[0]!r} to a refused batch") from exc
+                staged, dead = retry[1], retry[2]
+                stage_groups(self.sink, self.topic, staged)
+            result = finish(self.sink, self.sink.publish("kafka", self._raws), dead)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                self.conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+            raise
+        self.conn.send(("stored", result))
+        if self.on_stored is not None:
+            self.on_stored(result)
+
+
+def load_live(
+    settings: Settings,
+    sink: Sink,
+    bootstrap: str,
+    options: RunOptions,
+    stop: threading.Event,
+    *,
+    broker: BrokerHandle | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+    quiet: bool = False,
+    on_assign: Callable[[list[int], float], None] | None = None,
+    on_stored: Callable[[BatchResult], None] | None = None,
+) -> RunSummary:
+    """Run the loader until ``stop`` is set (or ``options.stop_after_idle_s``): the reader in a child process.
+
+    ``on_assign(partitions, monotonic time)`` and ``on_stored(result)`` are
+    called in this process (progress, benchmarks).
+    """
+    # A fresh interpreter, not fork (never fork a process running chDB's threads) and not
+    # multiprocessing's spawn (it re-imports the caller's main module).
+    ours_sock, theirs_sock = socket.socketpair()
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "consumers.readerproc", str(theirs_sock.fileno())],
+        pass_fds=(theirs_sock.fileno(),),
+    )
+    theirs_sock.close()
+    ours = Connection(ours_sock.detach())
+    ours.send((settings, bootstrap, options, quiet, os.getpid()))
+    owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
+    signalled = False
+    last_check = time.monotonic()
+    try:
+        while owner.summary is None and owner.error is None:
+            if stop.is_set() and not signalled:
+                reader.terminate()  # SIGTERM: the reader stores its current batch, commits and says "done"
+                signalled = True
+            now = time.monotonic()
+            if now - last_check >= 2.0:
+                broker = restart_if_exited(broker, settings, log) or broker
+                last_check = now
+            try:
+                if ours.poll(0.2):
+                    owner.handle()
+                elif reader.poll() is not None and not ours.poll(0):
+                    break
+            except EOFError:
+                break
+    finally:
+        if reader.poll() is None and owner.summary is None:
+            reader.terminate()
+        try:
+            reader.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.wait()
+        ours.close()
+    if owner.error is not None:
+        raise owner.error
+    if owner.summary is None:
+        raise ReaderError(
+            f"the Kafka reader process stopped unexpectedly (exit code {reader.returncode}); what it stored is kept "
+            "and the next `dossier consume run` goes on from the last committed batch"
+        )
+    return owner.summary
+
+
+if __name__ == "__main__":
+    reader_main(Connection(int(sys.argv[1])))
