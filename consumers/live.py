@@ -21,9 +21,11 @@ partitions: the next owner starts where this one stopped, and two owners
 never store the same partition at once.
 
 Broker resets (Tansu forgets topics, records and group offsets on restart,
-platform.md A-9) are noticed three ways: the embedded broker process this
+platform.md A-9) are noticed five ways: the embedded broker process this
 loader started exited (it is restarted on the same port), the topic vanished
-from the metadata, or a partition's high watermark fell below our position.
+from the metadata, the topic's id changed (someone else recreated it and may
+already have refilled it past our position), the group's committed offsets
+vanished, or a partition's high watermark fell below our position.
 Then the topic is recreated with its partition count and every assigned
 partition is read again from the beginning; batches from before the reset
 are stored but their offsets never committed, and the sink stores only what
@@ -153,6 +155,8 @@ class LiveLoader:
         self._last_progress = time.monotonic()
         self._seen_topic = True
         self._committed: dict[int, int] = {}
+        self._known_topic_id: Any = None
+        self._topic_id_settles = 0.0
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -298,6 +302,13 @@ class LiveLoader:
             except BrokerError as exc:
                 self.log(f"broker unavailable: {exc}")
                 return
+        topic_id = self._topic_id()
+        if topic_id is not None:
+            settled = time.monotonic() >= self._topic_id_settles  # after our own reset the cached id may lag
+            if settled and self._known_topic_id is not None and topic_id != self._known_topic_id and not reset:
+                self.log(f"topic {self.topic} was recreated (its topic id changed: broker reset?)")
+                reset = True
+            self._known_topic_id = topic_id
         for tp in self.consumer.assignment():
             if self._committed.get(tp.partition):
                 try:
@@ -321,10 +332,19 @@ class LiveLoader:
             self._wait_idle()
             self._collect()
             self._committed.clear()
+            self._topic_id_settles = time.monotonic() + 10.0
             assignment = list(self.consumer.assignment())
             if assignment:
                 self.consumer.seek_to_beginning(*assignment)
             self.log("reading every assigned partition again from the start; stored events are not stored twice")
+
+    def _topic_id(self) -> Any:
+        """The topic's id in the consumer's metadata (a recreated topic has a new one), None if unknown."""
+        cluster = getattr(getattr(self.consumer, "_client", None), "cluster", None)  # kafka-python: no public accessor
+        try:
+            return cluster.topic_id(self.topic) if cluster is not None else None
+        except Exception:  # an older client without topic ids: the other three signals remain
+            return None
 
     def progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -375,6 +395,7 @@ class LiveLoader:
                 self.settings.kafka_security,
                 group_id=self.options.group,
                 max_poll_records=self.options.max_events,
+                metadata_max_age_ms=5_000,  # a recreated topic (new topic id) is seen within seconds
             )
             self.consumer.subscribe([self.topic], listener=_Listener())
             try:

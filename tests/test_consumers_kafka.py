@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -222,6 +223,48 @@ def test_broker_restart_neither_loses_nor_doubles(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert json.loads(out)[0]["stored"] >= len(evs) - 1600  # stored across the reset, none twice (below)
     assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
+
+
+@pytest.mark.slow
+def test_topic_recreated_and_refilled_before_the_loader_notices(tmp_path: Path) -> None:
+    """The hole a high-watermark check misses: after a reset, new events fill the new topic past our position."""
+    port = free_port()
+    handle = start_broker(port=port, log_path=tmp_path / "b1.log")
+    topic = "dossier-events"
+    evs = events(300)
+    messages = keyed(evs)
+    env = _env(tmp_path, handle.bootstrap, topic)
+    proc = spawn("consume", "run", "--max-wait", "0.2", "--format", "json", env=env)
+    try:
+        publish(handle.bootstrap, topic, messages[:800])
+        _wait_for(tmp_path, env, 800, proc)
+        frozen = [proc.pid, *_children(proc.pid)]  # the loader and its Kafka reader see nothing of the reset
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            stop_broker(handle)
+            handle = start_broker(port=port, log_path=tmp_path / "b2.log")
+            ensure_topic(handle.bootstrap, topic, 6)  # recreated by someone else
+            publish(handle.bootstrap, topic, messages[800:])  # only new events: the new topic passes our positions
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        _wait_for(tmp_path, env, len(evs), proc)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop_broker(handle)
+    assert proc.returncode == 0, err
+    assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def _publish_when_ready(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
