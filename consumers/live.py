@@ -1,11 +1,13 @@
 """``dossier consume run``: the consumer group loop.
 
 Two threads. The main thread polls Kafka and gathers a batch; a store thread
-stores the previous batch meanwhile. (chDB 4.4 holds the GIL while a query
-runs, measured: the two overlap only where neither holds it, so the rate is
-still close to 1 / (poll + store time per event); the thread is kept because
-it makes rebalances and shutdown simple and lets a future out-of-process
-store overlap fully.) A batch is handed over when the store thread is free
+hands the previous batch to ``store`` meanwhile and waits for it. In
+``dossier consume run`` this loop runs in a process of its own and ``store``
+sends the batch to the process that owns the store
+(:mod:`consumers.readerproc`), so polling and storing overlap on two cores;
+chDB holds the GIL for the whole of a query, so in one process they would
+not. (Tests that run several loaders on one store use :func:`local_store`.)
+A batch is handed over when the store thread is free
 and the batch is worth a round of queries (a tenth of ``max_events``) or
 ``max_wait_s`` old (default 0.5 s, so an event is queryable well within 2 s
 of its publication at low traffic); while the store thread is busy the batch
