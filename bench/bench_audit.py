@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from consumers.migrations import migrate
+from consumers.sink import FEED_COLUMNS
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, open_store
 from inspection.audit import audit, select_rules
@@ -36,6 +37,9 @@ def load(store: Store, sim: Path) -> None:
     started = time.perf_counter()
     for path in sorted(sim.glob("events-*.avro")):
         store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [path.read_bytes()])
+    # What the loader does for every batch: feed the derived tables' views (0004, 0006).
+    feed = ", ".join(FEED_COLUMNS)
+    store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events")  # noqa: S608 (names from code)
     for table in ("units", "officials", "procedures"):
         store.insert_bytes(f"INSERT INTO {table}", "JSONEachRow", [(sim / f"{table}.jsonl").read_bytes()])
     store.command("OPTIMIZE TABLE events FINAL")

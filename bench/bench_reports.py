@@ -8,6 +8,10 @@ Exact command (the figures in BENCHMARKS.md come from it)::
     dossier --data-dir /tmp/rep-bench consume load $(ls /tmp/sim10m/events-*.avro | head -68)   # ~10M events
     python bench/bench_reports.py --data-dir /tmp/rep-bench --repeat 3
 
+A store loaded before migration 0006 (the per-dossier ``dossier_facts`` the scorecard
+and the accountability pauses read) gets it, backfilled from its events, with
+``dossier --data-dir /tmp/rep-bench consume migrate`` (12 s on 10M events).
+
 Each report is timed inside the process around the library call (the store
 already open, as a long-running inspector session has it): wall clock and
 process CPU time (chDB runs in-process, so CPU time is the query's; on a

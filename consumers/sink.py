@@ -84,6 +84,11 @@ FEED_COLUMNS: Final = (
     "amount_vnd",
     "rating",
     "clock_stopped",
+    "to_unit",
+    "to_actor",
+    "to_role",
+    "step_due_at",
+    "step_budget_minutes",
 )
 POSITION_COLUMNS: Final = ("_topic", "_partition", "_offset")
 DEAD_LETTER_COLUMNS: Final = (
@@ -329,11 +334,11 @@ class Sink:
         )
         fresh_count = int(self.store.query(f"SELECT count() FROM ({fresh})", settings=self._join).scalar() or 0)  # noqa: S608  (staging name and contract SQL are generated, not input)
         feed = ", ".join(FEED_COLUMNS)
-        self.store.command(
-            f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s} WHERE {valid_sql()}",  # noqa: S608  (staging name and contract SQL are generated, not input)
-            settings=self._write,
-        )
         both = {**self._write, **self._join} if self._write and self._join else None
+        # Only what is about to be stored feeds the derived tables (never a conflicting event), and
+        # before it is stored: a crash in between leaves dossier_state ahead of events, which sends
+        # the replay down this exact path again, never the reverse.
+        self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM ({fresh})", settings=both)  # noqa: S608  (staging name and contract SQL are generated, not input)
         self.store.command(f"INSERT INTO events {fresh}", settings=both)
         conflicts = self.store.query(
             f"SELECT s._topic, s._partition, s._offset, s.event_id, s.dossier_id, s.seq, "  # noqa: S608  (staging name and contract SQL are generated, not input)

@@ -1,7 +1,7 @@
 """Who held each dossier, for how long, and who made it late: per official, per unit, per pair of units.
 
 The steps are exactly the control sheet's (:mod:`inspection.controlsheet`),
-rebuilt in one ClickHouse pass instead of dossier by dossier:
+rebuilt in one ClickHouse query instead of dossier by dossier (:func:`steps_sql`):
 
 * a step opens at every hand-over event (DossierReceived, DossierTransferred,
   StepHandedOver, StepReturned, InterAgencyTransferred) and is held by its
@@ -34,7 +34,7 @@ from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from dossier_runtime.store import Store
-from inspection import scorecard as sc
+from inspection import dossier_facts as facts
 from inspection import worktime_sql as wt
 from inspection.controlsheet import OPENS_STEP_SQL
 
@@ -43,6 +43,12 @@ By = Literal["official", "unit", "pair"]
 FindingsFn = Callable[[], Iterable[tuple[str, str, str | None]]]
 #: The control sheet's own list, so a step here is always a step there.
 HANDLING_ENDS: Final = (3, 7, 8, 9, 10)
+#: The step boundaries ``dossier_steps`` keeps (migration 0006 bakes this condition in; a test holds them equal):
+#: the hand-overs that open a step, and the events that end the handling (AdminOverride excepted).
+STEP_BOUNDARY_SQL: Final = (
+    f"{OPENS_STEP_SQL} OR (status IN {HANDLING_ENDS} AND event_type NOT IN "
+    f"({facts.sql_in((*facts.STATUS_KEEPING, 'AdminOverride'))}))"
+)
 MINUTE_US: Final = 60_000_000
 HOUR_US: Final = 60 * MINUTE_US
 
@@ -60,7 +66,7 @@ class AccountabilityQuery:
     limit: int | None = None
 
 
-#: ``pp``: (starts, ends, open status) of a dossier's pauses folded over ``spev`` (see scorecard.PAUSE_FOLD).
+#: ``pp``: (starts, ends, open status) of a dossier's pauses folded over ``spev`` (see dossier_facts.PAUSE_FOLD).
 PAUSE_FOLD_INTERVALS: Final = (
     "arrayFold((acc, x) -> ("
     "if(tupleElement(x, 4) = 1, arrayPushBack(tupleElement(acc, 1), tupleElement(x, 3)), tupleElement(acc, 1)), "
@@ -72,17 +78,31 @@ PAUSE_FOLD_INTERVALS: Final = (
 )
 
 
-def _next(array: str, default: str) -> str:
-    """Each element's successor in ``array`` (``default`` after the last), without a lambda capture."""
-    return f"arraySlice(arrayPushBack({array}, {default}), 2, length({array}))"
+def pauses_sql() -> str:
+    """``pause_starts``, ``pause_ends`` (-1: still open) of every paused dossier, from ``dossier_facts``."""
+    spev = (
+        f"arraySort(arrayMap(x -> (tupleElement(x, 1), tupleElement(x, 2), "
+        f"{wt.pos_sql(facts.at_us('tupleElement(x, 3)'))}, tupleElement(x, 4)), pause_events))"
+    )
+    return f"""
+SELECT dossier_id, {PAUSE_FOLD_INTERVALS} AS pp,
+    tupleElement(pp, 1) AS pause_starts,
+    arrayConcat(tupleElement(pp, 2), arrayResize(CAST([], 'Array(Int64)'),
+        length(tupleElement(pp, 1)) - length(tupleElement(pp, 2)), toInt64(-1))) AS pause_ends
+FROM (SELECT dossier_id, {spev} AS spev FROM dossier_facts FINAL WHERE notEmpty(pause_events))
+"""  # noqa: S608
 
 
 def steps_sql() -> str:
-    """One row per control-sheet step of every dossier (parameters: the calendar and ``asof_pos``)."""
-    pos = wt.pos_sql("occurred_at")
-    due = wt.pos_sql("assumeNotNull(step_due_at)")
-    keep = sc._in((*sc.STATUS_KEEPING, "AdminOverride"))
-    pause_types = sc._in(sc.PAUSE_TYPES)
+    """One row per control-sheet step of every dossier (parameters: the calendar and ``asof_pos``).
+
+    The step boundaries (hand-overs and handling ends: ``dossier_steps``, kept at load time by
+    migration 0006 with :data:`STEP_BOUNDARY_SQL`) are read in (dossier_id, seq) order and each start
+    takes the next boundary's time with a window; the pauses come from the per-dossier
+    ``dossier_facts`` and are joined to the few paused dossiers.
+    """
+    pos = wt.pos_sql(facts.at_us("us"))
+    due = wt.pos_sql(facts.at_us("assumeNotNull(due_us)"))
     # Fixed SQL built from code; values are bound parameters.
     return f"""
 SELECT dossier_id, procedure_code, seq, start_p, start_ts, end_p, end_ts, ended, budget, due_p, due_ts,
@@ -101,53 +121,23 @@ SELECT dossier_id, procedure_code, seq, start_p, start_ts, end_p, end_ts, ended,
     if(outcome = 'late', if(isNotNull(budget), spent - assumeNotNull(budget) * {MINUTE_US},
                             greatest(end_p - assumeNotNull(due_p), 0)), 0) AS delay
 FROM (
-    SELECT dossier_id, procedure_code, pause_starts, pause_ends,
-        tupleElement(st, 1) AS seq, tupleElement(st, 2) AS start_p, tupleElement(st, 3) AS start_ts,
-        tupleElement(st, 4) AS budget, tupleElement(st, 5) AS due_p, tupleElement(st, 6) AS due_ts,
-        tupleElement(st, 7) AS r_actor, tupleElement(st, 8) AS r_role, tupleElement(st, 9) AS r_unit,
-        tupleElement(st, 10) AS g_actor, tupleElement(st, 11) AS g_unit, tupleElement(st, 12) AS event_type,
-        e_has = 1 AS ended, e_p AS end_p, e_ts AS end_ts
+    SELECT dossier_id, procedure_code, seq, p AS start_p, ts AS start_ts, budget, due_p, due_ts,
+        r_actor, r_role, r_unit, g_actor, g_unit, event_type, next = 1 AS ended, end_p, end_ts
     FROM (
-        SELECT dossier_id, procedure_code, starts_sorted,
-            tupleElement(bounds, 2) AS b_p, tupleElement(bounds, 3) AS b_ts, tupleElement(bounds, 4) AS b_start,
-            arrayFilter((x, f) -> f, {_next("b_p", "toInt64(0)")}, b_start) AS ends_p,
-            arrayFilter((x, f) -> f, {_next("b_ts", "toInt64(0)")}, b_start) AS ends_ts,
-            arrayFilter((x, f) -> f, {_next("arrayMap(x -> toUInt8(1), b_p)", "toUInt8(0)")}, b_start) AS ends_has,
-            {PAUSE_FOLD_INTERVALS} AS pp,
-            tupleElement(pp, 1) AS pause_starts,
-            arrayConcat(tupleElement(pp, 2), arrayResize(CAST([], 'Array(Int64)'),
-                length(tupleElement(pp, 1)) - length(tupleElement(pp, 2)), toInt64(-1))) AS pause_ends
+        SELECT *,
+            leadInFrame(toUInt8(1), 1, toUInt8(0)) OVER w AS next,
+            leadInFrame(p, 1, toInt64(0)) OVER w AS end_p,
+            leadInFrame(ts, 1, toInt64(0)) OVER w AS end_ts
         FROM (
-            SELECT dossier_id, any(procedure_code) AS procedure_code,
-                arraySort(groupArrayIf((seq, p, ts, budget, due_p, due_ts, r_actor, r_role, r_unit, g_actor, g_unit,
-                    event_type), is_start)) AS starts_sorted,
-                arraySort(groupArrayIf((seq, p, ts, is_start), is_start OR is_end)) AS bounds,
-                arraySort(groupArrayIf((seq, status, p, o), is_pause)) AS spev
-            FROM (
-                SELECT dossier_id, procedure_code, seq, status, event_type, {pos} AS p,
-                    toUnixTimestamp64Micro(occurred_at) AS ts,
-                    {OPENS_STEP_SQL} AS is_start,
-                    status IN {HANDLING_ENDS} AND event_type NOT IN ({keep}) AS is_end,
-                    event_type IN ({pause_types}) AS is_pause,
-                    {sc.opener_sql()} AS o,
-                    step_budget_minutes AS budget,
-                    if(isNull(step_due_at), NULL, {due}) AS due_p,
-                    toUnixTimestamp64Micro(step_due_at) AS due_ts,
-                    if(event_type = 'DossierReceived', actor_id, coalesce(to_actor, '')) AS r_actor,
-                    if(event_type = 'DossierReceived', actor_role, coalesce(to_role, '')) AS r_role,
-                    if(event_type = 'DossierReceived', unit_code, coalesce(to_unit, unit_code)) AS r_unit,
-                    if(event_type = 'DossierReceived', '', actor_id) AS g_actor,
-                    if(event_type = 'DossierReceived', '', unit_code) AS g_unit
-                FROM events
-                WHERE {OPENS_STEP_SQL} OR event_type IN ({pause_types})
-                   OR (status IN {HANDLING_ENDS} AND event_type NOT IN ({keep}))
-            )
-            GROUP BY dossier_id
-            HAVING notEmpty(starts_sorted)
+            SELECT dossier_id, procedure_code, seq, event_type, {pos} AS p, us AS ts, is_start, budget,
+                if(isNull(due_us), NULL, {due}) AS due_p, due_us AS due_ts, r_actor, r_role, r_unit, g_actor, g_unit
+            FROM dossier_steps FINAL
         )
+        WINDOW w AS (PARTITION BY dossier_id ORDER BY seq ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)
     )
-    ARRAY JOIN starts_sorted AS st, ends_p AS e_p, ends_ts AS e_ts, ends_has AS e_has
-)
+    WHERE is_start
+) AS st
+LEFT JOIN ({pauses_sql()}) AS pz USING dossier_id
 """  # noqa: S608
 
 
@@ -236,7 +226,7 @@ def compute_accountability(
     store: Store, q: AccountabilityQuery, findings: FindingsFn | None = None
 ) -> AccountabilityReport:
     """The ranked report: most delay first, then most late steps, then a stable key."""
-    as_of, as_of_pos = sc.as_of_position(store, q.as_of)
+    as_of, as_of_pos = facts.as_of_position(store, q.as_of)
     where, params = _where(q)
     params.update(wt.params(), asof_pos=as_of_pos)
     if q.by == "pair":
@@ -248,7 +238,9 @@ def compute_accountability(
             for r in store.query(_holder_sql(KEYS[q.by], where), params).named()
         ]
         key = "actor_id" if q.by == "official" else "unit_code"
-        rows.sort(key=lambda r: (-r["delay_wh"], -r["late_steps"], str(r[key]), str(r.get("unit_code"))))
+        rows.sort(
+            key=lambda r: (-r["delay_wh"], -r["late_steps"], str(r[key]), str(r.get("unit_code")), str(r.get("role")))
+        )
     hook = "none"
     if findings is not None and q.by != "pair":
         hook = _attach_findings(rows, findings, q)

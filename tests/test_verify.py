@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,63 @@ def test_legal_transitions_cover_the_table() -> None:
     legal = legal_transitions()
     assert "0|DossierSubmitted|1" in legal and "9|ResultReturned|10" in legal
     assert "9|SupplementRequested|5" not in legal
+
+
+def _with_ingested_at(client: Any, at: str) -> None:
+    """The loader's ``_ingested_at`` column, as the stored table has it, every row stored at ``at``."""
+    client.command(f"ALTER TABLE events ADD COLUMN _ingested_at DateTime64(6, 'UTC') DEFAULT toDateTime64('{at}', 6)")
+
+
+def test_incremental_run_checks_only_what_was_stored_after_the_watermark(store: Any, tmp_path: Path) -> None:
+    old = _clean("000.00.31.H29-240115-0001")
+    tampered_old = _clean("000.00.31.H29-240115-0002")
+    tampered_old[2] = tampered_old[2].replace(actor_id="someone-else")
+    _load(store, tmp_path, old + tampered_old)
+    _with_ingested_at(store, "2026-01-01 00:00:00")
+    store.command("OPTIMIZE TABLE events FINAL")
+    full = verify(_query(store))
+    assert {f.dossier_id[-4:] for f in full.findings} == {"0002"}
+    assert full.watermark == datetime(2026, 1, 1, tzinfo=UTC)
+
+    # Later: a new dossier, tampered, and the next event of an old one whose prev_hash is wrong.
+    new = _clean("000.00.31.H29-240115-0003")
+    new[1] = new[1].replace(reason="edited")
+    late = _clean("000.00.31.H29-240115-0001")[5].replace(seq=7, prev_hash=bytes(32))
+    path = tmp_path / "later.avro"
+    with path.open("wb") as f:
+        fastavro.writer(f, current_schema().parsed, [e.to_record() for e in [*new, late]])
+    store.command(
+        f"INSERT INTO events SELECT *, toDateTime64('2026-01-02 00:00:00.000001', 6) FROM file('{path}', 'Avro')"
+    )
+    report = verify(_query(store), since=full.watermark)
+    found = {(f.kind, f.dossier_id[-4:], f.seq) for f in report.findings}
+    assert ("hash-break", "0003", 2) in found
+    assert ("prev-hash-break", "0001", 7) in found  # the old dossier's chain is re-checked as a whole
+    assert not any(d == "0002" for _k, d, _s in found)  # verified before: not recomputed
+    assert (report.events, report.dossiers) == (7, 2)
+    assert report.watermark == datetime(2026, 1, 2, 0, 0, 0, 1, tzinfo=UTC)
+    again = verify(_query(store), since=report.watermark)
+    assert (again.events, again.findings, again.watermark) == (0, (), report.watermark)
+
+
+def test_cli_prints_the_watermark_and_runs_incrementally_from_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import json
+
+    from inspection.cli_verify import verify_cmd
+    from tests.test_scorecard_support import invoke, simulated
+
+    data, summary = simulated(tmp_path_factory, violations="none", dossiers=300)
+    full = invoke(verify_cmd, data, "--format", "json", "-q")
+    assert full.exit_code == 0, full.output
+    provenance = json.loads(full.stdout)["computed_on"]
+    assert (provenance["mode"], provenance["checked_events"]) == ("full", summary["counts"]["events"])
+    again = invoke(verify_cmd, data, "--since", provenance["watermark"], "--format", "json", "-q")
+    assert again.exit_code == 0, again.output
+    incremental = json.loads(again.stdout)["computed_on"]
+    assert (incremental["mode"], incremental["checked_events"], incremental["watermark"]) == (
+        "incremental",
+        0,
+        provenance["watermark"],
+    )
+    refused = invoke(verify_cmd, data, "--since", "yesterday")
+    assert refused.exit_code == 2 and "ISO 8601" in refused.output

@@ -1,0 +1,120 @@
+"""The per-dossier derived table (migration 0006) gives exactly the facts of a scan of the events, on real chDB."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from inspection import dossier_facts as facts
+from inspection.scorecard import ScorecardQuery, params
+from tests.test_scorecard_support import reading, simulated
+
+_COLUMNS = (
+    "dossier_id, r_grp, r_day, late, has_e, completed, handling_us, apologised, apology_timely, online, "
+    "online_full, online_partial, digitised_ok, fee_bearing, paid_online, complained, rating_n, rating_sum"
+)
+
+
+def _migration() -> str:
+    return (resources.files("schemas") / "clickhouse" / "0006_dossier_facts.sql").read_text(encoding="utf-8")
+
+
+def _params(store: Any, **extra: Any) -> dict[str, Any]:
+    _as_of, as_of_pos = facts.as_of_position(store, None)
+    out = params(ScorecardQuery(), as_of_pos)
+    out.update(grp_units=[], grp_ids=[], grp_default_id=1, **extra)
+    return out
+
+
+def _rows(store: Any, sql: str, p: dict[str, Any]) -> set[tuple[Any, ...]]:
+    return set(store.query(f"SELECT {_COLUMNS} FROM ({sql})", p).rows)
+
+
+@pytest.mark.parametrize("procedure", [False, True])
+def test_derived_facts_equal_the_scan_of_the_events(tmp_path_factory: pytest.TempPathFactory, procedure: bool) -> None:
+    data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
+    with reading(data) as store:
+        extra = {}
+        if procedure:
+            extra["procedure"] = store.query(
+                "SELECT procedure_code FROM events WHERE event_type = 'DossierReceived' "
+                "GROUP BY procedure_code ORDER BY count() DESC, procedure_code LIMIT 1"
+            ).scalar()
+        p = _params(store, **extra)
+        derived = _rows(store, facts.facts_sql(procedure), p)
+        scanned = _rows(store, facts.facts_scan_sql(procedure), p)
+    assert derived == scanned
+    assert len(derived) > (20 if procedure else 2500)
+    assert procedure or any(row[3] for row in derived)  # late dossiers: the pause and end terms were exercised
+
+
+def _merged(source: str) -> str:
+    """What ``FROM dossier_facts FINAL`` reads, for rows given by ``source``: each column's aggregate merged."""
+    arrays = ", ".join(
+        f"groupUniqArrayArray({c}) AS {c}" for c in ("stops", "supplements", "apologies", "pause_events", "ratings")
+    )
+    return (
+        "(SELECT dossier_id, min(reception) AS reception, min(done) AS done, min(returned) AS returned, "
+        f"{arrays}, groupBitOr(flags) AS flags FROM ({source}) GROUP BY dossier_id)"
+    )
+
+
+def test_backfill_and_live_view_agree_and_replays_change_nothing(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The store was loaded through events_feed (the view); the backfill over events must give the same facts."""
+    data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
+    backfill = _migration().split("INSERT INTO dossier_facts", 1)[1].split(";\n", 1)[0].strip()
+    table = "FROM dossier_facts FINAL"
+    assert table in facts.facts_sql()
+    with reading(data) as store:
+        p = _params(store)
+        live = _rows(store, facts.facts_sql(), p)
+        rebuilt = facts.facts_sql().replace(table, f"FROM {_merged(backfill)}")
+        # The view's rows plus the backfill's rows for every dossier: what a repeated migration leaves.
+        doubled = facts.facts_sql().replace(
+            table, f"FROM {_merged(f'SELECT * FROM dossier_facts UNION ALL {backfill}')}"
+        )
+        assert _rows(store, rebuilt, p) == live
+        assert _rows(store, doubled, p) == live
+
+
+def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code() -> None:
+    sql = _migration()
+    keeping = ", ".join(f"'{t}'" for t in facts.STATUS_KEEPING)
+    assert sql.count(f"event_type NOT IN ({keeping})") == 2
+    pauses = re.sub(r"\s+", " ", ", ".join(f"'{t}'" for t in facts.PAUSE_TYPES))
+    assert re.sub(r"\s+", " ", sql).count(f"event_type IN ({pauses})") == 2
+    assert re.sub(r"\s+", " ", facts.opener_sql()).replace("toUInt8(", "") in re.sub(r"\s+", " ", sql)
+    for bit, kind in (
+        (facts.F_DIGITISED, "event_type = 'DossierDigitized', "),
+        (facts.F_RESULT, "event_type = 'ResultIssued', "),
+        (facts.F_PAID_ONLINE, "payment_channel IN ('NATIONAL_PORTAL', 'LOCAL_GATEWAY'), "),
+        (facts.F_FEE_EVENT, "coalesce(amount_vnd, 0) > 0, "),
+        (facts.F_COMPLAINED, "rating <= 2), "),
+    ):
+        assert sql.count(f"{kind}{bit}, 0)") == 2, kind
+    assert facts.ONLINE_PAYMENT == ("NATIONAL_PORTAL", "LOCAL_GATEWAY")
+
+
+def test_the_migration_bakes_in_the_step_boundaries_of_the_accountability_report() -> None:
+    from inspection.accountability import STEP_BOUNDARY_SQL
+    from inspection.controlsheet import OPENS_STEP_SQL
+
+    sql = re.sub(r"\s+", " ", _migration().split("CREATE TABLE IF NOT EXISTS dossier_steps", 1)[1])
+    opens = re.sub(r"\s+", " ", OPENS_STEP_SQL)[1:-1]  # without its outer parentheses
+    ends = STEP_BOUNDARY_SQL.split(f"{OPENS_STEP_SQL} OR ", 1)[1]
+    assert sql.count(f"WHERE {opens} OR {ends}") == 2  # the view and the backfill
+    assert sql.count(f"{opens} AS is_start") == 2
+
+
+def test_step_boundaries_of_the_view_equal_the_backfill(tmp_path_factory: pytest.TempPathFactory) -> None:
+    data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
+    backfill = _migration().split("INSERT INTO dossier_steps", 1)[1].split(";\n", 1)[0].strip()
+    with reading(data) as store:
+        live = set(store.query("SELECT * FROM dossier_steps FINAL").rows)
+        rebuilt = set(store.query(backfill).rows)
+        events = store.query("SELECT count() FROM events").scalar()
+    assert live == rebuilt
+    assert events / 5 < len(live) < events / 2  # the boundaries only, about a third of the events
