@@ -1,31 +1,128 @@
-"""Bulk load rate: ``dossier consume load`` of one Avro container file into a fresh embedded store.
+"""Bulk load rate: ``dossier consume load`` of Avro container files into a fresh embedded store.
 
 Run (from the repository root)::
 
     .venv/bin/python -m bench.bench_load --events 1000000 --runs 3
+    .venv/bin/python -m bench.bench_load --files /tmp/sim10m/events-0000?.avro --runs 1
 
-Prints events/s per run and the median. The file is written once with fastavro
-and the released schema (uncompressed), then loaded into a new data directory
-per run (migrations excluded from the timing).
+Prints, per run, events/s (wall) and the process CPU time (chDB's threads,
+background merges included), then wall/CPU seconds per phase: ``stage``
+(ClickHouse parses the Avro into the staging table), ``check`` (contract and
+duplicate check), ``views`` (the derived tables), ``attach`` (the parts moved
+into ``events``), ``truncate`` (emptying the staging table), ``other`` (the
+rest: Python, copying file parts, dead letters). Then the median. Without
+``--files`` one file is written once with fastavro and the released schema
+(``--codec``, default uncompressed) and loaded into a new data directory per
+run (migrations excluded from the timing); with ``--files`` those files are
+loaded into one new data directory per run with :func:`consumers.bulk.load_files`
+(small files several to a batch; ``--one-by-one``: :func:`~consumers.bulk.load_file`
+for each). The figure is an absolute throughput, not a ratio. Note
+``uptime`` with it: the machine's other work moves wall times a lot.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from fastavro import writer
 
 from bench.benchdata import records
-from consumers.bulk import load_file
+from consumers.bulk import load_file, load_files
 from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.settings import Settings
-from dossier_runtime.store import opened_store
+from dossier_runtime.store import Store, opened_store
 from schemas.registry import current_schema
+
+_PHASES = (
+    ("INSERT INTO _staging_", "stage"),
+    ("INSERT INTO events_feed", "views"),
+    ("ALTER TABLE events", "attach"),
+    ("SELECT DISTINCT partition_id FROM system.parts", "attach"),
+    ("TRUNCATE", "truncate"),
+)
+
+
+def _phase(sql: str) -> str:
+    text = sql.lstrip()
+    for prefix, name in _PHASES:
+        if text.startswith(prefix):
+            return name
+    return "check" if text.startswith("SELECT count(), countIf(") else "other"
+
+
+def _timed(store: Store, phases: collections.defaultdict[str, float], cpu: collections.defaultdict[str, float]) -> None:
+    """Wrap the store's statements to add their wall and CPU time to ``phases`` and ``cpu`` (by phase)."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(sql: str, *args: Any, **kwargs: Any) -> Any:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            try:
+                return method(sql, *args, **kwargs)
+            finally:
+                phases[_phase(sql)] += time.perf_counter() - started
+                cpu[_phase(sql)] += time.process_time() - cpu_started
+
+        return timed
+
+    for name in ("query", "command", "insert_bytes"):
+        setattr(store, name, wrap(getattr(store, name)))
+
+
+@dataclasses.dataclass
+class Run:
+    stored: int
+    wall: float
+    cpu: float
+    phases: dict[str, tuple[float, float]]  # phase: (wall s, CPU s)
+
+    def line(self) -> str:
+        shown = ", ".join(f"{name} {wall:.2f}/{cpu:.2f}" for name, (wall, cpu) in sorted(self.phases.items()))
+        return (
+            f"{self.stored:,} events in {self.wall:.2f} s (CPU {self.cpu:.2f} s), "
+            f"{self.stored / self.wall:,.0f} events/s; phases wall/CPU s: {shown}"
+        )
+
+
+def load_run(files: list[Path], data_dir: Path, work_dir: Path, *, one_by_one: bool = False) -> Run:
+    """Load ``files`` into a new store in ``data_dir`` (migrations not timed), in batches or ``one_by_one``."""
+    wall_by: collections.defaultdict[str, float] = collections.defaultdict(float)
+    cpu_by: collections.defaultdict[str, float] = collections.defaultdict(float)
+    with opened_store(Settings(data_dir=data_dir), role="writer", serve=False) as store:
+        migrate(store)
+        _timed(store, wall_by, cpu_by)
+        sink = Sink(store, engine="MergeTree")
+        wall_by.clear()
+        cpu_by.clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        stored = 0
+        loads = (load_file(sink, p, work_dir) for p in files) if one_by_one else load_files(sink, files, work_dir)
+        for loaded in loads:
+            stored += loaded.result.stored
+            assert not loaded.result.dead, loaded.row()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        sink.close()
+    wall_by["other"] += wall - sum(wall_by.values())
+    cpu_by["other"] += cpu - sum(cpu_by.values())
+    return Run(stored, wall, cpu, {name: (wall_by[name], cpu_by[name]) for name in wall_by})
+
+
+def _written(path: Path, events: int, codec: str) -> Iterator[Path]:
+    started = time.perf_counter()
+    with path.open("wb") as handle:
+        writer(handle, current_schema().parsed, records(events), codec=codec, sync_interval=256 * 1024)
+    seconds = time.perf_counter() - started
+    print(f"wrote {events:,} events ({path.stat().st_size / 1e6:.0f} MB, {codec}) in {seconds:.1f} s")
+    yield path
 
 
 def main() -> None:
@@ -33,28 +130,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--codec", default="null")
+    parser.add_argument("--files", nargs="+", type=Path, help="load these container files instead of writing one")
+    parser.add_argument("--one-by-one", action="store_true", help="publish file by file (load_file), not in batches")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "events.avro"
-        started = time.perf_counter()
-        with path.open("wb") as handle:
-            writer(handle, current_schema().parsed, records(args.events), codec=args.codec, sync_interval=256 * 1024)
-        print(
-            f"wrote {args.events:,} events ({path.stat().st_size / 1e6:.0f} MB) "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+        files = args.files or list(_written(Path(tmp) / "events.avro", args.events, args.codec))
+        size = sum(f.stat().st_size for f in files)
+        print(f"loading {len(files)} file(s), {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.2f}")
         rates = []
         for run in range(args.runs):
-            with opened_store(Settings(data_dir=Path(tmp) / f"data{run}"), role="writer", serve=False) as store:
-                migrate(store)
-                sink = Sink(store, engine="MergeTree")
-                loaded = load_file(sink, path, Path(tmp))
-                sink.close()
-            assert loaded.result.stored == args.events, loaded.row()
-            rate = args.events / loaded.seconds
-            rates.append(rate)
-            print(f"run {run + 1}: {loaded.seconds:.2f} s, {rate:,.0f} events/s")
-        print(f"bulk load median: {statistics.median(rates):,.0f} events/s over {args.runs} runs of {args.events:,}")
+            result = load_run(files, Path(tmp) / f"data{run}", Path(tmp), one_by_one=args.one_by_one)
+            if not args.files:
+                assert result.stored == args.events, result.stored
+            rates.append(result.stored / result.wall)
+            print(f"run {run + 1}: {result.line()}; load average {os.getloadavg()[0]:.2f}")
+        print(f"bulk load median: {statistics.median(rates):,.0f} events/s over {args.runs} runs of {result.stored:,}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from consumers.bulk import FileLoad, load_file
+from consumers.bulk import load_files
 from consumers.catalogue import load_catalogue
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
 from consumers.migrations import cluster_of, migrate
@@ -36,9 +36,9 @@ def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool)
         migrate(store, cluster=cluster_of(settings))
         sink = Sink(store, engine="MergeTree")
         try:
-            for path in files:
-                log(f"loading {path} …")
-                loaded: FileLoad = load_file(sink, path, settings.data_dir)
+            log(f"loading {len(files)} file(s) …")
+            for loaded in load_files(sink, list(files), settings.data_dir):
+                path = loaded.path
                 for dead in loaded.result.dead[:20]:
                     log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
                 row = loaded.row()
