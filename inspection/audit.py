@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from inspection.dossier_facts import NONE_SEQ
 from inspection.rules import CATALOGUE, FINDING_COLUMNS, RuleSQL, Scope
 from inspection.worktime_sql import params as calendar_params
 from schemas.rulebook import RULE_IDS, default_params, get_rule
@@ -138,15 +139,22 @@ def rule_query(rule: RuleSQL, scope: Scope) -> str:
     return f"SELECT {columns} FROM ({rule.build(scope)}) ORDER BY dossier_id"  # noqa: S608
 
 
-#: Who and where, for the events findings name: one primary-key lookup per rule with findings.
+#: Who and where, for the events findings name: one primary-key lookup per audit run (all rules). PREWHERE:
+#: a thousand findings touch most granules, so the names are read only for the rows kept.
 PEOPLE_SQL: Final = """
 SELECT dossier_id, seq, event_type = 'DossierReceived', actor_id, unit_code, ifNull(to_actor, ''), ifNull(to_unit, '')
 FROM events
-WHERE dossier_id IN {ids:Array(String)}
-  AND (event_type = 'DossierReceived' OR seq = 1 OR has({seqs:Array(Int64)}, seq))
+PREWHERE dossier_id IN {ids:Array(String)}
+WHERE event_type = 'DossierReceived' OR seq = 1 OR has({seqs:Array(Int64)}, seq)
 ORDER BY dossier_id, seq
 """
-_CHUNK: Final = 20_000
+#: The receiving unit of each dossier with a reception (the first DossierReceived by seq).
+UNITS_SQL: Final = f"""
+SELECT dossier_id, tupleElement(reception, 3)
+FROM dossier_facts FINAL
+WHERE dossier_id IN {{ids:Array(String)}} AND tupleElement(reception, 1) != {NONE_SEQ}
+"""  # noqa: S608 (a constant)
+_CHUNK: Final = 50_000
 
 
 @dataclasses.dataclass
@@ -157,11 +165,22 @@ class _Dossier:
 
 
 def _people(query: QueryFn, rows: Sequence[Sequence[Any]]) -> dict[str, _Dossier]:
+    """The receiving unit of each finding's dossier and who did the events it names.
+
+    The unit comes from ``dossier_facts`` (its reception, one row per dossier); the event log is read
+    only for the dossiers whose findings name events, or that the facts hold no reception for.
+    """
     out: dict[str, _Dossier] = {}
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        ids = sorted({str(r[0]) for r in chunk})
-        seqs = sorted({int(s) for r in chunk for s in r[3]})
+        for dossier_id, unit in query(UNITS_SQL, {"ids": sorted({str(r[0]) for r in chunk})}):
+            d = out.setdefault(dossier_id, _Dossier())
+            d.unit, d.has_r = unit, True
+        named = [r for r in chunk if len(r[3]) or str(r[0]) not in out]
+        if not named:
+            continue
+        ids = sorted({str(r[0]) for r in named})
+        seqs = sorted({int(s) for r in named for s in r[3]})
         for dossier_id, seq, is_r, actor, unit, to_actor, to_unit in query(PEOPLE_SQL, {"ids": ids, "seqs": seqs}):
             d = out.setdefault(dossier_id, _Dossier())
             if is_r and not d.has_r:
@@ -205,22 +224,24 @@ def audit(
         **bound_params(params),
         "as_of_us": _micros(as_of or _EPOCH),
     }
-    findings: list[Finding] = []
-    runs = []
+    found: list[tuple[RuleRun, Sequence[Sequence[Any]]]] = []
     for rule in rules:
         started = time.perf_counter()
         rows = query(rule_query(rule, Scope(scope)), bound)
-        people = _people(query, rows) if rows else {}
-        version = get_rule(rule.id).version
+        run = RuleRun(rule.id, get_rule(rule.id).version, len(rows), time.perf_counter() - started)
+        found.append((run, rows))
+        if on_rule is not None:
+            on_rule(run)
+    # Who and where, for every rule's findings at once: one scan of the log instead of one per rule.
+    every = [row for _, rows in found for row in rows]
+    people = _people(query, every) if every else {}
+    findings: list[Finding] = []
+    for run, rows in found:
         for dossier_id, seqs, explanation, actor_seqs, holder in rows:
             unit, actor = _attribute(people.get(dossier_id), actor_seqs, bool(holder))
             evidence = tuple(int(s) for s in seqs)
-            findings.append(Finding(rule.id, version, dossier_id, unit, actor, evidence, explanation))
-        run = RuleRun(rule.id, version, len(rows), time.perf_counter() - started)
-        runs.append(run)
-        if on_rule is not None:
-            on_rule(run)
-    return AuditReport(tuple(findings), tuple(runs), rule_params(rules, params), as_of)
+            findings.append(Finding(run.rule, run.version, dossier_id, unit, actor, evidence, explanation))
+    return AuditReport(tuple(findings), tuple(run for run, _ in found), rule_params(rules, params), as_of)
 
 
 def as_of_in_calendar(as_of: datetime) -> bool:

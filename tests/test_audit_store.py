@@ -11,6 +11,7 @@ from typing import Any
 import fastavro
 
 from consumers.migrations import migrate
+from consumers.sink import FEED_COLUMNS
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, open_store
 from inspection.audit import audit, parse_params, select_rules
@@ -42,13 +43,23 @@ class AuditStore:
         return list(self.store.query(sql, params).rows)
 
     def add(self, events: Iterable[DossierEvent]) -> None:
+        records = [e.to_record() for e in events]
         buf = io.BytesIO()
-        fastavro.writer(buf, current_schema().parsed, [e.to_record() for e in events])
+        fastavro.writer(buf, current_schema().parsed, records)
         self.store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [buf.getvalue()])
+        self._feed([str(r["event_id"]) for r in records])
 
     def add_avro_files(self, directory: Path) -> None:
         for path in sorted(directory.glob("events-*.avro")):
             self.store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [path.read_bytes()])
+        self._feed(None)
+
+    def _feed(self, event_ids: list[str] | None) -> None:
+        """What the loader does with every batch it stores: feed the derived tables' views (0004, 0006)."""
+        feed = ", ".join(FEED_COLUMNS)
+        only = "WHERE event_id IN {ids:Array(String)}" if event_ids is not None else ""
+        sql = f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events {only}"
+        self.store.command(sql, {"ids": event_ids} if event_ids is not None else None)
 
     def add_catalogue(self, directory: Path) -> None:
         for table in ("units", "officials", "procedures"):

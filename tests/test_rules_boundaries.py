@@ -73,6 +73,42 @@ case(
     ev(E.SUPPLEMENT_RECEIVED, 4, at("2024-01-15 10:00")),
     ev(E.RESULT_ISSUED, 9, at("2024-01-16 09:00")),
 )
+# R1 over an illegal history: a status-keeping event (dossier_facts leaves them out) claiming an end
+# status first is the rulebook's D (or T, or stop) all the same; `verify` reports the transition.
+_d = at("2024-01-16 17:00")
+case(
+    "r1-late-end-is-an-illegal-sync",
+    "R1",
+    (1, 2),
+    received(at("2024-01-15 08:00"), _d),
+    ev(E.SYNCED_TO_NATIONAL, 9, at("2024-01-17 09:00"), ref_seq=1),
+    ev(E.RESULT_ISSUED, 9, at("2024-01-16 09:00")),
+)
+case(
+    "r1-late-return-is-an-illegal-collection",
+    "R1",
+    (1, 3),
+    received(at("2024-01-15 08:00"), _d),
+    ev(E.STEP_HANDED_OVER, 4, at("2024-01-15 09:00")),
+    ev(E.RESULT_COLLECTED, 10, at("2024-01-17 09:00")),
+    ev(E.RESULT_RETURNED, 10, at("2024-01-16 09:00")),
+)
+case(
+    "r1-late-stop-is-an-illegal-notice",
+    "R1",
+    (1, 3),
+    received(at("2024-01-15 08:00"), _d),
+    ev(E.STEP_HANDED_OVER, 4, at("2024-01-15 09:00")),
+    ev(E.APPLICANT_NOTIFIED, 8, at("2024-01-17 09:00")),
+)
+case(
+    "r1-on-time-end-is-an-illegal-sync",
+    "R1",
+    None,
+    received(at("2024-01-15 08:00"), _d),
+    ev(E.SYNCED_TO_NATIONAL, 9, at("2024-01-16 09:00"), ref_seq=1),
+    ev(E.RESULT_ISSUED, 9, at("2024-01-17 09:00")),
+)
 # R2
 _due = at("2024-01-22 17:00")
 case(

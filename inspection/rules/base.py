@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING
 from inspection.worktime_sql import DAY_US, TZ_OFFSET_US, day_length_us, pos_sql
 from schemas.rulebook import Rule, get_rule
 from schemas.workingtime import default_calendar
@@ -33,6 +34,8 @@ NOBODY: Final = "CAST([], 'Array(Int64)')"
 
 WD_US: Final = day_length_us()
 MINUTE_US: Final = 60_000_000
+#: "None" in an Int64 array of times or seqs (no event has it).
+NO_TIME: Final = "toInt64(-9223372036854775807)"
 HANDOVERS: Final = ("DossierTransferred", "StepHandedOver", "StepReturned", "InterAgencyTransferred")
 CLOSERS: Final = (
     *HANDOVERS,
@@ -166,6 +169,18 @@ def history(
     )
 
 
+def after(values: str, flags: str, none: str) -> str:
+    """Per index i, ``values`` at the first index after i whose flag is set (``none`` when there is none).
+
+    Elementwise (arrayReverseFill, then a shift), so it costs O(n) per dossier: a lambda that
+    indexes another array (``e_us[c[i]]``) copies that array for every element.
+    """
+    return (
+        f"arrayPushBack(arrayPopFront(arrayMap((v, f) -> if(f, v, {none}), "
+        f"arrayReverseFill((v, f) -> f, {values}, {flags}), arrayReverseFill((f, g) -> g, {flags}, {flags}))), {none})"
+    )
+
+
 def having(where: str, *, scope: Scope, extra: str = "") -> str:
     """``dossier_id IN (SELECT dossier_id FROM events WHERE …)``: dossiers with an event matching ``where``."""
     tail = f" GROUP BY dossier_id HAVING {extra}" if extra else ""
@@ -268,26 +283,51 @@ def procedure_of(r: str = "r") -> str:
 def end_facts(scope: Scope) -> str:
     """One row per dossier with R: ``r_seq``, ``due0`` (NULL when R has none), ``end_seq`` (0 without E), ``end_at``.
 
-    Plain aggregates keyed by seq over R and the end statuses only, so every
-    dossier of the store costs a few numbers, not an array of its events.
+    Read from ``dossier_facts`` (migration 0006: one row per dossier, kept at load time), which leaves
+    out the status-keeping events: the end is the rulebook's for every dossier but those of
+    :func:`status_keeping_ends`, which a rule built on this must also take as candidates.
     """
     return f"""
 SELECT dossier_id, r_seq, if(due_us < 0, NULL, fromUnixTimestamp64Micro(due_us, 'UTC')) AS due0,
-       arrayFirstIndex(x -> tupleElement(x, 1) > r_seq, stops) AS k,
-       multiIf(has_d, d_seq, has_t, t_seq, k > 0, tupleElement(stops[k], 1), 0) AS end_seq,
-       multiIf(has_d, d_at, has_t, t_at, tupleElement(stops[k], 2)) AS end_at
+       arrayFirst(x -> tupleElement(x, 1) > r_seq, arraySort(stops)) AS first_stop,
+       multiIf(tupleElement(done, 1) != {NONE_SEQ}, done, tupleElement(returned, 1) != {NONE_SEQ}, returned,
+               tupleElement(first_stop, 1) > 0, first_stop, (toInt64(0), toInt64(0))) AS e,
+       tupleElement(e, 1) AS end_seq, fromUnixTimestamp64Micro(tupleElement(e, 2), 'UTC') AS end_at
 FROM (
-    SELECT dossier_id,
-           minIf(seq, event_type = 'DossierReceived') AS r_seq, countIf(event_type = 'DossierReceived') > 0 AS has_r,
-           argMinIf(ifNull(toUnixTimestamp64Micro(due_at), -1), seq, event_type = 'DossierReceived') AS due_us,
-           minIf(seq, status = 9) AS d_seq, argMinIf(occurred_at, seq, status = 9) AS d_at,
-           countIf(status = 9) > 0 AS has_d,
-           minIf(seq, status = 10) AS t_seq, argMinIf(occurred_at, seq, status = 10) AS t_at,
-           countIf(status = 10) > 0 AS has_t,
-           arraySort(x -> tupleElement(x, 1), groupArrayIf(tuple(seq, occurred_at), status IN (3, 7, 8))) AS stops
-    FROM events
-    WHERE ({scope.dossiers}) AND (event_type = 'DossierReceived' OR status IN (3, 7, 8, 9, 10))
-    GROUP BY dossier_id
+    SELECT dossier_id, tupleElement(reception, 1) AS r_seq, tupleElement(reception, 7) AS due_us, done, returned,
+           stops
+    FROM dossier_facts FINAL
+    WHERE ({scope.dossiers}) AND tupleElement(reception, 1) != {NONE_SEQ}
 )
-WHERE has_r
+"""  # noqa: S608
+
+
+def status_keeping_ends(scope: Scope) -> str:
+    """The dossiers (``SELECT dossier_id …``) whose D, T or first stop is a status-keeping event.
+
+    In a legal history a status-keeping event (a SyncedToNational, …) carries the status it found, so
+    it never comes before the event that set an end status; in an illegal one it can (`verify` reports
+    the transition), and then the rulebook's D, T or E is that event, which ``dossier_facts`` does not
+    hold. Found with plain minimums over the facts and the status-keeping rows with an end status
+    (usually none).
+    """
+    none = f"toInt64({NONE_SEQ})"
+    stop = f"arrayMin(arrayFilter(q -> q > tupleElement(reception, 1), arrayPushBack(stops.1, {none})))"
+    # fd, ft, fe: the seq of D, T and E as dossier_facts has them (NONE_SEQ: none); a status-keeping row
+    # changes D when it has status 9 and comes before fd, T likewise, E when it is a stop before fe.
+    return f"""
+SELECT dossier_id FROM (
+    SELECT dossier_id, {none} AS seq, toInt32(0) AS status, tupleElement(done, 1) AS fd,
+           tupleElement(returned, 1) AS ft, if(fd != {none}, fd, if(ft != {none}, ft, {stop})) AS fe
+    FROM dossier_facts FINAL
+    WHERE {scope.dossiers}
+    UNION ALL
+    SELECT dossier_id, seq, status, {none} AS fd, {none} AS ft, {none} AS fe
+    FROM events
+    PREWHERE status IN (3, 7, 8, 9, 10) AND event_type IN ({sql_list(STATUS_KEEPING)})
+    WHERE {scope.dossiers}
+)
+GROUP BY dossier_id
+HAVING min(if(status = 9, seq, {none})) < min(fd) OR min(if(status = 10, seq, {none})) < min(ft)
+    OR min(if(status IN (3, 7, 8), seq, {none})) < min(fe)
 """  # noqa: S608

@@ -22,6 +22,7 @@ from inspection.rules.base import (
     pos,
     positions,
     rule_sql,
+    status_keeping_ends,
     wd_text,
 )
 
@@ -38,10 +39,14 @@ def _terms() -> str:
 
 
 def late_candidates(scope: Scope) -> str:
-    """Dossiers whose end lies after due0 in working time before pauses (a superset of the late ones)."""
+    """Dossiers whose end lies after due0 in working time before pauses (a superset of the late ones).
+
+    From ``dossier_facts`` (~1 row per dossier), plus the dossiers whose end it cannot see.
+    """
     return (
         f"dossier_id IN (SELECT dossier_id FROM ({end_facts(scope)}) "  # noqa: S608
-        f"WHERE end_seq > 0 AND isNotNull(due0) AND end_at > due0 AND {pos('end_at')} > {pos('assumeNotNull(due0)')})"
+        f"WHERE end_seq > 0 AND isNotNull(due0) AND end_at > due0 AND {pos('end_at')} > {pos('assumeNotNull(due0)')} "
+        f"UNION ALL SELECT dossier_id FROM ({status_keeping_ends(scope)}))"
     )
 
 

@@ -8,10 +8,12 @@ from inspection.rules.base import (
     D_INDEX,
     HANDOVERS,
     MINUTE_US,
+    NO_TIME,
     NOBODY,
     R_INDEX,
     WD_US,
     Scope,
+    after,
     at_local,
     day_flag,
     evidence,
@@ -98,7 +100,8 @@ FROM (
            arrayFilter(i -> {over} AND {wt} > e_budget[i] * {MINUTE_US}, arrayEnumerate(e_seq)) AS o,
            arrayMap(i -> {wt}, o) AS took
     FROM ({h})
-    WHERE arrayExists(i -> {over}, arrayEnumerate(e_seq))
+    WHERE arrayExists((b, u, nu) -> b >= 0 AND nu != {NO_TIME} AND nu - u > b * {MINUTE_US}, e_budget, e_us,
+                      {after("e_us", "e_closer", NO_TIME)})
 )
 WHERE length(o) > 0
 """  # noqa: S608
@@ -193,15 +196,16 @@ WHERE has_r AND has_d AND d_seq > r_seq AND NOT arrayExists(q -> q > r_seq AND q
 @rule_sql("R18")
 def r18(scope: Scope) -> str:
     limit = f"{param('unreceived_max_wh')} * 60 * {MINUTE_US}"
+    # Numbers only over every event; the first event's type is checked against the DossierSubmitted rows.
     facts = f"""
-SELECT dossier_id, min(seq) AS s_seq, argMin(event_type = 'DossierSubmitted' AND status = 1, seq) AS online,
-       argMin(occurred_at, seq) AS submitted,
+SELECT dossier_id, min(seq) AS s_seq, argMin(occurred_at, seq) AS submitted,
        minIf(seq, status != 1) AS l_seq, argMinIf(occurred_at, seq, status != 1) AS left_at,
        countIf(status != 1) > 0 AS has_l
 FROM events
 WHERE {scope.dossiers}
 GROUP BY dossier_id
-HAVING online
+HAVING (dossier_id, s_seq) IN (SELECT dossier_id, seq FROM events PREWHERE event_type = 'DossierSubmitted'
+                               WHERE ({scope.dossiers}) AND status = 1)
 """  # noqa: S608
     end = f"if(has_l, left_at, {AS_OF})"
     return f"""

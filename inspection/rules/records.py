@@ -5,10 +5,12 @@ from __future__ import annotations
 from inspection.rules.base import (
     D_INDEX,
     MINUTE_US,
+    NO_TIME,
     NOBODY,
     R_INDEX,
     T_INDEX,
     Scope,
+    after,
     end_index,
     evidence,
     having,
@@ -28,20 +30,27 @@ def _r12_candidates(scope: Scope) -> str:
         "toUnixTimestamp64Micro(recorded_at) - toUnixTimestamp64Micro(occurred_at) > "
         f"{param('backdate_threshold_minutes')} * {MINUTE_US}"
     )
-    # (c) candidates: an end event at the instant of some due date (a set of numbers, not of pairs).
+    # (c) candidates: an end event at the instant of some dossier's due0 (a set of numbers, from the facts).
     at_due = (
-        f"{_ENDS} AND occurred_at IN (SELECT assumeNotNull(due_at) FROM events "  # noqa: S608
-        f"WHERE ({scope.dossiers}) AND event_type = 'DossierReceived' AND due_at IS NOT NULL)"
+        f"{_ENDS} AND toUnixTimestamp64Micro(occurred_at) IN (SELECT tupleElement(reception, 7) "  # noqa: S608
+        f"FROM dossier_facts FINAL WHERE ({scope.dossiers}) AND tupleElement(reception, 7) >= 0)"
     )
     off_hours = f"{_ENDS} AND actor_role NOT IN {_NOT_PEOPLE} AND NOT {working_instant('occurred_at')}"
-    # (b): events that, in seq order, go back in time (read in primary-key order: no sort).
-    backwards = (
-        "dossier_id IN (SELECT dossier_id FROM (SELECT dossier_id, occurred_at, "  # noqa: S608
-        "lagInFrame(occurred_at, 1, occurred_at) "
-        f"OVER (PARTITION BY dossier_id ORDER BY seq ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before "
-        f"FROM events WHERE {scope.dossiers}) WHERE occurred_at < before)"
+    # (b): events that, in seq order, go back in time: each dossier's (seq, time) packed in one number
+    # (seq in the high 64 bits), so a plain numeric sort orders them (one array: two groupArrays need
+    # not list the rows in the same order).
+    offset = "bitXor(reinterpretAsUInt64({}), 9223372036854775808)"  # Int64 -> UInt64, order kept
+    packed = (
+        f"bitOr(bitShiftLeft(toUInt128({offset.format('seq')}), 64), "
+        f"toUInt128({offset.format('toUnixTimestamp64Micro(occurred_at)')}))"
     )
-    return f"{having(f'({late_record}) OR ({at_due}) OR ({off_hours})', scope=scope)} OR {backwards}"
+    times = f"arrayMap(x -> toUInt64(bitAnd(x, 18446744073709551615)), arraySort(groupArray({packed})))"
+    return (
+        f"dossier_id IN (SELECT dossier_id FROM events WHERE ({scope.dossiers}) "  # noqa: S608
+        f"AND (({late_record}) OR ({at_due}) OR ({off_hours})) "
+        f"UNION ALL SELECT dossier_id FROM events WHERE {scope.dossiers} GROUP BY dossier_id "
+        f"HAVING arrayExists((a, b) -> a < b, arrayPopFront({times} AS us), arrayPopBack(us)))"
+    )
 
 
 @rule_sql("R12")
@@ -135,12 +144,18 @@ WHERE length(x) > 0
 @rule_sql("R19")
 def r19(scope: Scope) -> str:
     limit = f"{param('sync_max_hours')} * 60 * {MINUTE_US}"
-    # Numbers only: status, sync flag, time (µs), ref_seq (-1 when absent).
+    # Numbers only: status, time (µs), and the sync flag folded into ref (a synchronisation's ref_seq,
+    # -1 when absent; -2 for every other event): a 4-tuple per event over the whole log, not a 5-tuple.
     h = history(
-        ("status", "event_type = 'SyncedToNational'", "toUnixTimestamp64Micro(occurred_at)", "ifNull(ref_seq, -1)"),
-        names=("status", "sync", "us", "ref"),
+        (
+            "status",
+            "toUnixTimestamp64Micro(occurred_at)",
+            "if(event_type = 'SyncedToNational', ifNull(ref_seq, -1), -2)",
+        ),
+        names=("status", "us", "ref"),
         scope=scope,
     )
+    h = f"SELECT *, arrayMap(r -> r != -2, e_ref) AS e_sync FROM ({h})"  # noqa: S608
     changes = "arrayFilter(i -> (i = 1 OR e_status[i] != e_status[i - 1]) AND NOT e_sync[i], arrayEnumerate(e_seq))"
 
     # Usually the next synchronisation covers a change; only when it does not are all later ones tried.
@@ -152,6 +167,14 @@ def r19(scope: Scope) -> str:
         "arrayMap((sy, j) -> if(sy, j, 0), e_sync, arrayEnumerate(e_seq)))), 0)"
     )
     covered = f"(n[i] > 0 AND {covers('n[i]')}) OR arrayExists(j -> {covers('j')}, arrayEnumerate(e_seq))"
+    # Prefilter, elementwise: a change the next synchronisation does not cover (most dossiers have none).
+    nxt_seq, nxt_ref, nxt_us = (after(f"e_{c}", "e_sync", NO_TIME) for c in ("seq", "ref", "us"))
+    uncovered_by_next = (
+        "arrayExists((i, st, before, sy, q, nq, nr, u, nu) -> (i = 1 OR st != before) AND NOT sy "
+        f"AND NOT (nq != {NO_TIME} AND nq > q AND nr >= q AND nu - u <= {limit}), "
+        "arrayEnumerate(e_seq), e_status, arrayPushFront(arrayPopBack(e_status), toInt32(0)), e_sync, e_seq, "
+        f"{nxt_seq}, {nxt_ref}, e_us, {nxt_us})"
+    )
     return f"""
 SELECT dossier_id, {evidence("arrayMap(i -> e_seq[i], x)")} AS evidence_seqs,
        concat(toString(length(x)), ' status change(s) not synchronised to the national portal within ',
@@ -159,6 +182,7 @@ SELECT dossier_id, {evidence("arrayMap(i -> e_seq[i], x)")} AS evidence_seqs,
               toString(e_status[x[1]]), ')') AS explanation, {NOBODY} AS actor_seqs, false AS holder
 FROM (
     SELECT dossier_id, e_seq, e_status, {nxt} AS n, arrayFilter(i -> NOT ({covered}), {changes}) AS x FROM ({h})
+    WHERE {uncovered_by_next}
 )
 WHERE length(x) > 0
 """  # noqa: S608
