@@ -17,6 +17,7 @@ formatted by clickhouse-connect's binder), never spliced into SQL text.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import struct
 import threading
@@ -212,7 +213,11 @@ def _setting_literal(value: str) -> str:
 
 
 class ServerBackend:
-    """A ClickHouse server over HTTP(S): ``http(s)://user:password@host:port/db``."""
+    """A ClickHouse server over HTTP(S): ``http(s)://user:password@host:port/db``.
+
+    Tested against ClickHouse's HTTP interface served by the real engine
+    (``tests/chserver.py``), not against a ClickHouse server binary.
+    """
 
     kind = "server"
 
@@ -238,29 +243,62 @@ class ServerBackend:
             )
         except ClickHouseError as exc:
             host = f"{parts.hostname}:{parts.port or ''}"
+            code = getattr(exc, "code", None) or _error_code(str(exc))
+            if code == _UNKNOWN_DATABASE:
+                raise StoreError(
+                    f"ClickHouse at {host} has no database {self.database!r}: create it "
+                    f"(CREATE DATABASE `{self.database}`) or fix DOSSIER_CLICKHOUSE_URL; {_server_error(exc)}"
+                ) from exc
+            if code == _AUTHENTICATION_FAILED:
+                raise StoreError(
+                    f"ClickHouse at {host} refused the user name or password of DOSSIER_CLICKHOUSE_URL: "
+                    f"{_server_error(exc)}"
+                ) from exc
             raise StoreError(
-                f"cannot reach ClickHouse at {host}: {clean_error(str(exc))}; check DOSSIER_CLICKHOUSE_URL"
+                f"cannot reach ClickHouse at {host}: {_server_error(exc)}; check DOSSIER_CLICKHOUSE_URL"
             ) from exc
 
     def _guard(self, exc: Exception) -> StoreQueryError:
-        return StoreQueryError(clean_error(str(exc)), _error_code(str(exc)))
+        code = getattr(exc, "code", None)
+        return StoreQueryError(_server_error(exc), code if isinstance(code, int) and code else _error_code(str(exc)))
 
     def batches(
         self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
     ) -> Iterator[pa.RecordBatch]:
         from clickhouse_connect.driver.exceptions import ClickHouseError
+        from urllib3.exceptions import HTTPError
 
         try:
-            stream = self._client.raw_stream(
-                sql, parameters=dict(params) if params else None, settings=dict(settings or {}), fmt="ArrowStream"
+            # The format goes in a header, not appended as ``FORMAT …``: appended, it would belong to an
+            # inner query (``EXPLAIN AST SELECT …`` would show it), unlike on the embedded store.
+            stream: Any = self._client.raw_stream(
+                sql,
+                parameters=dict(params) if params else None,
+                settings=dict(settings or {}),
+                transport_settings={"X-ClickHouse-Format": "ArrowStream"},
             )
-            reader = pa.ipc.open_stream(stream)
-            yield from reader
         except ClickHouseError as exc:
             raise self._guard(exc) from exc
-        except pa.ArrowInvalid as exc:  # an empty body: a statement without result
-            if "empty" not in str(exc).lower() and "0 bytes" not in str(exc):
+        try:
+            head = stream.read(8)
+            if not head:  # a statement without a result: no Arrow stream at all
+                return
+            body = _Prefixed(head, stream)
+            try:
+                yield from pa.ipc.open_stream(body)
+            except pa.ArrowInvalid as exc:
+                # A server that fails after it started answering appends its exception to the body.
+                tail = _read_up_to(body, _ERROR_TAIL_BYTES).decode(errors="replace")
+                idx = tail.find("Code: ")
+                if idx >= 0:
+                    raise StoreQueryError(clean_error(tail[idx:]), _error_code(tail[idx:])) from exc
                 raise StoreError(f"unreadable answer from ClickHouse: {exc}") from exc
+        except (OSError, HTTPError) as exc:
+            raise StoreError(f"ClickHouse stopped answering in the middle of a result: {exc}") from exc
+        finally:
+            # Also when the caller stops early: an unread answer would keep the server busy (and the
+            # client's session locked) until it times out.
+            stream.close()
 
     def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
         from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -272,18 +310,64 @@ class ServerBackend:
 
     def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
         from clickhouse_connect.driver.exceptions import ClickHouseError
+        from clickhouse_connect.driver.summary import QuerySummary
 
         data = b"".join(chunks)
         try:
-            self._client.command(
+            summary = self._client.command(
                 f"{statement} FORMAT {fmt}", parameters=dict(data_params) if data_params else None, data=data
             )
         except ClickHouseError as exc:
             raise self._guard(exc) from exc
-        return 0
+        return int(summary.written_rows) if isinstance(summary, QuerySummary) else 0
 
     def close(self) -> None:
         self._client.close()
+
+
+class _Prefixed(io.RawIOBase):
+    """The answer's first bytes (read to tell an empty answer), then the rest of it."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_up_to(body: io.RawIOBase, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = body.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+_UNKNOWN_DATABASE: Final = 81
+_AUTHENTICATION_FAILED: Final = 516
+_ERROR_TAIL_BYTES: Final = 64 * 1024
+
+
+def _server_error(exc: Exception) -> str:
+    """ClickHouse's sentence from a clickhouse-connect error, without the driver's ``(for url …)`` suffix."""
+    text = clean_error(str(exc))
+    idx = text.rfind(" (for url ")
+    return text[:idx] if idx > 0 and text.endswith(")") else text
 
 
 class EndpointBackend:
