@@ -50,7 +50,8 @@ def run_cmd(
     Offsets are committed only after a batch is stored; a crash, restart or
     rebalance replays at most a batch, which is not stored twice. Bad messages
     go to dead letters. Ctrl-C or SIGTERM stores the current batch, commits
-    and exits 0. Progress (events/s, lag per partition) goes to stderr.
+    and exits 0. Progress (events/s, lag per partition) goes to stderr. The
+    Kafka reader runs in a child process so that polling and storing overlap.
 
     \b
     Example:
