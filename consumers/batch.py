@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from consumers.avrofile import message_container, message_schema_json
 from consumers.sink import BatchResult, DeadLetter, RawOf, Sink, scratch_dir
+from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
 from schemas.codec import HEADER_SIZE, MAGIC, decode_record
 from schemas.errors import DecodeError, UnknownFingerprintError
@@ -190,17 +191,45 @@ def finish(sink: Sink, result: BatchResult, dead: Sequence[DeadLetter]) -> Batch
     return result
 
 
+#: Stages, checks and stores a batch's containers (``staged``, the dead letters found before staging,
+#: the raw messages by position); None when ClickHouse refused a block and nothing was stored.
+Submit = Callable[[list[StagedGroup], list[DeadLetter], RawOf], BatchResult | None]
+
+
+def store_staged(
+    sink: Sink, topic: str, staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf
+) -> BatchResult | None:
+    """The store's side of a batch: stage, check, publish, dead letters; None when a block is refused."""
+    try:
+        stage_groups(sink, topic, staged)
+    except StoreQueryError:
+        return None
+    return finish(sink, sink.publish("kafka", raw_of), dead)
+
+
+def store_through(topic: str, runs: Sequence[Run], submit: Submit) -> BatchResult:
+    """The reader's side of a batch: group the runs, write the containers, submit them.
+
+    When ClickHouse refuses a block (a corrupt body), the messages are decoded
+    with fastavro to find the poison, which becomes dead letters, and the rest
+    is submitted again: a bad message never stalls its partition.
+    """
+    groups, dead = group_runs(topic, runs)
+    raw_of = raw_lookup(runs)
+    with scratch_dir() as directory:
+        result = submit(write_groups(groups, directory), dead, raw_of)
+    if result is None:
+        groups, poison = isolate(topic, groups)
+        with scratch_dir() as directory:
+            result = submit(write_groups(groups, directory), [*dead, *poison], raw_of)
+        if result is None:
+            raise StoreError(f"ClickHouse refused a batch of {topic} although each of its messages decodes")
+    return result
+
+
 def store_runs(sink: Sink, topic: str, runs: Sequence[Run]) -> BatchResult:
     """Store a batch in this process (dead letters included); offsets may be committed after."""
-    groups, dead = group_runs(topic, runs)
-    with scratch_dir() as directory:
-        try:
-            stage_groups(sink, topic, write_groups(groups, directory))
-        except StoreQueryError:
-            groups, poison = isolate(topic, groups)
-            dead.extend(poison)
-            stage_groups(sink, topic, write_groups(groups, directory))
-    return finish(sink, sink.publish("kafka", raw_lookup(runs)), dead)
+    return store_through(topic, runs, lambda staged, dead, raw_of: store_staged(sink, topic, staged, dead, raw_of))
 
 
 def isolate(topic: str, groups: dict[bytes, list[Run]]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:

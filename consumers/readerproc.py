@@ -55,13 +55,12 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from consumers.batch import Run, StagedGroup, finish, group_runs, isolate, raw_lookup, stage_groups, write_groups
+from consumers.batch import Run, StagedGroup, store_staged, store_through
 from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
-from consumers.sink import BatchResult, DeadLetter, Sink, scratch_dir
+from consumers.sink import BatchResult, DeadLetter, RawOf, Sink
 from dossier_runtime.broker import BrokerHandle
 from dossier_runtime.errors import RuntimeSetupError, StoreError
 from dossier_runtime.settings import Settings
-from dossier_runtime.storebackends import StoreQueryError
 
 _WATCH_S = 0.5
 
@@ -100,29 +99,20 @@ class _Channel:
 
 
 def _remote_store(channel: _Channel, topic: str) -> Callable[[list[Run]], BatchResult]:
-    def store(runs: list[Run]) -> BatchResult:
-        groups, dead = group_runs(topic, runs)
-        raw_of = raw_lookup(runs)
+    """Batches stored by the owner: the containers go over the pipe, the raw messages only when asked for."""
 
-        def exchange(staged: list[StagedGroup], dead: list[DeadLetter]) -> tuple[Any, ...]:
-            channel.send(("batch", staged, dead))
-            while (reply := channel.recv())[0] == "raw?":
-                channel.send(("raw", raw_of(reply[1])))
-            return reply
-
-        with scratch_dir() as directory:
-            reply = exchange(write_groups(groups, directory), dead)
+    def submit(staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf) -> BatchResult | None:
+        channel.send(("batch", staged, dead))
+        while (reply := channel.recv())[0] == "raw?":
+            channel.send(("raw", raw_of(reply[1])))
         if reply[0] == "refused":
-            groups, poison = isolate(topic, groups)
-            dead = dead + poison
-            with scratch_dir() as directory:
-                reply = exchange(write_groups(groups, directory), dead)
+            return None
         if reply[0] != "stored":
             raise StoreError(f"the store did not take the batch: {reply[1]}")
         result: BatchResult = reply[1]
         return result
 
-    return store
+    return lambda runs: store_through(topic, runs, submit)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -232,20 +222,14 @@ class _Owner:
 
     def _store(self, staged: list[StagedGroup], dead: list[DeadLetter]) -> None:
         try:
-            try:
-                stage_groups(self.sink, self.topic, staged)
-            except StoreQueryError as exc:
-                self.conn.send(("refused", str(exc)))
-                retry = self._recv()
-                if retry[0] != "batch":
-                    raise ReaderError(f"the Kafka reader answered {retry[0]!r} to a refused batch") from exc
-                staged, dead = retry[1], retry[2]
-                stage_groups(self.sink, self.topic, staged)
-            result = finish(self.sink, self.sink.publish("kafka", self._raws), dead)
+            result = store_staged(self.sink, self.topic, staged, dead, self._raws)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 self.conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             raise
+        if result is None:  # the reader isolates the poison and sends the rest as a new batch
+            self.conn.send(("refused", "ClickHouse cannot decode a block of this batch"))
+            return
         self.conn.send(("stored", result))
         if self.on_stored is not None:
             self.on_stored(result)
