@@ -21,9 +21,7 @@ from dossier_runtime.broker import BrokerHandle, free_port, start_broker, stop_b
 from dossier_runtime.kafka import ensure_topic
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
-from schemas.codec import encode_record
-from schemas.registry import current_schema
-from tests.test_consumers_support import content_sql, dossier, events, keyed, publish, spawn
+from tests.test_consumers_support import content_sql, dossier, events, keyed, poison_messages, publish, spawn
 
 pytestmark = pytest.mark.broker
 
@@ -46,13 +44,7 @@ def _content(tmp_path: Path) -> tuple[int, int, int, int]:
 def test_poison_messages_become_dead_letters_and_do_not_stall(broker: BrokerHandle, topic: str, tmp_path: Path) -> None:
     evs = events(10)
     good = keyed(evs)
-    invalid = encode_record({**evs[3].to_record(), "status": 0, "seq": 99})
-    poison = [
-        (b"k", b"not avro at all"),
-        (b"k", b"\xc3\x01" + b"\x01" * 8 + b"body"),
-        (b"k", current_schema().fingerprint_bytes.join([b"\xc3\x01", b"\xff\xff\xff\xff"])),
-        (b"k", invalid),
-    ]
+    poison = poison_messages(evs)
     publish(broker.bootstrap, topic, good[:40] + poison + good[40:], partitions=1)
     env = _env(tmp_path, broker.bootstrap, topic, partitions=1)
     done = dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env)

@@ -67,6 +67,17 @@ def keyed(evs: list[DossierEvent]) -> list[tuple[bytes, bytes]]:
     return [(e.dossier_id.encode(), m) for e, m in zip(evs, encoded(evs), strict=True)]
 
 
+def poison_messages(evs: list[DossierEvent]) -> list[tuple[bytes, bytes]]:
+    """One message of each kind the loader dead-letters, in the order of their kinds' names in the tests:
+    bad-magic, unknown-fingerprint, undecodable, invalid (a contract-invalid event made from ``evs[3]``)."""
+    return [
+        (b"k", b"not avro at all"),
+        (b"k", b"\xc3\x01" + b"\x01" * 8 + b"body"),
+        (b"k", current_schema().fingerprint_bytes.join([b"\xc3\x01", b"\xff\xff\xff\xff"])),
+        (b"k", encode_record({**evs[3].to_record(), "status": 0, "seq": 99})),
+    ]
+
+
 def dossier(*args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dossier_audit", *args],

@@ -26,10 +26,17 @@ from dossier_runtime.errors import StoreError
 from dossier_runtime.kafka import ensure_topic
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import StoreQueryError, open_store, opened_store
-from schemas.codec import encode_record
-from schemas.registry import current_schema
 from tests import chserver
-from tests.test_consumers_support import content_sql, dossier, events, keyed, publish, spawn, write_container
+from tests.test_consumers_support import (
+    content_sql,
+    dossier,
+    events,
+    keyed,
+    poison_messages,
+    publish,
+    spawn,
+    write_container,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -122,13 +129,7 @@ def test_migrate_run_poison_and_status(broker: BrokerHandle, topic: str, url: st
     assert all(m["state"] != "applied now" for m in again)  # idempotent
     evs = events(10)
     good = keyed(evs)
-    invalid = encode_record({**evs[3].to_record(), "status": 0, "seq": 99})
-    poison = [
-        (b"k", b"not avro at all"),
-        (b"k", b"\xc3\x01" + b"\x01" * 8 + b"body"),
-        (b"k", current_schema().fingerprint_bytes.join([b"\xc3\x01", b"\xff\xff\xff\xff"])),
-        (b"k", invalid),
-    ]
+    poison = poison_messages(evs)
     publish(broker.bootstrap, topic, good[:40] + poison + good[40:], partitions=1)
     done = _ok(dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env))
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
