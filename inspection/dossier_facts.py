@@ -151,6 +151,18 @@ def _unpack(word: str) -> tuple[str, str]:
     return f"toUInt64(bitShiftRight({word}, 64))", f"toInt64(bitAnd({word}, 18446744073709551615))"
 
 
+#: The verdicts both fact queries derive the same way from their per-dossier columns (2.1's lateness with
+#: the supplement rule, completion, handling time, apologies).
+_VERDICTS: Final = """n_sup > 1 OR (has_due AND (
+        if(has_e, end_p - due_p - pause_wt > 0,
+           if(p_sts[-1] = 5 AND n_sup > 0, last_sup_p - due_p - pause_wt > 0,
+              {asof_pos:Int64} - due_p - pause_wt > 0))
+    )) AS late,
+    has_e, completed, if(completed, end_p - r_pos - pause_wt, 0) AS handling_us,
+    n_apo > 0 AS apologised,
+    has_due AND n_apo > 0 AND due_p - apo_first_p >= {lead_us:Int64} AS apology_timely"""
+
+
 def facts_scan_sql(procedure: bool = False) -> str:
     """:func:`facts_sql` computed from the raw events (the reference the derived table is tested against).
 
@@ -173,14 +185,7 @@ def facts_scan_sql(procedure: bool = False) -> str:
     # The SQL text is built from code only; every value (as_of, filters, calendar) is a bound parameter.
     return f"""
 SELECT dossier_id, r_grp, r_day,
-    n_sup > 1 OR (has_due AND (
-        if(has_e, end_p - due_p - pause_wt > 0,
-           if(p_sts[-1] = 5 AND n_sup > 0, last_sup_p - due_p - pause_wt > 0,
-              {{asof_pos:Int64}} - due_p - pause_wt > 0))
-    )) AS late,
-    has_e, completed, if(completed, end_p - r_pos - pause_wt, 0) AS handling_us,
-    n_apo > 0 AS apologised,
-    has_due AND n_apo > 0 AND due_p - apo_first_p >= {{lead_us:Int64}} AS apology_timely,
+    {_VERDICTS},
     bitAnd(rw, {R_ONLINE}) != 0 AS online,
     bitAnd(rw, {R_ONLINE}) != 0 AND bitAnd(rw, {R_FULL}) != 0 AS online_full,
     bitAnd(rw, {R_ONLINE}) != 0 AND bitAnd(rw, {R_PARTIAL}) != 0 AS online_partial,
@@ -263,14 +268,7 @@ def facts_sql(procedure: bool = False) -> str:
     # The SQL text is built from code only; every value (as_of, filters, calendar) is a bound parameter.
     return f"""
 SELECT dossier_id, r_grp, r_day,
-    n_sup > 1 OR (has_due AND (
-        if(has_e, end_p - due_p - pause_wt > 0,
-           if(p_sts[-1] = 5 AND n_sup > 0, last_sup_p - due_p - pause_wt > 0,
-              {{asof_pos:Int64}} - due_p - pause_wt > 0))
-    )) AS late,
-    has_e, completed, if(completed, end_p - r_pos - pause_wt, 0) AS handling_us,
-    n_apo > 0 AS apologised,
-    has_due AND n_apo > 0 AND due_p - apo_first_p >= {{lead_us:Int64}} AS apology_timely,
+    {_VERDICTS},
     online,
     online AND tupleElement(r, 5) = 'FULL_ONLINE' AS online_full,
     online AND tupleElement(r, 5) = 'PARTIAL_ONLINE' AS online_partial,
