@@ -49,6 +49,7 @@ import pyarrow as pa
 from dossier_runtime.errors import StoreError
 from dossier_runtime.settings import Settings, redact_url
 from dossier_runtime.storebackends import (
+    RECORD_TABLES,
     Backend,
     ChdbBackend,
     EndpointBackend,
@@ -176,6 +177,16 @@ class Store:
         cols = ", ".join(f"`{name}`" for name in column_names)
         self._backend.insert(f"INSERT INTO `{table}` ({cols})", "ArrowStream", [sink.getvalue().to_pybytes()], None)
         return len(materialised)
+
+    def append(self, table: str, rows: bytes) -> int:
+        """Append JSONEachRow ``rows`` to a record table (:data:`RECORD_TABLES`), whatever this store's role.
+
+        The one write a reader may make: the integrity ledger. Through another process's endpoint the
+        owner appends; on a server the user's grants decide.
+        """
+        if table not in RECORD_TABLES:
+            raise StoreError(f"{table} is not a record table; only {', '.join(sorted(RECORD_TABLES))} take appends")
+        return self._backend.append(table, rows)
 
     def _require_writer(self) -> None:
         if self.role != "writer":

@@ -33,6 +33,9 @@ from dossier_runtime.errors import StoreError
 
 #: Settings every reader runs with: no writes, no DDL, settings still adjustable per query.
 READONLY: Final = {"readonly": "2"}
+#: The tables a reading command may append to (through :meth:`Store.append`): the integrity ledger, where
+#: ``dossier inspect verify`` records what it recomputed (migration 0008). Nothing else is written by a reader.
+RECORD_TABLES: Final = frozenset({"integrity_runs", "integrity_parts", "integrity_breaks"})
 
 FRAME_END: Final = 0
 FRAME_ERROR: Final = 0xFFFFFFFF
@@ -98,6 +101,8 @@ class Backend(Protocol):
         self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None
     ) -> int: ...
 
+    def append(self, table: str, rows: bytes) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -123,6 +128,7 @@ class ChdbBackend:
 
         self.path = path
         self.database = database
+        self.readonly = readonly
         self._lock = threading.RLock()
         try:
             self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
@@ -198,6 +204,16 @@ class ChdbBackend:
         written = getattr(result, "rows_written", 0)
         return int(written() if callable(written) else written or 0)
 
+    def append(self, table: str, rows: bytes) -> int:
+        """JSONEachRow ``rows`` into ``table`` (a record table), on a writing session of its own if this one reads."""
+        if not self.readonly:
+            return self.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+        writer = ChdbBackend(self.path, self.database, readonly=False)
+        try:
+            return writer.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+        finally:
+            writer.close()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -225,6 +241,7 @@ class ServerBackend:
         import clickhouse_connect
         from clickhouse_connect.driver.exceptions import ClickHouseError
 
+        self._url, self.readonly = url, readonly
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise StoreError("DOSSIER_CLICKHOUSE_URL must look like https://user:password@host:8443/database")
@@ -320,6 +337,19 @@ class ServerBackend:
         except ClickHouseError as exc:
             raise self._guard(exc) from exc
         return int(summary.written_rows) if isinstance(summary, QuerySummary) else 0
+
+    def append(self, table: str, rows: bytes) -> int:
+        """JSONEachRow ``rows`` into ``table`` (a record table), on a writing client if this one reads.
+
+        The server's grants decide: a user that may not insert gets the server's refusal.
+        """
+        if not self.readonly:
+            return self.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+        writer = ServerBackend(self._url, readonly=False)
+        try:
+            return writer.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+        finally:
+            writer.close()
 
     def close(self) -> None:
         self._client.close()
@@ -418,6 +448,14 @@ class EndpointBackend:
     def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
         for _ in self.batches(sql, params, settings):
             pass
+
+    def append(self, table: str, rows: bytes) -> int:
+        """Ask the owning process to append ``rows`` to a record table (the one write it takes from others)."""
+        response = self._post("/append", {"table": table, "rows": rows.decode()})
+        try:
+            return int(json.loads(response.read()).get("rows", 0))
+        finally:
+            response.close()
 
     def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
         raise StoreError(

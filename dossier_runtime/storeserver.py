@@ -12,6 +12,9 @@ store through the port.
 Protocol (internal, versioned by this module only):
 
 * ``GET /ping`` → ``{"pid": …, "data_dir": …}``
+* ``POST /append`` with ``{"table", "rows" (JSONEachRow)}`` → ``{"rows": n}``:
+  the one write the endpoint takes, into a record table (the integrity
+  ledger) and no other;
 * ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``
   → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
   before the first frame is a 400 with ``{"error", "code"}``, an error after
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dossier_runtime.errors import StoreError
-from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, ChdbBackend, StoreQueryError
+from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, RECORD_TABLES, ChdbBackend, StoreQueryError
 
 ENDPOINT_FILE: Final = "store.endpoint.json"
 
@@ -76,6 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._authorised():
             return
+        if self.path == "/append":
+            self._append()
+            return
         if self.path != "/query":
             self._json(404, {"error": f"no such endpoint {self.path}"})
             return
@@ -115,6 +121,31 @@ class _Handler(BaseHTTPRequestHandler):
             return
         finally:
             backend.close()
+
+    def _append(self) -> None:
+        """Rows for a record table (the integrity ledger), written by the owner on a session of its own."""
+        try:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            table, rows = str(request["table"]), str(request["rows"]).encode()
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"error": f"bad request: {exc}"})
+            return
+        if table not in RECORD_TABLES:
+            self._json(403, {"error": f"{table} is not a record table; the endpoint appends to no other"})
+            return
+        try:
+            backend = ChdbBackend(self.server.chdb_path, self.server.database, readonly=False)
+        except StoreError as exc:
+            self._json(503, {"error": str(exc)})
+            return
+        try:
+            written = backend.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+        except StoreQueryError as exc:
+            self._json(400, {"error": str(exc), "code": exc.code})
+            return
+        finally:
+            backend.close()
+        self._json(200, {"rows": written})
 
 
 class StoreEndpoint:

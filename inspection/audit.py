@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from inspection import ledger
 from inspection.dossier_facts import NONE_SEQ
 from inspection.rules import CATALOGUE, FINDING_COLUMNS, RuleSQL, Scope
 from inspection.worktime_sql import params as calendar_params
@@ -61,6 +62,7 @@ class AuditReport:
     runs: tuple[RuleRun, ...]
     params: Mapping[str, int | str]
     as_of: datetime | None
+    integrity: Mapping[str, str] | None = None  # INTEGRITY-HASH: what was recomputed, what the ledger covered
 
     def counts(self) -> dict[str, int]:
         return {run.rule: run.findings for run in self.runs}
@@ -224,10 +226,16 @@ def audit(
         **bound_params(params),
         "as_of_us": _micros(as_of or _EPOCH),
     }
+    integrity, use_ledger = None, False
+    if any(rule.id == "INTEGRITY-HASH" for rule in rules):
+        coverage = ledger.coverage(query, full=bool(params.get("full_recompute", 0)))
+        use_ledger = coverage.unused_because is None
+        bound.update(coverage.params() if use_ledger else {})
+        integrity = coverage.describe()
     found: list[tuple[RuleRun, Sequence[Sequence[Any]]]] = []
     for rule in rules:
         started = time.perf_counter()
-        rows = query(rule_query(rule, Scope(scope)), bound)
+        rows = query(rule_query(rule, Scope(scope, use_ledger)), bound)
         run = RuleRun(rule.id, get_rule(rule.id).version, len(rows), time.perf_counter() - started)
         found.append((run, rows))
         if on_rule is not None:
@@ -241,7 +249,7 @@ def audit(
             unit, actor = _attribute(people.get(dossier_id), actor_seqs, bool(holder))
             evidence = tuple(int(s) for s in seqs)
             findings.append(Finding(run.rule, run.version, dossier_id, unit, actor, evidence, explanation))
-    return AuditReport(tuple(findings), tuple(run for run, _ in found), rule_params(rules, params), as_of)
+    return AuditReport(tuple(findings), tuple(run for run, _ in found), rule_params(rules, params), as_of, integrity)
 
 
 def as_of_in_calendar(as_of: datetime) -> bool:

@@ -98,6 +98,7 @@ def audit_cmd(
         "filters": filters.describe(),
         "rules": {run.rule: run.version for run in report.runs},
         "params": dict(report.params),
+        **({"integrity": dict(report.integrity)} if report.integrity else {}),
     }
     rows = [f.row() for f in report.findings]
     dossiers = len({f.dossier_id for f in report.findings})

@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 
 import click
 
+from dossier_runtime.errors import StoreError
 from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store
+from inspection import ledger
 from inspection.cliutil import (
     Progress,
     emit,
@@ -28,10 +31,18 @@ from inspection.verify import KINDS, verify
     metavar="WATERMARK",
     help="Incremental: only what was stored after WATERMARK (the `watermark` a previous run printed, ISO 8601).",
 )
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Put a full run on the integrity ledger, so the audit's INTEGRITY-HASH recomputes only what changed since.",
+)
 @format_option
 @quiet_option
 @pass_settings
-def verify_cmd(settings: Settings, dossier_id: str | None, since_text: str | None, fmt: str, quiet: bool) -> None:
+def verify_cmd(
+    settings: Settings, dossier_id: str | None, since_text: str | None, record: bool, fmt: str, quiet: bool
+) -> None:
     """Verify the integrity of the store: seq, hash chain, transitions.
 
     Over the whole store (or one dossier): seq gaps and repeats, two different
@@ -46,6 +57,11 @@ def verify_cmd(settings: Settings, dossier_id: str | None, since_text: str | Non
     too. Every run prints the watermark for the next one.
 
     \b
+    A full run goes on the integrity ledger (which parts of the log it read,
+    which events it found broken): the audit's INTEGRITY-HASH then recomputes
+    hashes only where the log changed since. --no-record leaves it out.
+
+    \b
     Examples:
       dossier inspect verify
       dossier inspect verify --dossier 000.00.31.H29-240207-0042 --format json
@@ -57,11 +73,13 @@ def verify_cmd(settings: Settings, dossier_id: str | None, since_text: str | Non
         computed_on = provenance(store)
         progress.step(f"verifying {computed_on['events']:,} events of {computed_on['dossiers']:,} dossiers")
         report = verify(lambda sql, params: store.query(sql, params).rows, dossier=dossier_id, since=since)
+        ledger_note = _record(store, report.entry) if record else "not recorded (--no-record)"
     progress.step("done")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
                    "mode": "incremental" if since else "full",
                    "watermark": report.watermark.isoformat() if report.watermark else None,
+                   "ledger": ledger_note,
                    **{f"{k}": v for k, v in counts.items()}}  # fmt: skip
     rows = [
         {
@@ -81,6 +99,17 @@ def verify_cmd(settings: Settings, dossier_id: str | None, since_text: str | Non
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip
     exit_with_findings(not report.ok, no_fail=False)
+
+
+def _record(store: Store, entry: ledger.Entry | None) -> str:
+    """Put a full run on the ledger; what happened, in words (a refusal is reported, not fatal)."""
+    if entry is None:
+        return "not recorded: only a full run of a MergeTree log with the ledger's tables goes on record"
+    try:
+        ledger.record(store.append, entry)
+    except StoreError as exc:
+        return f"not recorded: {exc}"
+    return f"recorded run {entry.run_id}: {len(entry.parts)} parts, {len(entry.breaks)} hash break(s)"
 
 
 def _watermark(text: str | None) -> datetime | None:

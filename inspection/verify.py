@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from inspection import ledger
 from schemas.events import EventType
 from schemas.hashchain import canonical_sql, micros
 from schemas.transitions import TRANSITIONS
@@ -67,6 +68,7 @@ class VerifyReport:
     findings: tuple[Finding, ...]
     first_divergence: dict[str, int]  # dossier -> first seq with a problem
     watermark: datetime | None = None  # the latest _ingested_at seen: ``since`` of the next incremental run
+    entry: ledger.Entry | None = None  # what a full run can put on record (None for a partial one)
 
     @property
     def ok(self) -> bool:
@@ -206,8 +208,11 @@ def verify(
         params["since_us"] = micros(since.astimezone(UTC))  # microseconds: a bound DateTime64 would lose them
     incremental = since is not None
     latest = _latest_ingested(query, table)
+    table_uuid = ledger.recordable(query, table) if dossier is None and not incremental else None
+    before = ledger.active_parts(query, table) if table_uuid else []
     rows = list(query(findings_sql(table, dossier, incremental), params))
-    rows += query(hash_sql(table, dossier, incremental), params)
+    hash_rows = query(hash_sql(table, dossier, incremental), params)
+    rows += hash_rows
     found = sorted((str(d), int(s), str(k), str(t)) for k, d, s, t in rows)
     findings = tuple(Finding(k, d, s, t) for d, s, k, t in found)
     total = query(totals_sql(table, dossier, incremental), params)
@@ -215,4 +220,12 @@ def verify(
     for finding in findings:
         first[finding.dossier_id] = min(first.get(finding.dossier_id, finding.seq), finding.seq)
     watermark = latest if latest is not None and (since is None or latest > since) else since
-    return VerifyReport(int(total[0][0]), int(total[0][1]), findings, first, watermark)
+    entry = None
+    if table_uuid is not None and ledger.recordable(query, table) == table_uuid:
+        entry = ledger.Entry(
+            table_uuid,
+            ledger.read_parts(before, ledger.active_parts(query, table)),
+            tuple(sorted({(str(d), int(s)) for _, d, s, _ in hash_rows})),
+            int(total[0][0]),
+        )
+    return VerifyReport(int(total[0][0]), int(total[0][1]), findings, first, watermark, entry)

@@ -409,7 +409,15 @@ _RULES: Final[tuple[Rule, ...]] = (
         "Broken hash chain or tampered event",
         "the contract: schemas.hashchain",
         1,
-        (),
+        (
+            Param(
+                "full_recompute",
+                0,
+                "0 or 1",
+                "1: recompute every hash; 0: not those of the parts a recorded `verify` run covers "
+                "(inspection/ledger.py)",
+            ),
+        ),
         "full",
         "",
         "any event X with X.hash != compute_hash(X) (canonical_sql in ClickHouse), or whose prev_hash is not the "

@@ -250,6 +250,11 @@ def test_load_twice_and_inspect_agree_with_the_embedded_store(url: str, tmp_path
             server_answer, embedded_answer = answers[command, "server"].result(), answers[command, "embedded"].result()
             assert server_answer.returncode == embedded_answer.returncode, command
             assert _comparable(server_answer.stdout) == _comparable(embedded_answer.stdout), command
+        # the full verify went on the server's integrity ledger, through a writing client of its own
+        ledger_note = json.loads(answers[commands[2], "server"].result().stdout)["computed_on"]["ledger"]
+        assert ledger_note.startswith("recorded run "), ledger_note
+        audited = json.loads(_inspect(("inspect", "audit", "INTEGRITY-HASH", "--format", "json"), server).stdout)
+        assert audited["computed_on"]["integrity"]["hashes"].startswith("recomputed for 0 of "), audited
 
 
 def _watch(proc: subprocess.Popen[str], assigned: threading.Event, lines: list[str]) -> threading.Thread:

@@ -52,9 +52,14 @@ DOC_REQUESTS: Final = ("SupplementRequested", "ReceptionGuidanceIssued")
 
 @dataclasses.dataclass(frozen=True)
 class Scope:
-    """The selection a rule runs over: a condition on ``dossier_id`` with bound placeholders only."""
+    """The selection a rule runs over: a condition on ``dossier_id`` with bound placeholders only.
+
+    ``ledger``: the integrity ledger's coverage is bound (``integrity_covered``, ``integrity_known``;
+    :mod:`inspection.ledger`), so INTEGRITY-HASH may leave the hashes of covered parts alone.
+    """
 
     dossiers: str = "1"
+    ledger: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,255 @@
+"""The integrity ledger: what a full verify puts on record, and what the audit may then leave alone.
+
+The coverage rule is tested on its own (parts as ``system.parts`` describes
+them), then end to end on a real embedded store: every way the log changes
+after a recorded run (new rows, a merge, an in-place update, a forged row)
+must give the audit's INTEGRITY-HASH the same findings as a full recompute.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dossier_runtime.errors import StoreError
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import StoreQueryError, opened_store
+from dossier_runtime.storebackends import EndpointBackend
+from inspection import ledger
+from inspection.audit import audit, parse_params, select_rules
+from inspection.cli_verify import _record as record_note
+from inspection.ledger import Part, covered_parts
+from inspection.verify import verify
+from schemas.events import DossierEvent, EventType
+from schemas.hashchain import compute_hash
+from tests.eventfactory import history
+from tests.test_audit_store import AuditStore
+
+E = EventType
+
+
+def part(name: str, rows: int, checksum: str = "c", version: int | None = None) -> Part:
+    partition, lo, hi, _level, *mutation = name.split("_")
+    data_version = int(mutation[0]) if mutation else int(lo)
+    return Part(name, partition, int(lo), int(hi), data_version if version is None else version, rows, checksum)
+
+
+# -- the coverage rule -------------------------------------------------------------------------------------------
+
+
+def test_a_recorded_part_is_covered_only_with_the_same_rows_and_checksum() -> None:
+    recorded = [part("202401_1_1_0", 10, "a")]
+    assert covered_parts([part("202401_1_1_0", 10, "a")], recorded) == {"202401_1_1_0"}
+    assert covered_parts([part("202401_1_1_0", 10, "edited")], recorded) == set()
+    assert covered_parts([part("202401_1_1_0", 11, "a")], recorded) == set()
+    assert covered_parts([part("202402_1_1_0", 10, "a")], recorded) == set()  # another partition
+
+
+def test_a_merge_of_recorded_parts_is_covered() -> None:
+    recorded = [part("202401_1_1_0", 10), part("202401_2_2_0", 5), part("202401_4_4_0", 1)]
+    assert covered_parts([part("202401_1_4_1", 16)], recorded) == {"202401_1_4_1"}
+    # merged again later, with the intermediate merge on record too
+    recorded += [part("202401_1_2_1", 15)]
+    assert covered_parts([part("202401_1_4_2", 16)], recorded) == {"202401_1_4_2"}
+
+
+@pytest.mark.parametrize(
+    ("active", "why"),
+    [
+        (part("202401_1_5_1", 16), "ends at a block inserted since (5)"),
+        (part("202401_1_4_1", 17), "one row more than the recorded parts hold"),
+        (part("202401_1_4_1", 15), "one row fewer (a row removed)"),
+        (part("202401_1_4_1_9", 16), "rewritten by mutation 9"),
+        (part("202401_2_4_1", 11), "starts after the first recorded block"),
+        (part("202401_5_5_0", 3), "a new insert"),
+    ],
+)
+def test_a_part_with_rows_not_on_record_is_not_covered(active: Part, why: str) -> None:
+    recorded = [part("202401_1_1_0", 10), part("202401_2_2_0", 5), part("202401_4_4_0", 1)]
+    assert covered_parts([active], recorded) == set(), why
+
+
+def test_a_mutation_must_be_on_record_for_every_part_merged() -> None:
+    recorded = [part("202401_1_1_0", 10), part("202401_2_2_0_9", 5), part("202401_1_1_0_9", 10)]
+    assert covered_parts([part("202401_1_2_1_9", 15)], recorded) == {"202401_1_2_1_9"}
+    assert covered_parts([part("202401_1_2_1_9", 15)], recorded[:2]) == set()  # block 1 recorded before mutation 9
+
+
+# -- end to end on the embedded store --------------------------------------------------------------------------
+
+
+def _dossier(n: int) -> list[DossierEvent]:
+    return history(
+        (E.DOSSIER_SUBMITTED, 1),
+        (E.DOSSIER_RECEIVED, 2),
+        (E.DOSSIER_TRANSFERRED, 4),
+        (E.STEP_HANDED_OVER, 4),
+        (E.RESULT_ISSUED, 9),
+        (E.RESULT_RETURNED, 10),
+        dossier_id=f"000.00.31.H29-240115-{n:04d}",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AuditStore]:
+    s = AuditStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+def _integrity(s: AuditStore, full: bool = False) -> tuple[dict[tuple[str, tuple[int, ...]], str], dict[str, str]]:
+    pairs = ["full_recompute=1"] if full else []
+    report = audit(s.query, select_rules(["INTEGRITY-HASH"]), params=parse_params(pairs))
+    assert report.integrity is not None
+    return {(f.dossier_id, f.evidence_seqs): f.explanation for f in report.findings}, dict(report.integrity)
+
+
+def _record(s: AuditStore) -> ledger.Entry:
+    entry = verify(s.query).entry
+    assert entry is not None
+    ledger.record(s.store.append, entry)
+    return entry
+
+
+def _same_as_full(s: AuditStore) -> tuple[dict[tuple[str, tuple[int, ...]], str], dict[str, str]]:
+    found, how = _integrity(s)
+    assert found == _integrity(s, full=True)[0]
+    return found, how
+
+
+def test_the_audit_recomputes_only_what_changed_since_the_recorded_run(store: AuditStore) -> None:
+    tampered = _dossier(2)
+    tampered[2] = tampered[2].replace(actor_id="someone-else")  # content no longer matches its hash
+    store.add(_dossier(1))
+    store.add(tampered)
+    store.add(_dossier(3))
+    before, how = _integrity(store)
+    assert how["ledger"].startswith("not used: no verify run recorded")
+    assert set(before) == {(tampered[0].dossier_id, (3,))}
+
+    entry = _record(store)
+    assert len(entry.parts) == 3 and entry.breaks == ((tampered[0].dossier_id, 3),) and entry.events == 18
+    found, how = _same_as_full(store)
+    assert found == before
+    assert how["hashes"] == "recomputed for 0 of 18 events (0 of 3 parts)", how
+    assert "1 dossier(s) with a recorded break" in how["ledger"]
+
+    store.store.command("OPTIMIZE TABLE events FINAL")  # a merge: the break is now inside a part never recorded
+    found, how = _same_as_full(store)
+    assert found == before and how["hashes"].startswith("recomputed for 0 of 18 events"), how
+
+    store.add(_dossier(4))  # new rows: their part is recomputed, the merged one is not
+    found, how = _same_as_full(store)
+    assert found == before and how["hashes"].startswith("recomputed for 6 of 24 events"), how
+
+
+def test_a_row_changed_in_place_after_the_recorded_run_is_found(store: AuditStore) -> None:
+    store.add(_dossier(1))
+    store.add(_dossier(2))
+    _record(store)
+    victim = _dossier(1)[3].dossier_id
+    store.store.command(
+        "ALTER TABLE events UPDATE actor_id = 'forged' WHERE dossier_id = {d:String} AND seq = 4",
+        {"d": victim},
+        settings={"mutations_sync": 2},
+    )
+    found, how = _same_as_full(store)
+    assert set(found) == {(victim, (4,))}
+    assert how["hashes"] == "recomputed for 12 of 12 events (2 of 2 parts)", how
+
+
+def test_a_forged_row_inserted_after_the_recorded_run_is_found(store: AuditStore) -> None:
+    store.add(_dossier(1))
+    _record(store)
+    genuine = _dossier(5)
+    forged = [*genuine[:5], genuine[5].replace(result_ref="forged")]  # hash left as it was sealed
+    assert compute_hash(forged[5]) != forged[5].hash
+    store.add(forged)
+    found, how = _same_as_full(store)
+    assert set(found) == {(genuine[0].dossier_id, (6,))}
+    assert how["hashes"].startswith("recomputed for 6 of 12 events"), how
+
+
+def test_full_recompute_and_an_unfinished_mutation_leave_the_ledger_aside(store: AuditStore) -> None:
+    store.add(_dossier(1))
+    _record(store)
+    assert _integrity(store, full=True)[1]["ledger"] == "not used: full_recompute=1"
+    coverage = ledger.coverage(store.query)
+    assert coverage.unused_because is None and len(coverage.covered) == 1
+    # a mutation that cannot finish: reads may see it applied on the fly while the parts keep their names
+    with pytest.raises(StoreQueryError, match="stuck"):  # it fails, and stays on the table's list
+        store.store.command(
+            "ALTER TABLE events UPDATE n_attachments = n_attachments + throwIf(n_attachments >= 0, 'stuck') WHERE 1"
+        )
+    coverage = ledger.coverage(store.query)
+    assert coverage.unused_because == "events has 1 unfinished mutation(s), 0 patch part(s)", coverage
+    assert verify(store.query).entry is None  # and a run made meanwhile does not go on record
+    store.store.command("KILL MUTATION WHERE database = currentDatabase() AND table = 'events' SYNC")
+    assert ledger.coverage(store.query).unused_because is None
+
+
+def test_a_recreated_table_does_not_inherit_the_ledger(store: AuditStore) -> None:
+    store.add(_dossier(1))
+    _record(store)
+    store.store.command("CREATE TABLE events_copy AS events")
+    store.store.command("INSERT INTO events_copy SELECT * FROM events")
+    store.store.command("EXCHANGE TABLES events AND events_copy")  # same part names, another table
+    coverage = ledger.coverage(store.query)
+    assert (
+        coverage.covered == ()
+        and coverage.unused_because == "no verify run recorded yet (run `dossier inspect verify`)"
+    )
+
+
+def test_only_record_tables_take_appends(store: AuditStore) -> None:
+    with pytest.raises(StoreError, match="not a record table"):
+        store.store.append("events", b"{}\n")
+
+
+# -- recording from a reading process -------------------------------------------------------------------------
+
+RECORDER = """
+import json, sys
+from pathlib import Path
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import open_store
+from inspection.cli_verify import _record
+from inspection.verify import verify
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+report = verify(lambda sql, params: store.query(sql, params).rows)
+print(json.dumps({"kind": store.kind, "note": _record(store, report.entry)}))
+"""
+
+
+def test_a_verify_in_another_process_records_through_the_owner(tmp_path: Path) -> None:
+    s = AuditStore(tmp_path / "data")
+    s.add(_dossier(1))
+    s.close()
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer") as owner:
+        done = subprocess.run(
+            [sys.executable, "-c", RECORDER, str(tmp_path / "data")], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        seen = json.loads(done.stdout)
+        assert seen["kind"] == "endpoint" and seen["note"].startswith("recorded run "), seen
+        assert owner.query("SELECT count() FROM integrity_runs").scalar() == 1
+        assert owner.query("SELECT count() FROM integrity_parts").scalar() == 1
+
+        endpoint = json.loads((tmp_path / "data" / "store.endpoint.json").read_text())
+        other = EndpointBackend(endpoint["port"], endpoint["token"], endpoint["pid"], owner.database)
+        with pytest.raises(StoreQueryError, match="not a record table"):
+            other.append("events", b"{}\n")
+
+
+def test_a_refused_record_is_reported_not_fatal(store: AuditStore) -> None:
+    store.add(_dossier(1))
+    entry = verify(store.query).entry
+    assert entry is not None
+    store.store.command("DROP TABLE integrity_parts")
+    assert record_note(store.store, entry).startswith("not recorded: ")
+    assert record_note(store.store, None).startswith("not recorded: only a full run")
