@@ -47,6 +47,8 @@ _COMPACT_STAGING: Final = "min_bytes_for_wide_part = 1000000000000, min_rows_for
 _prepared_staging: set[str] = set()
 #: Files are staged together up to this size, then checked and published as one batch (see load_files).
 _BATCH_BYTES: Final = 512 * 1024 * 1024
+#: The most one insert request to a ClickHouse server carries (a big file goes in several).
+_REQUEST_BYTES: Final = 64 * 1024 * 1024
 
 Block = tuple[int, int, int]  # (first byte, end byte, record count) of one container block
 Opened = tuple[Path, memoryview, int, list[Block]]  # a file mapped: path, bytes, header length, blocks
@@ -257,6 +259,16 @@ def _bases(blocks: list[Block]) -> dict[int, int]:
     return bases
 
 
+def _bounded(blocks: list[Block], max_bytes: int) -> list[list[Block]]:
+    """``blocks`` cut into runs of adjacent blocks of at most ``max_bytes`` each (a block bigger goes alone)."""
+    pieces: list[list[Block]] = []
+    for block in blocks:
+        if not pieces or pieces[-1][-1][1] != block[0] or block[1] - pieces[-1][0][0] > max_bytes:
+            pieces.append([])
+        pieces[-1].append(block)
+    return pieces
+
+
 def _pieces(blocks: list[Block], n_parts: int) -> list[list[Block]]:
     """``blocks`` cut into about ``n_parts`` pieces of adjacent blocks (a dropped block also cuts).
 
@@ -276,7 +288,8 @@ def _stage_blocks(sink: Sink, sources: list[Source], work_dir: Path, ingested: d
     """Stage the blocks of each source, all in one INSERT on the embedded store.
 
     A file staged whole is linked, not copied; a big file alone is cut into
-    two parts, so that ClickHouse parses on both cores.
+    two parts, so that ClickHouse parses on both cores. To a server, each run
+    of adjacent blocks goes in requests of at most :data:`_REQUEST_BYTES`.
     """
     columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
     target = f"INSERT INTO {sink.staging} ({columns}, _topic, _partition, _offset, _ingested_at)"
@@ -284,7 +297,7 @@ def _stage_blocks(sink: Sink, sources: list[Source], work_dir: Path, ingested: d
     if sink.store.kind != "embedded":
         # A server cannot read our files: send the bytes of each run of adjacent blocks, numbering its rows.
         for topic, _path, buf, header_end, blocks, bases in sources:
-            for piece in _pieces(blocks, 1):
+            for piece in _bounded(blocks, _REQUEST_BYTES):
                 data = bytes(buf[:header_end]) + bytes(buf[piece[0][0] : piece[-1][1]])
                 sink.store.insert_bytes(
                     f"{target} SELECT {columns}, {{topic:String}}, 0, "  # noqa: S608  (staging name and contract SQL are generated, not input)

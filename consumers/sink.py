@@ -49,7 +49,9 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -105,6 +107,10 @@ DEAD_LETTER_COLUMNS: Final = (
     "raw",
 )
 _STAGING_RE: Final = re.compile(r"^_staging_[0-9a-f]{8,32}$")
+#: On a server, a loader renews its staging table's lease this often (at a batch) ...
+STAGING_LEASE_S: Final = 300
+#: ... and a loader starting drops the staging tables of loaders gone this long (kill -9, a lost machine).
+STAGING_STALE_S: Final = 3600
 _SCRATCH_PREFIX: Final = "dossier-batch-"
 
 #: The raw messages at these (partition, offset) positions, for dead letters.
@@ -194,12 +200,16 @@ class Sink:
             suffix = " ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY (dossier_id, seq)"
         else:
             suffix = ""
+        self._create = f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}{suffix}"
         with STORE_LOCK:
             if store.kind == "embedded":  # this process is the only writer: the rest are left by crashes
                 drop_stale_staging(store, keep=dict.fromkeys(_LIVE_STAGING))
                 drop_stale_scratch()
-            store.command(f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}{suffix}")
+            else:  # other loaders share the server: only the tables whose lease ran out
+                drop_stale_staging(store, keep=dict.fromkeys(_LIVE_STAGING), idle_s=STAGING_STALE_S)
+            store.command(self._create)
             _LIVE_STAGING.add(self.staging)
+        self._leased = time.monotonic()
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
 
@@ -225,7 +235,17 @@ class Sink:
     # -- staging ---------------------------------------------------------------------------
 
     def truncate(self) -> None:
+        """Empty the staging table for the next batch (on a server, renewing its lease when due)."""
+        if self.store.kind != "embedded" and time.monotonic() - self._leased >= STAGING_LEASE_S:
+            self._renew_lease()
         self.store.command(f"TRUNCATE TABLE {self.staging}")
+
+    def _renew_lease(self) -> None:
+        """Mark the staging table alive (its metadata time), recreating it if it was dropped as stale meanwhile."""
+        self.store.command(self._create)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # digits and punctuation of our own
+        self.store.command(f"ALTER TABLE {self.staging} MODIFY COMMENT 'dossier-audit loader staging, alive {stamp}'")
+        self._leased = time.monotonic()
 
     def file_structure(self, names: Sequence[str] = FIELD_NAMES) -> str:
         """The ``file()``/``input()`` structure: these contract columns typed as stored (no inference)."""
@@ -406,11 +426,19 @@ def drop_stale_scratch() -> int:
     return removed
 
 
-def drop_stale_staging(store: Store, keep: Mapping[str, object] | None = None) -> int:
-    """Drop staging tables left by crashed writers (embedded: this process is the only writer)."""
-    result = store.query(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_staging_')"
-    )
+def drop_stale_staging(store: Store, keep: Mapping[str, object] | None = None, idle_s: int | None = None) -> int:
+    """Drop staging tables left by crashed writers.
+
+    Embedded, this process is the only writer, so every other one is stale. On a server, loaders
+    renew their table's lease (its metadata time) every :data:`STAGING_LEASE_S` while they run;
+    ``idle_s``: only tables not renewed for that long are dropped.
+    """
+    tables = "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_staging_')"
+    if idle_s is None:
+        result = store.query(tables)
+    else:
+        idle = " AND metadata_modification_time < now() - toIntervalSecond({idle:UInt32})"
+        result = store.query(tables + idle, {"idle": idle_s})
     dropped = 0
     for (name,) in result.rows:
         if _STAGING_RE.match(str(name)) and (keep is None or name not in keep):

@@ -151,7 +151,10 @@ def test_migrate_run_poison_and_status(broker: BrokerHandle, topic: str, url: st
     assert not (tmp_path / "data" / "store").exists()  # nothing went to an embedded store
 
 
-def test_bulk_files_with_a_corrupt_block_over_http(url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("request_bytes", [64 * 1024 * 1024, 1], ids=["whole-runs", "one-block-per-request"])
+def test_bulk_files_with_a_corrupt_block_over_http(
+    url: str, tmp_path: Path, request_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Several files in one batch, a corrupt block dead-lettered, record indices kept, a second load a no-op."""
     from consumers import bulk
     from consumers.avrofile import split_blocks
@@ -159,6 +162,7 @@ def test_bulk_files_with_a_corrupt_block_over_http(url: str, tmp_path: Path) -> 
     from consumers.sink import Sink
     from tests.test_bulk_load import _container
 
+    monkeypatch.setattr(bulk, "_REQUEST_BYTES", request_bytes)  # 1: every block in a request of its own
     a, c = events(10), events(40, start=10)
     pa, pc = _container(tmp_path / "a.avro", a), _container(tmp_path / "c.avro", c)
     data = bytearray(pc.read_bytes())
@@ -190,6 +194,39 @@ def test_bulk_files_with_a_corrupt_block_over_http(url: str, tmp_path: Path) -> 
     expected |= {str(e.event_id): ("file:c.avro", i) for i, e in enumerate(c) if not bad <= i < bad + count}
     assert offsets == expected
     assert staging == 0
+
+
+def test_staging_tables_of_gone_loaders_are_dropped_and_live_ones_renewed(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loader killed with kill -9 leaves its staging table; loaders starting later drop it once its lease ran out."""
+    from consumers import sink as sink_module
+    from consumers.migrations import migrate
+    from consumers.sink import Sink
+
+    def staging(store: object) -> set[str]:
+        rows = store.query(  # type: ignore[attr-defined]
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, '_staging_')"
+        ).rows
+        return {str(r[0]) for r in rows}
+
+    with opened_store(Settings(clickhouse_url=url), role="writer") as store:
+        migrate(store)
+        store.command("CREATE TABLE _staging_0123456789ab AS events ENGINE = Memory")  # a dead loader's
+        live = Sink(store)  # starts within the dead one's lease: leaves it alone
+        assert staging(store) == {"_staging_0123456789ab", live.staging}
+        time.sleep(2.1)  # metadata times are whole seconds
+        monkeypatch.setattr(sink_module, "STAGING_STALE_S", 1)
+        monkeypatch.setattr(sink_module, "STAGING_LEASE_S", 0)
+        live.truncate()  # a batch: the live loader renews its lease
+        newcomer = Sink(store)
+        assert staging(store) == {live.staging, newcomer.staging}
+        newcomer.close()
+        store.command(f"DROP TABLE {live.staging}")  # dropped as stale by someone while it idled
+        live.truncate()  # the next batch recreates it
+        assert staging(store) == {live.staging}
+        live.close()
+        assert staging(store) == set()
 
 
 def _comparable(output: str) -> object:
