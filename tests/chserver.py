@@ -80,7 +80,7 @@ import json
 import os
 import re
 import secrets
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -496,7 +496,11 @@ def start(
             env={**os.environ, "TZ": timezone},
         )
     assert process.stdout is not None
-    ready, _w, _x = select.select([process.stdout], [], [], timeout)
+    # epoll, not select(): a long test session holds more than 1024 descriptors (chDB keeps three procfs files
+    # open for each thread it leaves behind per store opened), and select() takes none above 1023.
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
     line = process.stdout.readline() if ready else ""
     if not line:
         process.kill()

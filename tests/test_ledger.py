@@ -25,12 +25,10 @@ from inspection.audit import audit, parse_params, select_rules
 from inspection.cli_verify import _record as record_note
 from inspection.ledger import Part, covered_parts
 from inspection.verify import verify
-from schemas.events import DossierEvent, EventType
+from schemas.events import DossierEvent
 from schemas.hashchain import compute_hash
-from tests.eventfactory import history
 from tests.test_audit_store import AuditStore
-
-E = EventType
+from tests.test_verify import _clean
 
 
 def part(name: str, rows: int, checksum: str = "c", version: int | None = None) -> Part:
@@ -84,15 +82,7 @@ def test_a_mutation_must_be_on_record_for_every_part_merged() -> None:
 
 
 def _dossier(n: int) -> list[DossierEvent]:
-    return history(
-        (E.DOSSIER_SUBMITTED, 1),
-        (E.DOSSIER_RECEIVED, 2),
-        (E.DOSSIER_TRANSFERRED, 4),
-        (E.STEP_HANDED_OVER, 4),
-        (E.RESULT_ISSUED, 9),
-        (E.RESULT_RETURNED, 10),
-        dossier_id=f"000.00.31.H29-240115-{n:04d}",
-    )
+    return _clean(f"000.00.31.H29-240115-{n:04d}")
 
 
 @pytest.fixture
