@@ -31,6 +31,7 @@ from dossier_runtime.broker import BrokerHandle, embedded_broker
 from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
+from inspection import ledger
 from inspection.audit import AuditReport, audit, select_rules
 from inspection.controlsheet import build_control_sheet
 from inspection.controlsheet_view import render_text
@@ -133,7 +134,12 @@ def _report(store: Store, result: PipelineResult) -> Iterator[str]:
         yield f"Control sheet of a late dossier: dossier inspect replay {late}"
         yield render_text(build_control_sheet(load_history(store, late), now=datetime.now(UTC)))
         yield ""
-    yield from _verify_section(verify(_query(store)))
+    verified = verify(_query(store))
+    yield from _verify_section(verified)
+    note = ledger.record_and_tell(store.append, verified.entry)
+    if note.startswith("recorded"):  # the run's id and part count differ from run to run
+        note = "this verification is recorded; the next audit recomputes only the hashes of what changes"
+    yield f"  integrity ledger: {note}"
     yield ""
     yield "Next, in another terminal while `dossier demo --keep-running` runs, or after it:"
     yield "  dossier inspect audit R10 --format csv        dossier inspect scorecard --level district --period quarter"

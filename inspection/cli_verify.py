@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from dossier_runtime.errors import StoreError
 from dossier_runtime.settings import Settings
-from dossier_runtime.store import Store
 from inspection import ledger
 from inspection.cliutil import (
     Progress,
@@ -73,7 +71,7 @@ def verify_cmd(
         computed_on = provenance(store)
         progress.step(f"verifying {computed_on['events']:,} events of {computed_on['dossiers']:,} dossiers")
         report = verify(lambda sql, params: store.query(sql, params).rows, dossier=dossier_id, since=since)
-        ledger_note = _record(store, report.entry) if record else "not recorded (--no-record)"
+        ledger_note = ledger.record_and_tell(store.append, report.entry) if record else "not recorded (--no-record)"
     progress.step("done")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
@@ -99,17 +97,6 @@ def verify_cmd(
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip
     exit_with_findings(not report.ok, no_fail=False)
-
-
-def _record(store: Store, entry: ledger.Entry | None) -> str:
-    """Put a full run on the ledger; what happened, in words (a refusal is reported, not fatal)."""
-    if entry is None:
-        return "not recorded: only a full run of a MergeTree log with the ledger's tables goes on record"
-    try:
-        ledger.record(store.append, entry)
-    except StoreError as exc:
-        return f"not recorded: {exc}"
-    return f"recorded run {entry.run_id}: {len(entry.parts)} parts, {len(entry.breaks)} hash break(s)"
 
 
 def _watermark(text: str | None) -> datetime | None:

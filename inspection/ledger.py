@@ -48,6 +48,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from dossier_runtime.errors import StoreError
+
 #: ``query(sql, parameters) -> rows``.
 QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 
@@ -295,6 +297,17 @@ def record(append: Callable[[str, bytes], int], entry: Entry) -> None:
     for table in ("integrity_breaks", "integrity_parts", "integrity_runs"):
         if rows[table]:
             append(table, jsonl(rows[table]))
+
+
+def record_and_tell(append: Callable[[str, bytes], int], entry: Entry | None) -> str:
+    """:func:`record` a full run, and say in words what happened (a refusal is reported, not raised)."""
+    if entry is None:
+        return "not recorded: only a full run of a MergeTree log with the ledger's tables goes on record"
+    try:
+        record(append, entry)
+    except StoreError as exc:
+        return f"not recorded: {exc}"
+    return f"recorded run {entry.run_id}: {len(entry.parts)} parts, {len(entry.breaks)} hash break(s)"
 
 
 def recordable(query: QueryFn, table: str = "events") -> uuid.UUID | None:

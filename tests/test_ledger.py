@@ -22,7 +22,6 @@ from dossier_runtime.store import StoreQueryError, opened_store
 from dossier_runtime.storebackends import EndpointBackend
 from inspection import ledger
 from inspection.audit import audit, parse_params, select_rules
-from inspection.cli_verify import _record as record_note
 from inspection.ledger import Part, covered_parts
 from inspection.verify import verify
 from schemas.events import DossierEvent
@@ -208,11 +207,11 @@ import json, sys
 from pathlib import Path
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store
-from inspection.cli_verify import _record
+from inspection.ledger import record_and_tell
 from inspection.verify import verify
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
 report = verify(lambda sql, params: store.query(sql, params).rows)
-print(json.dumps({"kind": store.kind, "note": _record(store, report.entry)}))
+print(json.dumps({"kind": store.kind, "note": record_and_tell(store.append, report.entry)}))
 """
 
 
@@ -241,5 +240,5 @@ def test_a_refused_record_is_reported_not_fatal(store: AuditStore) -> None:
     entry = verify(store.query).entry
     assert entry is not None
     store.store.command("DROP TABLE integrity_parts")
-    assert record_note(store.store, entry).startswith("not recorded: ")
-    assert record_note(store.store, None).startswith("not recorded: only a full run")
+    assert ledger.record_and_tell(store.store.append, entry).startswith("not recorded: ")
+    assert ledger.record_and_tell(store.store.append, None).startswith("not recorded: only a full run")
