@@ -25,13 +25,13 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas
+	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection bench
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection
+	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -89,7 +89,7 @@ def _findings_section(report: AuditReport, examples: int = 2) -> Iterator[str]:
             }
         )
     order = {rule: i for i, rule in enumerate(RULE_IDS)}
-    rows.sort(key=lambda r: (order.get(r["rule"], 99), r["dossier_id"]))
+    rows.sort(key=lambda r: (order.get(str(r["rule"]), 99), str(r["dossier_id"])))
     yield render(rows, "table") if rows else "(no findings)"
 
 

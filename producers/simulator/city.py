@@ -153,7 +153,8 @@ def build_city(seed: int) -> City:
         admin = f"{_PREFIX[ActorRole.ADMIN]}-{unit.unit_code}-01"
         officials.append(Official(admin, unit.unit_code, ActorRole.ADMIN.value))
         weight = rng.lognormvariate(0, 0.45)
-        staff[unit.unit_code] = UnitStaff(unit, *groups, admin=admin, weight=weight)
+        reception, case, leaders, clerks = groups  # in the order of _ROLES
+        staff[unit.unit_code] = UnitStaff(unit, reception, case, leaders, clerks, admin=admin, weight=weight)
     by_level = {level: tuple(u.unit_code for u in units if u.level == level) for level in ("department", "district")}
     communes = tuple(u.unit_code for u in units if u.level == "commune")
     return City(

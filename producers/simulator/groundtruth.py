@@ -73,6 +73,7 @@ class Judge:
     def r_r1(self, c: _Context) -> set[int]:
         if not c.late:
             return set()
+        assert c.R is not None and c.E is not None and c.due0 is not None  # what late is computed from
         lead = int(self.p["apology_lead_wd"]) * WD
         for a in c.of("ApologyIssued"):
             if a["seq"] > c.R["seq"] and c.wt(a["occurred_at"], c.due0) >= lead:
@@ -104,6 +105,7 @@ class Judge:
         if not c.supplements:
             return set()
         first = c.supplements[0]
+        assert c.R is not None  # supplements are those after R
         if c.wt(c.R["occurred_at"], first["occurred_at"]) > int(self.p["supplement_deadline_wd"]) * WD:
             return {c.R["seq"], first["seq"]}
         return set()
@@ -194,6 +196,7 @@ class Judge:
                 out |= {prev["seq"], e["seq"]}
             prev = e
         if c.E is not None:
+            assert c.R is not None  # E is defined from R
             if c.due0 is not None and c.E["occurred_at"] == c.due0:
                 out |= {c.R["seq"], c.E["seq"]}
             if c.E["actor_role"] not in ("SYSTEM", "APPLICANT") and not self.clock.is_working_instant(
