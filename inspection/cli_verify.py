@@ -30,6 +30,11 @@ from inspection.verify import KINDS, verify
     help="Incremental: only what was stored after WATERMARK (the `watermark` a previous run printed, ISO 8601).",
 )
 @click.option(
+    "--use-ledger",
+    is_flag=True,
+    help="Recompute hashes only outside the parts a recorded run covers; every other check still runs over all.",
+)
+@click.option(
     "--record/--no-record",
     default=True,
     show_default=True,
@@ -39,7 +44,13 @@ from inspection.verify import KINDS, verify
 @quiet_option
 @pass_settings
 def verify_cmd(
-    settings: Settings, dossier_id: str | None, since_text: str | None, record: bool, fmt: str, quiet: bool
+    settings: Settings,
+    dossier_id: str | None,
+    since_text: str | None,
+    use_ledger: bool,
+    record: bool,
+    fmt: str,
+    quiet: bool,
 ) -> None:
     """Verify the integrity of the store: seq, hash chain, transitions.
 
@@ -58,26 +69,36 @@ def verify_cmd(
     A full run goes on the integrity ledger (which parts of the log it read,
     which events it found broken): the audit's INTEGRITY-HASH then recomputes
     hashes only where the log changed since. --no-record leaves it out.
+    With --use-ledger, verify itself recomputes only those hashes (and the
+    events of dossiers with a recorded break); seq, links and transitions are
+    still checked everywhere, and the parts recomputed go on the ledger: the
+    cheap run to schedule after each load, with a full run now and then.
 
     \b
     Examples:
       dossier inspect verify
       dossier inspect verify --dossier 000.00.31.H29-240207-0042 --format json
       dossier inspect verify --since 2026-11-27T10:15:02.123456+00:00
+      dossier inspect verify --use-ledger
     """
+    if use_ledger and (since_text is not None or dossier_id is not None):
+        raise click.UsageError("--use-ledger verifies the whole store; it does not go with --since or --dossier")
     since = _watermark(since_text)
     progress = Progress(quiet)
     with reader(settings) as store:
         computed_on = provenance(store)
         progress.step(f"verifying {computed_on['events']:,} events of {computed_on['dossiers']:,} dossiers")
-        report = verify(lambda sql, params: store.query(sql, params).rows, dossier=dossier_id, since=since)
+        query = lambda sql, params: store.query(sql, params).rows  # noqa: E731
+        coverage = ledger.coverage(query) if use_ledger else None
+        report = verify(query, dossier=dossier_id, since=since, coverage=coverage)
         ledger_note = ledger.record_and_tell(store.append, report.entry) if record else "not recorded (--no-record)"
     progress.step("done")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
-                   "mode": "incremental" if since else "full",
+                   "mode": "incremental" if since else "ledger" if use_ledger else "full",
                    "watermark": report.watermark.isoformat() if report.watermark else None,
                    "ledger": ledger_note,
+                   **({"integrity": coverage.describe()} if coverage is not None else {}),
                    **{f"{k}": v for k, v in counts.items()}}  # fmt: skip
     rows = [
         {

@@ -91,6 +91,10 @@ def _table(name: str) -> str:
     return name
 
 
+#: Events outside the parts the integrity ledger covers, and those of the dossiers it holds a break of.
+_UNCOVERED: Final = (
+    "NOT has({integrity_covered:Array(String)}, _part) OR has({integrity_known:Array(String)}, dossier_id)"
+)
 #: Events stored after the watermark of an incremental run.
 _NEW: Final = "_ingested_at > fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')"
 
@@ -112,57 +116,67 @@ def findings_sql(table: str = "events", dossier: str | None = None, since: bool 
     """
     override, table = EventType.ADMIN_OVERRIDE.value, _table(table)
     # Identifiers and the field list come from code; every value is a bound parameter.
+    legal = (
+        "NOT has({legal:Array(String)}, concat(toString(before), '|', event_type, '|', toString(status))) "
+        f"OR (event_type = '{override}' AND status != before AND NOT ("
+        "override_field = 'status' AND override_old = toString(before) AND override_new = toString(status)))"
+    )
+    # One pass of the window and one of the aggregate: each problem of an event becomes a row through
+    # arrayJoin (a CTE referenced by several UNION branches would be computed once per branch).
     return f"""
-WITH ordered AS (
-    SELECT dossier_id, seq, event_id, toString(event_type) AS event_type, status, hash, prev_hash,
-           override_field, override_old, override_new,
-           lagInFrame(seq, 1, 0) OVER w AS prev_seq,
-           lagInFrame(hash, 1, toFixedString(unhex(repeat('00', 32)), 32)) OVER w AS expected_prev,
-           lagInFrame(status, 1, 0) OVER w AS before
-    FROM {table} {_where(dossier, table if since else None)}
-    WINDOW w AS (PARTITION BY dossier_id ORDER BY seq, event_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-),
-dups AS (
-    SELECT dossier_id, seq, uniqExact(event_id) AS ids, uniqExact(hash) AS hashes, count() AS n
+SELECT * FROM (
+SELECT tupleElement(problem, 1), dossier_id, seq, tupleElement(problem, 2)
+FROM (
+    SELECT dossier_id, seq, arrayJoin(arrayConcat(
+        if(gap, [('seq-gap', concat('expected seq ', toString(prev_seq + 1), ', found ', toString(seq)))], []),
+        if(broken, [('prev-hash-break', concat('prev_hash ', lower(hex(prev_hash)), ' is not the hash of seq ',
+                     toString(prev_seq), ' (', lower(hex(expected_prev)), ')'))], []),
+        if(illegal, [('illegal-transition', concat('illegal transition from ', toString(before), ' by ', event_type,
+                      ' to ', toString(status)))], []))) AS problem
+    FROM (
+        SELECT *, seq > prev_seq + 1 AS gap, seq = prev_seq + 1 AND prev_hash != expected_prev AS broken,
+               seq = prev_seq + 1 AND ({legal}) AS illegal
+        FROM (
+            SELECT dossier_id, seq, event_id, toString(event_type) AS event_type, status, hash, prev_hash,
+                   override_field, override_old, override_new,
+                   lagInFrame(seq, 1, 0) OVER w AS prev_seq,
+                   lagInFrame(hash, 1, toFixedString(unhex(repeat('00', 32)), 32)) OVER w AS expected_prev,
+                   lagInFrame(status, 1, 0) OVER w AS before
+            FROM {table} {_where(dossier, table if since else None)}
+            WINDOW w AS (PARTITION BY dossier_id ORDER BY seq, event_id
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        )
+    )
+    WHERE gap OR broken OR illegal
+)
+UNION ALL
+SELECT if(same, 'seq-repeat', 'conflicting-events'), dossier_id, seq,
+       if(same, concat(toString(n), ' copies of the same event ', one_id),
+          concat(toString(ids), ' different events share this seq (', toString(hashes), ' distinct hashes)'))
+FROM (
+    SELECT dossier_id, seq, uniqExact(event_id) AS ids, uniqExact(hash) AS hashes, count() AS n,
+           any(event_id) AS one_id, ids = 1 AND hashes = 1 AS same
     FROM {table} {_where(dossier, table if since else None)}
     GROUP BY dossier_id, seq HAVING n > 1
 )
-SELECT * FROM (
-SELECT 'seq-gap', dossier_id, seq, concat('expected seq ', toString(prev_seq + 1), ', found ', toString(seq))
-FROM ordered WHERE seq > prev_seq + 1
-UNION ALL
-SELECT 'seq-repeat', dossier_id, seq, concat(toString(n), ' copies of the same event ', toString(ids))
-FROM dups WHERE ids = 1 AND hashes = 1
-UNION ALL
-SELECT 'conflicting-events', dossier_id, seq,
-       concat(toString(ids), ' different events share this seq (', toString(hashes), ' distinct hashes)')
-FROM dups WHERE ids > 1 OR hashes > 1
-UNION ALL
-SELECT 'prev-hash-break', dossier_id, seq, concat('prev_hash ', lower(hex(prev_hash)), ' is not the hash of seq ',
-       toString(prev_seq), ' (', lower(hex(expected_prev)), ')')
-FROM ordered WHERE prev_hash != expected_prev AND seq = prev_seq + 1
-UNION ALL
-SELECT 'illegal-transition', dossier_id, seq, concat('illegal transition from ', toString(before), ' by ', event_type,
-       ' to ', toString(status))
-FROM ordered
-WHERE seq = prev_seq + 1 AND (
-    NOT has({{legal:Array(String)}}, concat(toString(before), '|', event_type, '|', toString(status)))
-    OR (event_type = '{override}' AND status != before AND NOT (
-        override_field = 'status' AND override_old = toString(before) AND override_new = toString(status))))
 )
 ORDER BY 2, 3, 1
 """  # noqa: S608
 
 
-def hash_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
+def hash_sql(table: str = "events", dossier: str | None = None, since: bool = False, use_ledger: bool = False) -> str:
     """(kind, dossier_id, seq, detail) of every event whose stored hash is not the recomputed one.
 
     A plain filtering scan, separate from the window over each dossier: recomputing
     the canonical encoding is the expensive part, and here it runs once per event,
     in parallel, comparing raw bytes; hex is built only for the findings.
+    ``use_ledger``: not in the parts the integrity ledger covers, except the dossiers it
+    holds a break of (:mod:`inspection.ledger`; ``integrity_covered``, ``integrity_known``).
     """
     recomputed = f"SHA256({canonical_sql()})"
     only = (" AND dossier_id = {dossier:String}" if dossier is not None else "") + (f" AND {_NEW}" if since else "")
+    if use_ledger:
+        only += f" AND ({_UNCOVERED})"
     return f"""
 SELECT 'hash-break', dossier_id, seq, concat(toString(event_type), ' content does not match its hash (stored ',
        lower(hex(hash)), ', recomputed ', lower(hex({recomputed})), ')')
@@ -194,12 +208,20 @@ def _latest_ingested(query: QueryFn, table: str) -> datetime | None:
 
 
 def verify(
-    query: QueryFn, *, table: str = "events", dossier: str | None = None, since: datetime | None = None
+    query: QueryFn,
+    *,
+    table: str = "events",
+    dossier: str | None = None,
+    since: datetime | None = None,
+    coverage: ledger.Coverage | None = None,
 ) -> VerifyReport:
     """Run verification through ``query`` and gather the report.
 
     ``since``: incremental mode (see the module's docstring); the report's ``watermark`` is what to pass
     next time. The watermark is read first, so an event stored while this runs is checked again next time.
+    ``coverage``: what the integrity ledger covers (:func:`inspection.ledger.coverage`); hashes are then
+    recomputed only outside it, every other check still runs over everything, and the entry for the
+    ledger holds the parts recomputed this time.
     """
     params: dict[str, Any] = {"legal": legal_transitions()}
     if dossier is not None:
@@ -210,8 +232,12 @@ def verify(
     latest = _latest_ingested(query, table)
     table_uuid = ledger.recordable(query, table) if dossier is None and not incremental else None
     before = ledger.active_parts(query, table) if table_uuid else []
+    use_ledger = coverage is not None and coverage.unused_because is None
+    covered = set(coverage.covered) if coverage is not None and use_ledger else set()
+    if use_ledger and coverage is not None:
+        params.update(coverage.params())
     rows = list(query(findings_sql(table, dossier, incremental), params))
-    hash_rows = query(hash_sql(table, dossier, incremental), params)
+    hash_rows = query(hash_sql(table, dossier, incremental, use_ledger), params)
     rows += hash_rows
     found = sorted((str(d), int(s), str(k), str(t)) for k, d, s, t in rows)
     findings = tuple(Finding(k, d, s, t) for d, s, k, t in found)
@@ -224,7 +250,7 @@ def verify(
     if table_uuid is not None and ledger.recordable(query, table) == table_uuid:
         entry = ledger.Entry(
             table_uuid,
-            ledger.read_parts(before, ledger.active_parts(query, table)),
+            tuple(p for p in ledger.read_parts(before, ledger.active_parts(query, table)) if p.name not in covered),
             tuple(sorted({(str(d), int(s)) for _, d, s, _ in hash_rows})),
             int(total[0][0]),
         )

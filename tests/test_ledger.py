@@ -242,3 +242,53 @@ def test_a_refused_record_is_reported_not_fatal(store: AuditStore) -> None:
     store.store.command("DROP TABLE integrity_parts")
     assert ledger.record_and_tell(store.store.append, entry).startswith("not recorded: ")
     assert ledger.record_and_tell(store.store.append, None).startswith("not recorded: only a full run")
+
+
+def test_verify_with_the_ledger_recomputes_only_what_is_not_covered(store: AuditStore) -> None:
+    tampered = _dossier(2)
+    tampered[2] = tampered[2].replace(actor_id="someone-else")
+    store.add(_dossier(1))
+    store.add(tampered)
+    first = _record(store)
+    genuine = _dossier(5)
+    store.add([*genuine[:5], genuine[5].replace(result_ref="forged")])  # after the recorded run
+    del_gap = _dossier(6)
+    store.add(del_gap[:2] + del_gap[3:])  # a seq gap: not a hash matter, found all the same
+
+    coverage = ledger.coverage(store.query)
+    assert coverage.covered and coverage.known_breaks == (tampered[0].dossier_id,)
+    incremental = verify(store.query, coverage=coverage)
+    full = verify(store.query)
+    assert incremental.findings == full.findings
+    kinds = {(f.kind, f.dossier_id[-4:], f.seq) for f in incremental.findings}
+    assert {("hash-break", "0002", 3), ("hash-break", "0005", 6), ("seq-gap", "0006", 4)} <= kinds
+
+    assert incremental.entry is not None
+    assert {p.name for p in incremental.entry.parts}.isdisjoint(coverage.covered)  # only what it recomputed
+    assert len(incremental.entry.parts) == 2 and len(first.parts) == 2
+    ledger.record(store.store.append, incremental.entry)
+    again = ledger.coverage(store.query)
+    assert len(again.covered) == again.parts == 4
+    assert again.known_breaks == tuple(sorted({tampered[0].dossier_id, genuine[0].dossier_id}))
+
+
+def test_verify_use_ledger_on_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dossier_audit.cli import main
+
+    s = AuditStore(tmp_path / "data")
+    s.add(_dossier(1))
+    s.close()
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    full = runner.invoke(main, ["inspect", "verify", "--format", "json", "-q"], env=env)
+    assert full.exit_code == 0, full.output
+    assert json.loads(full.output)["computed_on"]["ledger"].startswith("recorded run ")
+    again = runner.invoke(main, ["inspect", "verify", "--use-ledger", "--format", "json", "-q"], env=env)
+    computed_on = json.loads(again.output)["computed_on"]
+    assert computed_on["mode"] == "ledger"
+    assert computed_on["integrity"]["hashes"] == "recomputed for 0 of 6 events (0 of 1 parts)"
+    assert computed_on["ledger"].startswith("recorded run ") and ": 0 parts" in computed_on["ledger"]
+    wrong = runner.invoke(main, ["inspect", "verify", "--use-ledger", "--since", "2026-01-01"], env=env)
+    assert wrong.exit_code == 2 and "does not go with --since" in wrong.output
