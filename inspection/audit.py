@@ -19,7 +19,7 @@ from inspection import ledger
 from inspection.dossier_facts import NONE_SEQ
 from inspection.rules import CATALOGUE, FINDING_COLUMNS, RuleSQL, Scope
 from inspection.worktime_sql import params as calendar_params
-from schemas.rulebook import RULE_IDS, default_params, get_rule
+from schemas.rulebook import RULE_IDS, default_params, get_rule, param_maximum
 from schemas.workingtime import HCMC_TZ, default_calendar
 
 #: ``query(sql, parameters) -> rows``: how the audit reaches the store.
@@ -98,8 +98,9 @@ def parse_params(pairs: Iterable[str]) -> dict[str, int | str]:
 
 def _value(name: str, raw: str, default: int | str) -> int | str:
     if isinstance(default, int):
-        if not re.fullmatch(r"\d{1,9}", raw) or int(raw) > MAX_INT_PARAM:
-            raise AuditUsageError(f"{name} takes a whole number from 0 to {MAX_INT_PARAM}, got {raw!r}")
+        top = param_maximum(name) or MAX_INT_PARAM
+        if not re.fullmatch(r"\d{1,9}", raw) or int(raw) > top:
+            raise AuditUsageError(f"{name} takes a whole number from 0 to {top}, got {raw!r}")
         return int(raw)
     if not _CLOCK.match(raw):
         raise AuditUsageError(f"{name} takes a local time HH:MM (00:00-23:59), got {raw!r}")

@@ -21,8 +21,8 @@ when either
   block range, all at its data version, start at its first block, end at its
   last one, and hold together exactly as many rows as it does. A row inserted
   since has a higher block number (the range would end later); a row removed
-  needs a mutation (the data version would differ), so neither can hide in
-  the sum.
+  takes a mutation (the data version would differ) or a dropped part (the
+  recorded rows would outnumber the part's), so neither can hide in the sum.
 
 The ledger is not used (everything is recomputed) when ``events`` has an
 unfinished mutation or a patch part (both change what a read returns without

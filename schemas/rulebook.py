@@ -35,6 +35,7 @@ class Param:
     default: int | str
     unit: str
     doc: str
+    maximum: int | None = None  # the largest whole number taken (a switch: 1), when less than the audit's limit
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -416,6 +417,7 @@ _RULES: Final[tuple[Rule, ...]] = (
                 "0 or 1",
                 "1: recompute every hash; 0: not those of the parts a recorded `verify` run covers "
                 "(inspection/ledger.py)",
+                maximum=1,
             ),
         ),
         "full",
@@ -436,6 +438,11 @@ def get_rule(rule_id: str) -> Rule:
         return RULES[rule_id.upper()]
     except KeyError:
         raise KeyError(f"no rule {rule_id!r}; known rules: {', '.join(RULE_IDS)}") from None
+
+
+def param_maximum(name: str) -> int | None:
+    """The largest value parameter ``name`` takes, when it has its own limit."""
+    return next((p.maximum for r in _RULES for p in r.params if p.name == name), None)
 
 
 def default_params() -> dict[str, int | str]:

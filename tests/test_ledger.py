@@ -292,3 +292,11 @@ def test_verify_use_ledger_on_the_command_line(tmp_path: Path) -> None:
     assert computed_on["ledger"].startswith("recorded run ") and ": 0 parts" in computed_on["ledger"]
     wrong = runner.invoke(main, ["inspect", "verify", "--use-ledger", "--since", "2026-01-01"], env=env)
     assert wrong.exit_code == 2 and "does not go with --since" in wrong.output
+
+
+def test_full_recompute_is_a_switch() -> None:
+    from inspection.audit import AuditUsageError
+
+    assert parse_params(["full_recompute=1"])["full_recompute"] == 1
+    with pytest.raises(AuditUsageError, match="full_recompute takes a whole number from 0 to 1, got '2'"):
+        parse_params(["full_recompute=2"])
