@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Final
 
+from schemas.codec import zigzag
 from schemas.registry import ReleasedSchema
 
 MAGIC: Final = b"Obj\x01"
@@ -27,17 +28,6 @@ HEADER_FIELD: Final = {"name": "_header", "type": {"type": "fixed", "name": "Sin
 
 class ContainerError(ValueError):
     """Bytes that are not an Avro object container file."""
-
-
-def zigzag(value: int) -> bytes:
-    """Avro's variable-length zig-zag encoding of an int or long."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 _SCHEMA_JSON: dict[bytes, bytes] = {}

@@ -29,6 +29,17 @@ MAGIC: Final = b"\xc3\x01"
 HEADER_SIZE: Final = 10
 
 
+def zigzag(value: int) -> bytes:
+    """Avro's variable-length zig-zag encoding of an int or long (zig-zag, then base-128 varint)."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def header(schema: ReleasedSchema | None = None) -> bytes:
     """The 10-byte single-object header of ``schema`` (default: current)."""
     return MAGIC + (schema or current_schema()).fingerprint_bytes

@@ -13,21 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from schemas.codec import zigzag
+
 LIMIT: Final = 100_000
 _SMALL: Final = tuple(bytes((((n << 1) ^ (n >> 63)) & 0xFF,)) for n in range(64))
 
 
 def zz(n: int) -> bytes:
-    """Avro long: zig-zag, then base-128 varint."""
-    if 0 <= n < 64:
-        return _SMALL[n]
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """Avro long (:func:`schemas.codec.zigzag`), the 64 smallest by table."""
+    return _SMALL[n] if 0 <= n < 64 else zigzag(n)
 
 
 #: 14-bit varint groups of a timestamp of this century: three continued, one final (see :func:`zz_ts`).
