@@ -55,6 +55,9 @@ QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 
 
 _ZERO_UUID: Final = uuid.UUID(int=0)
+#: Conditions on the coverage an audit or a verify binds (:meth:`Coverage.params`).
+COVERED_PART: Final = "has({integrity_covered:Array(String)}, _part)"
+KNOWN_BREAK: Final = "has({integrity_known:Array(String)}, dossier_id)"
 
 TABLE_SQL: Final = """
 SELECT engine, uuid FROM system.tables WHERE database = currentDatabase() AND name = {table:String}
@@ -185,37 +188,40 @@ def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
     return sum(next(iter(ranges[span])) for span in largest) == part.rows
 
 
-def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Coverage:
-    """What the ledger covers of ``table`` now (see the module docstring for when it is not used)."""
+def _unusable(query: QueryFn, table: str) -> tuple[str | None, uuid.UUID | None]:
+    """Why the ledger cannot serve ``table`` now (None when it can), else the table's UUID it is keyed by."""
     identity = table_identity(query, table)
-    parts = active_parts(query, table) if identity and identity[0].endswith("MergeTree") else []
-    rows = sum(p.rows for p in parts)
-    base = Coverage(parts=len(parts), rows=rows)
-    if full:
-        return dataclasses.replace(base, unused_because="full_recompute=1")
     if identity is None or not identity[0].endswith("MergeTree"):
-        return dataclasses.replace(base, unused_because=f"{table} is not a MergeTree table here (a cluster?)")
+        return f"{table} is not a MergeTree table here (a cluster?)", None
     if identity[1] == _ZERO_UUID:
-        return dataclasses.replace(base, unused_because=f"{table} has no table UUID to key the ledger by")
+        return f"{table} has no table UUID to key the ledger by", None
     if table_identity(query, "integrity_parts") is None:
-        return dataclasses.replace(base, unused_because="the store predates the ledger (run `dossier consume migrate`)")
+        return "the store predates the ledger (run `dossier consume migrate`)", None
     mutations, patches = query(PENDING_SQL, {"table": table})[0]
     if int(mutations) or int(patches):
-        return dataclasses.replace(
-            base, unused_because=f"{table} has {int(mutations)} unfinished mutation(s), {int(patches)} patch part(s)"
-        )
-    keyed = {"table_uuid": str(identity[1])}
+        return f"{table} has {int(mutations)} unfinished mutation(s), {int(patches)} patch part(s)", None
+    return None, identity[1]
+
+
+def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Coverage:
+    """What the ledger covers of ``table`` now (see the module docstring for when it is not used)."""
+    if full:
+        return Coverage(unused_because="full_recompute=1")
+    reason, table_uuid = _unusable(query, table)
+    if reason is not None:
+        return Coverage(unused_because=reason)
+    keyed = {"table_uuid": str(table_uuid)}
     last = query(LAST_RUN_SQL, keyed)
     if not last:
-        return dataclasses.replace(base, unused_because="no verify run recorded yet (run `dossier inspect verify`)")
+        return Coverage(unused_because="no verify run recorded yet (run `dossier inspect verify`)")
+    parts = active_parts(query, table)
     covered = covered_parts(parts, [Part.from_row(r) for r in query(RECORDED_SQL, keyed)])
-    known = tuple(sorted(str(r[0]) for r in query(BREAKS_SQL, keyed)))
     return Coverage(
         covered=tuple(sorted(covered)),
-        known_breaks=known,
+        known_breaks=tuple(sorted(str(r[0]) for r in query(BREAKS_SQL, keyed))),
         parts=len(parts),
         covered_rows=sum(p.rows for p in parts if p.name in covered),
-        rows=rows,
+        rows=sum(p.rows for p in parts),
         last_run=f"{last[0][0]} at {_iso(last[0][1])}",
     )
 
@@ -312,10 +318,4 @@ def record_and_tell(append: Callable[[str, bytes], int], entry: Entry | None) ->
 
 def recordable(query: QueryFn, table: str = "events") -> uuid.UUID | None:
     """The UUID to record a full run of ``table`` under, or None when a run of it cannot go on record."""
-    identity = table_identity(query, table)
-    if identity is None or not identity[0].endswith("MergeTree") or identity[1] == _ZERO_UUID:
-        return None
-    if table_identity(query, "integrity_parts") is None:
-        return None
-    mutations, patches = query(PENDING_SQL, {"table": table})[0]
-    return None if int(mutations) or int(patches) else identity[1]
+    return _unusable(query, table)[1]

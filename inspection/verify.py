@@ -92,9 +92,7 @@ def _table(name: str) -> str:
 
 
 #: Events outside the parts the integrity ledger covers, and those of the dossiers it holds a break of.
-_UNCOVERED: Final = (
-    "NOT has({integrity_covered:Array(String)}, _part) OR has({integrity_known:Array(String)}, dossier_id)"
-)
+_UNCOVERED: Final = f"NOT {ledger.COVERED_PART} OR {ledger.KNOWN_BREAK}"
 #: Events stored after the watermark of an incremental run.
 _NEW: Final = "_ingested_at > fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')"
 

@@ -7,6 +7,7 @@ histories to name the exact events.
 
 from __future__ import annotations
 
+from inspection import ledger
 from inspection.rules.base import NOBODY, Scope, evidence, history, rule_sql
 from schemas.hashchain import canonical_sql
 
@@ -55,8 +56,8 @@ def integrity_hash(scope: Scope) -> str:
     # them with full_recompute=1), and the dossiers it holds a break of are examined again.
     uncovered, known = "", ""
     if scope.ledger:
-        uncovered = "AND NOT has({integrity_covered:Array(String)}, _part) "
-        known = " OR has({integrity_known:Array(String)}, dossier_id)"
+        uncovered = f"AND NOT {ledger.COVERED_PART} "
+        known = f" OR {ledger.KNOWN_BREAK}"
     tampered = (
         f"dossier_id IN (SELECT dossier_id FROM events WHERE ({scope.dossiers}) "  # noqa: S608
         f"{uncovered}AND SHA256({canonical_sql()}) != hash){known}"
