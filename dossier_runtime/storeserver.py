@@ -68,6 +68,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _request(self) -> dict[str, Any]:
+        """The JSON body (ValueError, KeyError or TypeError when it is not a JSON object)."""
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if not isinstance(request, dict):
+            raise TypeError("the body is not a JSON object")
+        return request
+
+    def _backend(self, *, readonly: bool) -> ChdbBackend | None:
+        """A session of its own on the store, or None after answering 503."""
+        try:
+            return ChdbBackend(self.server.chdb_path, self.server.database, readonly=readonly)
+        except StoreError as exc:
+            self._json(503, {"error": str(exc)})
+            return None
+
     def do_GET(self) -> None:
         if not self._authorised():
             return
@@ -86,15 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such endpoint {self.path}"})
             return
         try:
-            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            request = self._request()
             sql, params, settings = str(request["sql"]), dict(request.get("params") or {}), request.get("settings")
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"error": f"bad request: {exc}"})
             return
-        try:
-            backend = ChdbBackend(self.server.chdb_path, self.server.database, readonly=True)
-        except StoreError as exc:
-            self._json(503, {"error": str(exc)})
+        backend = self._backend(readonly=True)
+        if backend is None:
             return
         started = False
         try:
@@ -125,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _append(self) -> None:
         """Rows for a record table (the integrity ledger), written by the owner on a session of its own."""
         try:
-            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            request = self._request()
             table, rows = str(request["table"]), str(request["rows"]).encode()
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"error": f"bad request: {exc}"})
@@ -133,10 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
         if table not in RECORD_TABLES:
             self._json(403, {"error": f"{table} is not a record table; the endpoint appends to no other"})
             return
-        try:
-            backend = ChdbBackend(self.server.chdb_path, self.server.database, readonly=False)
-        except StoreError as exc:
-            self._json(503, {"error": str(exc)})
+        backend = self._backend(readonly=False)
+        if backend is None:
             return
         try:
             written = backend.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
