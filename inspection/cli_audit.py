@@ -65,6 +65,7 @@ def audit_cmd(
       dossier inspect audit
       dossier inspect audit R1 R5 --unit 000.00.31.H29 --from 2023-01-01 --to 2023-03-31
       dossier inspect audit R1 --param apology_lead_wd=0 --format json
+      dossier inspect audit INTEGRITY-HASH --param full_recompute=1
     """
     try:
         rules = select_rules(rule_ids)
