@@ -99,3 +99,22 @@ def test_period_filter_and_findings(tmp_path_factory: pytest.TempPathFactory) ->
     with_findings = invoke(accountability_cmd, data, "--limit", "5", "--format", "json", "-q")
     rows = json_out(with_findings)["rows"]
     assert all("findings_by_rule" in r for r in rows)
+
+
+def test_pairs_read_only_the_dossiers_that_cross_units_and_lose_none(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspection import accountability
+
+    data, _ = simulated(tmp_path_factory)
+    with reading(data) as store:
+        query = AccountabilityQuery(by="pair")
+        fast = compute_accountability(store, query).rows
+        monkeypatch.setattr(accountability, "_CROSSING", "1")  # every dossier, as before the prefilter
+        every = compute_accountability(store, query).rows
+        crossing = store.query(
+            "SELECT uniqExact(dossier_id) FROM dossier_steps WHERE g_unit != '' AND g_unit != r_unit"
+        ).scalar()
+        total = store.query("SELECT uniqExact(dossier_id) FROM dossier_steps").scalar()
+    assert fast and fast == every
+    assert 0 < crossing < total  # the prefilter keeps a part of the dossiers, not all of them
