@@ -1,0 +1,149 @@
+"""Where the live loader's CPU goes: per process, and per statement of the store's owner.
+
+Run (from the repository root)::
+
+    .venv/bin/python -m bench.bench_live_cpu --events 1000000
+
+Publishes ``--events`` messages to a fresh embedded broker (as ``bench_consumer``
+does), then runs ``dossier consume run``'s path (the Kafka reader in a child
+process, the store in this one) and prints, from the group assignment to the
+last event stored:
+
+* CPU per event of the owner (this process: Python and chDB's threads), of the
+  reader (the child) and of the broker, from ``/proc/<pid>/stat``; the live
+  ratio target (0.85 of raw consume) needs owner plus reader to fit two cores;
+* the owner's CPU by statement (staging, the check, the derived views' feed,
+  the part write), timed around each :class:`dossier_runtime.store.Store` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.bench_consumer import TOPIC, produce
+from consumers.live import DEFAULT_MAX_EVENTS, RunOptions
+from consumers.migrations import migrate
+from consumers.readerproc import load_live
+from consumers.sink import BatchResult, Sink
+from dossier_runtime import store as store_module
+from dossier_runtime.broker import start_broker, stop_broker
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+
+#: statement (normalised) -> [calls, CPU seconds, wall seconds]
+_BY_STATEMENT: collections.defaultdict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+
+
+def _statement(sql: object) -> str:
+    text = re.sub(r"_staging_[0-9a-f]+", "<staging>", " ".join(str(sql).split()))
+    return text[:80]
+
+
+def _timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, sql: object, *args: Any, **kwargs: Any) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            return call(self, sql, *args, **kwargs)
+        finally:
+            entry = _BY_STATEMENT[f"{name}: {_statement(sql)}"]
+            entry[0] += 1
+            entry[1] += time.process_time() - cpu
+            entry[2] += time.perf_counter() - wall
+
+    return wrapper
+
+
+def _instrument() -> None:
+    """Time every statement the owner sends (``query`` goes through ``query_arrow``, so only the latter)."""
+    for name in ("command", "query_arrow", "insert_bytes"):
+        setattr(store_module.Store, name, _timed(name, getattr(store_module.Store, name)))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _reader_pid() -> int:
+    """The Kafka reader: this process's child running ``consumers.readerproc``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+            if b"consumers.readerproc" in cmdline and parent == os.getpid():
+                return int(entry.name)
+        time.sleep(0.05)
+    raise RuntimeError("the reader process did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--max-events", type=int, default=DEFAULT_MAX_EVENTS)
+    args = parser.parse_args()
+    n = args.events
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = start_broker(log_path=Path(tmp) / "broker.log")
+        try:
+            assert broker.pid is not None
+            produce(broker.bootstrap, n)
+            settings = Settings(
+                data_dir=Path(tmp) / "data", topic=TOPIC, partitions=6, kafka_bootstrap=broker.bootstrap
+            )
+            stored, done, start = [0], threading.Event(), threading.Event()
+
+            def on_stored(result: BatchResult) -> None:
+                stored[0] += result.stored
+                if stored[0] >= n:
+                    done.set()
+
+            with opened_store(settings, role="writer", serve=False) as store:
+                migrate(store)
+                sink = Sink(store)
+                _instrument()
+                stop = threading.Event()
+                options = RunOptions(group="bench", max_events=args.max_events, progress_every_s=999)
+                thread = threading.Thread(
+                    target=load_live,
+                    args=(settings, sink, broker.bootstrap, options, stop),
+                    kwargs={"quiet": True, "on_assign": lambda _p, _when: start.set(), "on_stored": on_stored},
+                )
+                thread.start()
+                reader = _reader_pid()
+                start.wait()
+                _BY_STATEMENT.clear()
+                t0, owner0, reader0, broker0 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
+                done.wait()
+                t1, owner1, reader1, broker1 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
+                stop.set()
+                thread.join()
+                sink.close()
+        finally:
+            stop_broker(broker)
+    wall = t1 - t0
+    print(f"{n:,} events in {wall:.2f} s: {n / wall:,.0f} events/s; load average {os.getloadavg()[0]:.2f}")
+    for name, cpu in (("owner", owner1 - owner0), ("reader", reader1 - reader0), ("broker", broker1 - broker0)):
+        print(f"  {name:7s} {cpu:6.2f} CPU-s  {1e6 * cpu / n:6.2f} µs/event  {100 * cpu / wall:4.0f} % of a core")
+    print("owner by statement (CPU-s, wall s, calls, CPU µs/event):")
+    for statement, (calls, cpu, spent) in sorted(_BY_STATEMENT.items(), key=lambda kv: -kv[1][1])[:8]:
+        print(f"  {cpu:6.2f} {spent:6.2f} {int(calls):5d}  {1e6 * cpu / n:5.2f}  {statement}")
+
+
+if __name__ == "__main__":
+    main()
