@@ -13,7 +13,9 @@ last event stored:
   reader (the child) and of the broker, from ``/proc/<pid>/stat``; the live
   ratio target (0.85 of raw consume) needs owner plus reader to fit two cores;
 * the owner's CPU by statement (staging, the check, the derived views' feed,
-  the part write), timed around each :class:`dossier_runtime.store.Store` call.
+  the part write), timed around each :class:`dossier_runtime.store.Store` call;
+* how long the owner waited for the reader's next message (a pipeline bubble
+  shows there; a store-bound loader waits little).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_consumer import TOPIC, produce
+from consumers import readerproc
 from consumers.live import DEFAULT_MAX_EVENTS, RunOptions
 from consumers.migrations import migrate
 from consumers.readerproc import load_live
@@ -62,10 +65,26 @@ def _timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: [seconds, messages] the owner spent waiting for the reader.
+_WAITED: list[float] = [0.0, 0]
+
+
 def _instrument() -> None:
-    """Time every statement the owner sends (``query`` goes through ``query_arrow``, so only the latter)."""
+    """Time every statement the owner sends (``query`` goes through ``query_arrow``, so only the latter),
+    and the owner's waits for the reader."""
     for name in ("command", "query_arrow", "insert_bytes"):
         setattr(store_module.Store, name, _timed(name, getattr(store_module.Store, name)))
+    receive = readerproc._Owner._recv
+
+    def waited(self: Any) -> tuple[Any, ...]:
+        started = time.perf_counter()
+        try:
+            return receive(self)
+        finally:
+            _WAITED[0] += time.perf_counter() - started
+            _WAITED[1] += 1
+
+    readerproc._Owner._recv = waited  # type: ignore[method-assign]
 
 
 def _cpu_s(pid: int) -> float:
@@ -128,6 +147,7 @@ def main() -> None:
                 reader = _reader_pid()
                 start.wait()
                 _BY_STATEMENT.clear()
+                _WAITED[:] = [0.0, 0]
                 t0, owner0, reader0, broker0 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
                 done.wait()
                 t1, owner1, reader1, broker1 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
@@ -140,6 +160,7 @@ def main() -> None:
     print(f"{n:,} events in {wall:.2f} s: {n / wall:,.0f} events/s; load average {os.getloadavg()[0]:.2f}")
     for name, cpu in (("owner", owner1 - owner0), ("reader", reader1 - reader0), ("broker", broker1 - broker0)):
         print(f"  {name:7s} {cpu:6.2f} CPU-s  {1e6 * cpu / n:6.2f} µs/event  {100 * cpu / wall:4.0f} % of a core")
+    print(f"  the owner waited {_WAITED[0]:.2f} s for the reader, over {int(_WAITED[1])} messages")
     print("owner by statement (CPU-s, wall s, calls, CPU µs/event):")
     for statement, (calls, cpu, spent) in sorted(_BY_STATEMENT.items(), key=lambda kv: -kv[1][1])[:8]:
         print(f"  {cpu:6.2f} {spent:6.2f} {int(calls):5d}  {1e6 * cpu / n:5.2f}  {statement}")
