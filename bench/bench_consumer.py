@@ -22,6 +22,7 @@ import argparse
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.benchdata import records
@@ -64,35 +65,61 @@ def raw_rate(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
-def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> float:
-    """``dossier consume run``'s path: the Kafka reader in its own process, the store in this one."""
+def live_load(
+    bootstrap: str,
+    n: int,
+    data_dir: Path,
+    max_events: int,
+    *,
+    on_assign: Callable[[float], None],
+    on_done: Callable[[], None],
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """``dossier consume run``'s path until ``n`` events are stored: the Kafka reader in its own process,
+    the store in this one (a fresh store in ``data_dir``). ``on_assign(when)`` runs at the group
+    assignment, ``on_done()`` once the last event is stored, ``prepare()`` after the store is migrated."""
     settings = Settings(data_dir=data_dir, topic=TOPIC, partitions=6, kafka_bootstrap=bootstrap)
-    assigned: list[float] = []
     stored = [0]
     done = threading.Event()
 
     def on_stored(result: BatchResult) -> None:
         stored[0] += result.stored
-        if stored[0] >= n:
+        if stored[0] >= n and not done.is_set():
+            on_done()
             done.set()
 
     with opened_store(settings, role="writer", serve=False) as store:
         migrate(store)
         sink = Sink(store)
+        if prepare is not None:
+            prepare()
         stop = threading.Event()
         options = RunOptions(group="bench", max_events=max_events, progress_every_s=999)
         thread = threading.Thread(
             target=load_live,
             args=(settings, sink, bootstrap, options, stop),
-            kwargs={"quiet": True, "on_assign": lambda _p, when: assigned.append(when), "on_stored": on_stored},
+            kwargs={"quiet": True, "on_assign": lambda _p, when: on_assign(when), "on_stored": on_stored},
         )
         thread.start()
         done.wait()
-        finished = time.monotonic()
         stop.set()
         thread.join()
         sink.close()
-    return n / (finished - assigned[0])
+
+
+def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> float:
+    """Events stored per second, from the group assignment to the last event stored."""
+    assigned: list[float] = []
+    finished: list[float] = []
+    live_load(
+        bootstrap,
+        n,
+        data_dir,
+        max_events,
+        on_assign=assigned.append,
+        on_done=lambda: finished.append(time.monotonic()),
+    )
+    return n / (finished[0] - assigned[0])
 
 
 def main() -> None:

@@ -25,22 +25,16 @@ import collections
 import os
 import re
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.bench_consumer import TOPIC, produce
+from bench.bench_consumer import live_load, produce
 from consumers import readerproc
-from consumers.live import DEFAULT_MAX_EVENTS, RunOptions
-from consumers.migrations import migrate
-from consumers.readerproc import load_live
-from consumers.sink import BatchResult, Sink
+from consumers.live import DEFAULT_MAX_EVENTS
 from dossier_runtime import store as store_module
 from dossier_runtime.broker import start_broker, stop_broker
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import opened_store
 
 #: statement (normalised) -> [calls, CPU seconds, wall seconds]
 _BY_STATEMENT: collections.defaultdict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
@@ -117,45 +111,37 @@ def main() -> None:
     parser.add_argument("--max-events", type=int, default=DEFAULT_MAX_EVENTS)
     args = parser.parse_args()
     n = args.events
+    marks: dict[str, tuple[float, float, float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(log_path=Path(tmp) / "broker.log")
         try:
-            assert broker.pid is not None
+            broker_pid = broker.pid
+            assert broker_pid is not None
             produce(broker.bootstrap, n)
-            settings = Settings(
-                data_dir=Path(tmp) / "data", topic=TOPIC, partitions=6, kafka_bootstrap=broker.bootstrap
+            reader: list[int] = []
+
+            def snapshot(name: str) -> None:
+                marks[name] = (time.monotonic(), time.process_time(), _cpu_s(reader[0]), _cpu_s(broker_pid))
+
+            def started(_when: float) -> None:
+                if "start" not in marks:
+                    reader.append(_reader_pid())
+                    _BY_STATEMENT.clear()
+                    _WAITED[:] = [0.0, 0]
+                    snapshot("start")
+
+            live_load(
+                broker.bootstrap,
+                n,
+                Path(tmp) / "data",
+                args.max_events,
+                on_assign=started,
+                on_done=lambda: snapshot("end"),
+                prepare=_instrument,
             )
-            stored, done, start = [0], threading.Event(), threading.Event()
-
-            def on_stored(result: BatchResult) -> None:
-                stored[0] += result.stored
-                if stored[0] >= n:
-                    done.set()
-
-            with opened_store(settings, role="writer", serve=False) as store:
-                migrate(store)
-                sink = Sink(store)
-                _instrument()
-                stop = threading.Event()
-                options = RunOptions(group="bench", max_events=args.max_events, progress_every_s=999)
-                thread = threading.Thread(
-                    target=load_live,
-                    args=(settings, sink, broker.bootstrap, options, stop),
-                    kwargs={"quiet": True, "on_assign": lambda _p, _when: start.set(), "on_stored": on_stored},
-                )
-                thread.start()
-                reader = _reader_pid()
-                start.wait()
-                _BY_STATEMENT.clear()
-                _WAITED[:] = [0.0, 0]
-                t0, owner0, reader0, broker0 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
-                done.wait()
-                t1, owner1, reader1, broker1 = time.monotonic(), time.process_time(), _cpu_s(reader), _cpu_s(broker.pid)
-                stop.set()
-                thread.join()
-                sink.close()
         finally:
             stop_broker(broker)
+    (t0, owner0, reader0, broker0), (t1, owner1, reader1, broker1) = marks["start"], marks["end"]
     wall = t1 - t0
     print(f"{n:,} events in {wall:.2f} s: {n / wall:,.0f} events/s; load average {os.getloadavg()[0]:.2f}")
     for name, cpu in (("owner", owner1 - owner0), ("reader", reader1 - reader0), ("broker", broker1 - broker0)):
