@@ -1,0 +1,147 @@
+"""What each part of storing a batch costs, and what two alternatives would: the levers of the live loader.
+
+Run (from the repository root; any Avro container of events, a simulator file for instance)::
+
+    .venv/bin/python -m bench.bench_store_parts /tmp/sim10m/events-00000.avro
+
+On a fresh embedded store with the released migrations, the file's events are
+staged once into a MergeTree table; then, best CPU seconds of three runs each:
+
+* staging: the file into the loader's staging table, from Avro (what the owner
+  does now) and from ClickHouse's Native format (what it would do if the
+  reader converted the containers);
+* each derived view's own statement (``INSERT INTO <target> <the view's
+  SELECT>`` over the staged events), and the whole feed through
+  ``events_feed`` with the views side by side, as the loader runs it;
+* ``daily_counts``: its groups per event, and the same counts kept otherwise
+  (a plain ``count()``, which a replayed batch would double; one row per event
+  in a ReplacingMergeTree).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from consumers.migrations import migrate
+from consumers.sink import FEED_COLUMNS, Sink
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store, opened_store
+from schemas.events import FIELD_NAMES
+
+_DAY_KEYS = (
+    "toDate(occurred_at, 'Asia/Ho_Chi_Minh') AS day, unit_code, procedure_code, channel, event_type AS outcome, status"
+)
+_DAY_GROUP = "day, unit_code, procedure_code, channel, outcome, status"
+_DAY_COLUMNS = "day Date, unit_code String, procedure_code String, channel String, outcome String, status Int32"
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _best(run: Callable[[], None], before: Callable[[], None] | None = None, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        started = _cpu()
+        run()
+        best = min(best, _cpu() - started)
+    return best
+
+
+def _line(what: str, cpu: float, events: int) -> None:
+    print(f"  {what:58s} {cpu:6.3f} CPU-s  {1e6 * cpu / events:5.2f} µs/event")
+
+
+def _views(store: Store) -> list[tuple[str, str]]:
+    """(target table, SELECT over the staged events) of every materialized view on ``events_feed``."""
+    rows = store.query(
+        "SELECT name, as_select, arrayElement(dependencies_table, 1) FROM system.tables "
+        "WHERE database = currentDatabase() AND engine = 'MaterializedView' ORDER BY name"
+    ).rows
+    out = []
+    for name, select, _ in rows:
+        create = store.query(f"SHOW CREATE TABLE `{name}`").rows[0][0]
+        target = str(create).split(" TO ", 1)[1].split()[0].split(".")[-1].strip("`")
+        out.append((target, str(select).replace(f"{store.database}.events_feed", "stage")))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("file", type=Path, help="an Avro container of dossier events")
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        opened_store(Settings(data_dir=Path(tmp) / "data"), role="writer", serve=False) as store,
+    ):
+        migrate(store)
+        columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
+        store.command("CREATE TABLE stage AS events ENGINE = MergeTree ORDER BY (dossier_id, seq)")
+        store.insert_bytes(f"INSERT INTO stage ({columns})", "Avro", [args.file.read_bytes()])
+        events = int(store.query("SELECT count() FROM stage").scalar())
+        print(f"{events:,} events of {args.file}")
+
+        sink = Sink(store)
+        native = Path(tmp) / "stage.native"
+        store.command("INSERT INTO FUNCTION file({path:String}, 'Native') SELECT * FROM stage", {"path": str(native)})
+        truncate = sink.truncate
+        # Names come from code (the sink's staging table, the contract's fields); values are bound.
+        avro = (
+            f"INSERT INTO {sink.staging} ({columns}, _topic, _partition, _offset) "  # noqa: S608
+            f"SELECT {columns}, 't', 0, _row_number FROM file({{path:String}}, 'Avro', {{structure:String}})"
+        )
+        print("staging (the loader's staging table):")
+        _line(
+            "from Avro (now)",
+            _best(lambda: store.command(avro, {"path": str(args.file), "structure": sink.file_structure()}), truncate),
+            events,
+        )
+        from_native = f"INSERT INTO {sink.staging} SELECT * FROM file({{path:String}}, 'Native')"  # noqa: S608
+        _line("from Native", _best(lambda: store.command(from_native, {"path": str(native)}), truncate), events)
+        sink.close()
+
+        print("derived views, each on its own, then the feed as the loader runs it:")
+        for target, select in _views(store):
+
+            def view(statement: str = f"INSERT INTO {target} {select}") -> None:
+                store.command(statement)
+
+            _line(target, _best(view), events)
+        feed = ", ".join(FEED_COLUMNS)
+        _line(
+            "events_feed (every view, side by side)",
+            _best(
+                lambda: store.command(
+                    f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM stage",  # noqa: S608 (names from code)
+                    settings={"parallel_view_processing": 1},
+                )
+            ),
+            events,
+        )
+
+        grouped = f"SELECT count() FROM (SELECT {_DAY_KEYS} FROM stage GROUP BY {_DAY_GROUP})"  # noqa: S608
+        groups = int(store.query(grouped).scalar())
+        print(f"daily_counts: {groups:,} groups, {events / groups:.2f} events per group; kept otherwise:")
+        store.command(
+            f"CREATE TABLE counted ({_DAY_COLUMNS}, n SimpleAggregateFunction(sum, UInt64)) ENGINE = "
+            f"AggregatingMergeTree PARTITION BY toYYYYMM(day) ORDER BY ({_DAY_GROUP})"
+        )
+        count = f"INSERT INTO counted SELECT {_DAY_KEYS}, count() AS n FROM stage GROUP BY {_DAY_GROUP}"  # noqa: S608
+        _line("count() (a replayed batch would count twice)", _best(lambda: store.command(count)), events)
+        store.command(
+            f"CREATE TABLE per_event ({_DAY_COLUMNS}, h UInt64) ENGINE = ReplacingMergeTree "
+            f"PARTITION BY toYYYYMM(day) ORDER BY ({_DAY_GROUP}, h)"
+        )
+        per_event = f"INSERT INTO per_event SELECT {_DAY_KEYS}, cityHash64(event_id) AS h FROM stage"  # noqa: S608
+        _line("one row per event, ReplacingMergeTree", _best(lambda: store.command(per_event)), events)
+
+
+if __name__ == "__main__":
+    main()
