@@ -21,7 +21,16 @@ from dossier_runtime.broker import BrokerHandle, free_port, start_broker, stop_b
 from dossier_runtime.kafka import ensure_topic
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
-from tests.test_consumers_support import content_sql, dossier, events, keyed, poison_messages, publish, spawn
+from tests.test_consumers_support import (
+    assert_poison_dead_lettered,
+    content_sql,
+    dossier,
+    events,
+    keyed,
+    poison_messages,
+    publish,
+    spawn,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -51,15 +60,7 @@ def test_poison_messages_become_dead_letters_and_do_not_stall(broker: BrokerHand
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
     with opened_store(Settings(data_dir=tmp_path), serve=False) as store:
-        dead = store.query("SELECT offset, kind, error, length(raw) > 0 FROM dead_letters FINAL ORDER BY offset").rows
-    assert [(o, k) for o, k, _e, _r in dead] == [
-        (40, "bad-magic"),
-        (41, "unknown-fingerprint"),
-        (42, "undecodable"),
-        (43, "invalid"),
-    ]
-    assert all(has_raw for *_x, has_raw in dead)
-    assert "status 0" in dead[3][2]
+        assert_poison_dead_lettered(store)
     assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
     status = dossier("consume", "status", "--format", "json", env=env)
     summary = json.loads(status.stdout)[0]

@@ -78,6 +78,19 @@ def poison_messages(evs: list[DossierEvent]) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def assert_poison_dead_lettered(store: Any) -> None:
+    """The four messages of :func:`poison_messages`, published at offsets 40-43, each a dead letter of its kind."""
+    dead = store.query("SELECT offset, kind, error, length(raw) > 0 FROM dead_letters FINAL ORDER BY offset").rows
+    assert [(o, k) for o, k, _e, _r in dead] == [
+        (40, "bad-magic"),
+        (41, "unknown-fingerprint"),
+        (42, "undecodable"),
+        (43, "invalid"),
+    ]
+    assert all(has_raw for *_x, has_raw in dead)
+    assert "status 0" in dead[3][2]
+
+
 def dossier(*args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dossier_audit", *args],

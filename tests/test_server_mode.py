@@ -28,6 +28,7 @@ from dossier_runtime.settings import Settings
 from dossier_runtime.store import StoreQueryError, open_store, opened_store
 from tests import chserver
 from tests.test_consumers_support import (
+    assert_poison_dead_lettered,
     content_sql,
     dossier,
     events,
@@ -135,15 +136,7 @@ def test_migrate_run_poison_and_status(broker: BrokerHandle, topic: str, url: st
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
     assert _content(url) == (len(evs), len(evs), 0, 0)
     with opened_store(Settings(clickhouse_url=url)) as store:
-        dead = store.query("SELECT offset, kind, error, length(raw) > 0 FROM dead_letters FINAL ORDER BY offset").rows
-    assert [(o, k) for o, k, _e, _r in dead] == [
-        (40, "bad-magic"),
-        (41, "unknown-fingerprint"),
-        (42, "undecodable"),
-        (43, "invalid"),
-    ]
-    assert all(has_raw for *_x, has_raw in dead)
-    assert "status 0" in dead[3][2]
+        assert_poison_dead_lettered(store)
     summary = json.loads(_ok(dossier("consume", "status", "--format", "json", env=env)).stdout)[0]
     assert (summary["events"], summary["dossiers"], summary["dead_letters"]) == (len(evs), 10, 4)
     assert summary["partitions"][0]["last_stored_offset"] == len(evs) + len(poison) - 1
