@@ -1,8 +1,8 @@
 """The integrity ledger: recompute a hash once, not at every audit.
 
-Recomputing every event's SHA-256 from its stored fields costs about 2.2
-CPU-microseconds per event, most of it building the canonical encoding (about
-22 CPU-seconds on 10 million events). A full ``dossier inspect verify``
+Recomputing every event's SHA-256 from its stored fields costs about 2.4
+CPU-microseconds per event, most of it building the canonical encoding (23.9
+CPU-seconds on 10 million events, ``bench/bench_audit.py``). A full ``dossier inspect verify``
 records, in migration 0008's tables, which *parts* of ``events`` it read and
 which events it found broken. The audit's INTEGRITY-HASH then recomputes the
 hashes of the parts the ledger does not cover, and re-examines the dossiers
