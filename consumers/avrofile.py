@@ -54,11 +54,16 @@ def header(schema_json: bytes, sync: bytes, codec: bytes = b"null") -> bytes:
     return bytes(out)
 
 
-def message_container(schema_json: bytes, values: Sequence[bytes]) -> bytes:
-    """One OCF holding ``values`` (whole single-object messages of one writer schema) as one block."""
-    sync = os.urandom(16)
+def block(values: Sequence[bytes], sync: bytes) -> bytes:
+    """One OCF data block holding ``values`` (whole single-object messages of one writer schema)."""
     data = b"".join(values)
-    return b"".join((header(schema_json, sync), zigzag(len(values)), zigzag(len(data)), data, sync))
+    return b"".join((zigzag(len(values)), zigzag(len(data)), data, sync))
+
+
+def message_container(schema_json: bytes, values: Sequence[bytes]) -> bytes:
+    """One OCF holding ``values`` as one block."""
+    sync = os.urandom(16)
+    return header(schema_json, sync) + block(values, sync)
 
 
 def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:

@@ -13,7 +13,9 @@ beyond taking the values from the poll.
 The steps are separate functions because ``dossier consume run`` splits them
 between two processes (:mod:`consumers.readerproc`): grouping, writing the
 containers and isolating poison in the Kafka reader; staging and publishing in
-the process that owns the store. :func:`store_runs` does all of it in one.
+the process that owns the store. A live batch is a :class:`Gathered`: its
+containers are written poll by poll as its records arrive, so when the store
+is free the next batch is ready and no store time waits on container writing.
 
 When ClickHouse refuses a block (a corrupt body), the batch falls back to
 decoding each message with fastavro to find the poison, dead-letters it, and
@@ -24,12 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import os
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.avrofile import message_container, message_schema_json
-from consumers.sink import BatchResult, DeadLetter, RawOf, Sink, scratch_dir
+from consumers.avrofile import block, header, message_container, message_schema_json
+from consumers.sink import BatchResult, DeadLetter, RawOf, Sink, new_scratch_dir, scratch_dir
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
 from schemas.codec import HEADER_SIZE, MAGIC, decode_record
@@ -207,29 +211,27 @@ def store_staged(
     return finish(sink, sink.publish("kafka", raw_of), dead)
 
 
-def store_through(topic: str, runs: Sequence[Run], submit: Submit) -> BatchResult:
-    """The reader's side of a batch: group the runs, write the containers, submit them.
+def store_through(topic: str, batch: Gathered, submit: Submit) -> BatchResult:
+    """The reader's side of a batch: submit its containers.
 
     When ClickHouse refuses a block (a corrupt body), the messages are decoded
     with fastavro to find the poison, which becomes dead letters, and the rest
     is submitted again: a bad message never stalls its partition.
     """
-    groups, dead = group_runs(topic, runs)
-    raw_of = raw_lookup(runs)
-    with scratch_dir() as directory:
-        result = submit(write_groups(groups, directory), dead, raw_of)
+    raw_of = raw_lookup(batch.runs)
+    result = submit(batch.staged(), batch.dead, raw_of)
     if result is None:
-        groups, poison = isolate(topic, groups)
+        groups, poison = isolate(topic, group_runs(topic, batch.runs)[0])
         with scratch_dir() as directory:
-            result = submit(write_groups(groups, directory), [*dead, *poison], raw_of)
+            result = submit(write_groups(groups, directory), [*batch.dead, *poison], raw_of)
         if result is None:
             raise StoreError(f"ClickHouse refused a batch of {topic} although each of its messages decodes")
     return result
 
 
-def store_runs(sink: Sink, topic: str, runs: Sequence[Run]) -> BatchResult:
+def store_gathered(sink: Sink, topic: str, batch: Gathered) -> BatchResult:
     """Store a batch in this process (dead letters included); offsets may be committed after."""
-    return store_through(topic, runs, lambda staged, dead, raw_of: store_staged(sink, topic, staged, dead, raw_of))
+    return store_through(topic, batch, lambda staged, dead, raw_of: store_staged(sink, topic, staged, dead, raw_of))
 
 
 def isolate(topic: str, groups: dict[bytes, list[Run]]) -> tuple[dict[bytes, list[Run]], list[DeadLetter]]:
@@ -248,3 +250,99 @@ def isolate(topic: str, groups: dict[bytes, list[Run]]) -> tuple[dict[bytes, lis
                 items.append((run.first_offset + i, raw))
             good.setdefault(fingerprint, []).extend(_split(run.partition, items))
     return good, dead
+
+
+class _Container:
+    """A container file of one partition's consecutive messages of one writer schema, a block per poll."""
+
+    def __init__(self, path: Path, schema_json: bytes, partition: int, first_offset: int) -> None:
+        self.path = path
+        self.partition = partition
+        self.first_offset = first_offset
+        self.next_offset = first_offset
+        self._sync = os.urandom(16)
+        self._file = path.open("wb")
+        self._file.write(header(schema_json, self._sync))
+
+    def append(self, values: Sequence[bytes]) -> None:
+        self._file.write(block(values, self._sync))
+        self.next_offset += len(values)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Gathered:
+    """A live batch being gathered: its runs, its dead letters, and its containers, written as records arrive.
+
+    Each poll's records for a partition are checked by header (:func:`group_runs`) and appended as one
+    block to that partition's container of their writer schema (a new container after an offset gap),
+    in a private scratch directory. :meth:`close` removes it once the batch is stored or dropped.
+    """
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.runs: list[Run] = []
+        self.dead: list[DeadLetter] = []
+        self.count = 0
+        self._directory: Path | None = None
+        self._containers: dict[bytes, list[_Container]] = {}  # by writer fingerprint, in order of creation
+        self._last: dict[tuple[bytes, int], _Container] = {}  # (fingerprint, partition) -> its latest container
+        self._tail: dict[int, Run] = {}  # partition -> its latest run
+
+    def add(self, partition: int, records: Sequence[Any]) -> None:
+        """One partition's records from a poll (ascending offsets)."""
+        runs = runs_of(partition, records)
+        self.count += len(records)
+        groups, dead = group_runs(self.topic, runs)
+        self.dead.extend(dead)
+        for fingerprint, group in groups.items():
+            for run in group:
+                self._append(fingerprint, run)
+        for run in runs:  # kept for dead letters' raw bytes and poison isolation; contiguous runs joined
+            last = self._tail.get(run.partition)
+            if last is not None and last.next_offset == run.first_offset:
+                last.values.extend(run.values)
+            else:
+                self.runs.append(run)
+                self._tail[run.partition] = run
+
+    def _append(self, fingerprint: bytes, run: Run) -> None:
+        container = self._last.get((fingerprint, run.partition))
+        if container is None or container.next_offset != run.first_offset:
+            if self._directory is None:
+                self._directory = new_scratch_dir()
+            number = sum(map(len, self._containers.values()))
+            path = self._directory / f"c{number}.avro"
+            container = _Container(
+                path, message_schema_json(schema_for_fingerprint(fingerprint)), run.partition, run.first_offset
+            )
+            self._containers.setdefault(fingerprint, []).append(container)
+            self._last[(fingerprint, run.partition)] = container
+        # Runs reach here with every value a message of this schema (no None).
+        container.append(run.values)  # type: ignore[arg-type]
+
+    def staged(self) -> list[StagedGroup]:
+        """The containers, closed, grouped by writer schema."""
+        staged = []
+        for fingerprint, containers in self._containers.items():
+            for container in containers:
+                container.close()
+            schema = schema_for_fingerprint(fingerprint)
+            parts = [(c.partition, c.first_offset, str(c.path)) for c in containers]
+            staged.append(StagedGroup([f["name"] for f in schema.source["fields"]], parts))
+        return staged
+
+    def next_offsets(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for run in self.runs:
+            out[run.partition] = max(out.get(run.partition, 0), run.next_offset)
+        return out
+
+    def close(self) -> None:
+        for containers in self._containers.values():
+            for container in containers:
+                container.close()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None

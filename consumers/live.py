@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from consumers.batch import Run, runs_of, store_runs
+from consumers.batch import Gathered, store_gathered
 from consumers.sink import BatchResult, Sink
 from consumers.topicrepair import repair_partition_count
 from dossier_runtime.broker import BrokerHandle, start_broker
@@ -78,16 +78,13 @@ class RunSummary:
 
 @dataclasses.dataclass
 class _Batch:
-    runs: list[Run]
-    count: int
+    gathered: Gathered
     epoch: int
     result: BatchResult | None = None
 
-    def next_offsets(self) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for run in self.runs:
-            out[run.partition] = max(out.get(run.partition, 0), run.next_offset)
-        return out
+    @property
+    def count(self) -> int:
+        return self.gathered.count
 
 
 def _loop_sleep(seconds: float) -> Any:
@@ -98,12 +95,12 @@ def _loop_sleep(seconds: float) -> Any:
 
 
 #: Stores one batch and says what happened; offsets are committed only after it returns.
-StoreBatch = Callable[[list[Run]], BatchResult]
+StoreBatch = Callable[[Gathered], BatchResult]
 
 
 def local_store(sink: Sink, topic: str) -> StoreBatch:
     """Store batches in this process (tests, and several loaders sharing one store)."""
-    return lambda runs: store_runs(sink, topic, runs)
+    return lambda batch: store_gathered(sink, topic, batch)
 
 
 def restart_if_exited(
@@ -143,8 +140,7 @@ class LiveLoader:
         self.consumer: Any = None
         # The batch being gathered: touched by the main thread, and by the rebalance
         # listener only while the main thread waits inside poll() or close().
-        self._runs: list[Run] = []
-        self._count = 0
+        self._gathered = Gathered(self.topic)
         self._since = 0.0
         # Hand-over to the store thread.
         self._work: queue.Queue[_Batch | None] = queue.Queue()
@@ -162,18 +158,21 @@ class LiveLoader:
 
     # -- batches ---------------------------------------------------------------------------
 
+    @property
+    def _count(self) -> int:
+        return self._gathered.count
+
     def _add(self, records: dict[Any, list[Any]]) -> None:
         for tp, msgs in records.items():
             if not self._count:
                 self._since = time.monotonic()
-            self._runs.extend(runs_of(tp.partition, msgs))
-            self._count += len(msgs)
+            self._gathered.add(tp.partition, msgs)
 
     def _submit(self) -> None:
         if not self._count:
             return
-        batch = _Batch(self._runs, self._count, self._epoch)
-        self._runs, self._count = [], 0
+        batch = _Batch(self._gathered, self._epoch)
+        self._gathered = Gathered(self.topic)
         with self._cond:
             self._inflight += 1
         self._work.put(batch)
@@ -181,13 +180,15 @@ class LiveLoader:
     def _store_loop(self) -> None:
         while (batch := self._work.get()) is not None:
             try:
-                batch.result = self.store(batch.runs)
+                batch.result = self.store(batch.gathered)
             except BaseException as exc:  # handed to the main thread, which raises it
                 with self._cond:
                     self._failure = exc
                     self._inflight -= 1
                     self._cond.notify_all()
                 return
+            finally:
+                batch.gathered.close()
             with self._cond:
                 self._done.append(batch)
                 self._inflight -= 1
@@ -219,7 +220,7 @@ class LiveLoader:
             for dead in batch.result.dead:
                 self.log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
             if batch.epoch == self._epoch:
-                for partition, offset in batch.next_offsets().items():
+                for partition, offset in batch.gathered.next_offsets().items():
                     offsets[partition] = max(offsets.get(partition, 0), offset)
         return offsets
 
@@ -330,7 +331,8 @@ class LiveLoader:
         if reset:
             self.summary.broker_resets += 1
             self._epoch += 1
-            self._runs, self._count = [], 0
+            self._gathered.close()
+            self._gathered = Gathered(self.topic)
             self._wait_idle()
             self._collect()
             self._committed.clear()
@@ -412,6 +414,7 @@ class LiveLoader:
         finally:
             self._work.put(None)
             worker.join(timeout=60)
+            self._gathered.close()  # what was gathered after a failure: its offsets are not committed
         return self.summary
 
     def _stable(self) -> bool:
@@ -422,6 +425,7 @@ class LiveLoader:
     def _loop(self, stop: threading.Event) -> None:
         options = self.options
         last_check = idle_since = time.monotonic()
+        tenth = max(options.max_events // 10, 1)
         while not stop.is_set():
             room = options.max_events - self._count
             # While the group (re)forms, stay inside poll(): kafka-python drops a JoinGroup answer
@@ -430,7 +434,9 @@ class LiveLoader:
             stable = self._stable()
             if room > 0 or not stable:
                 timeout_ms = 100 if stable else REJOIN_POLL_MS
-                records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(room, 1))
+                # A poll parses what it returns (~6 µs a record): a tenth of a batch at most, so the first
+                # batch of a backlog reaches a free store after a tenth, not after a whole batch.
+                records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(min(room, tenth), 1))
                 self._add(records)
             else:
                 self._wait_idle()  # the store thread is behind: stop gathering until it is free
@@ -441,7 +447,7 @@ class LiveLoader:
                 self._commit_async(offsets)
             now = time.monotonic()
             # A free store thread takes any batch worth a round of queries; a busy one lets it grow.
-            worth = self._count >= options.max_events // 10 or now - self._since >= options.max_wait_s
+            worth = self._count >= tenth or now - self._since >= options.max_wait_s
             if self._count and worth and self._idle():
                 self._submit()
             if records or not self.consumer.assignment():

@@ -43,6 +43,7 @@ the owner stops with a sentence.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -55,7 +56,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from consumers.batch import Run, StagedGroup, store_staged, store_through
+from consumers.batch import Gathered, StagedGroup, store_staged, store_through
 from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
 from consumers.sink import BatchResult, DeadLetter, RawOf, Sink
 from dossier_runtime.broker import BrokerHandle
@@ -98,7 +99,7 @@ class _Channel:
         return message
 
 
-def _remote_store(channel: _Channel, topic: str) -> Callable[[list[Run]], BatchResult]:
+def _remote_store(channel: _Channel, topic: str) -> Callable[[Gathered], BatchResult]:
     """Batches stored by the owner: the containers go over the pipe, the raw messages only when asked for."""
 
     def submit(staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf) -> BatchResult | None:
@@ -112,7 +113,7 @@ def _remote_store(channel: _Channel, topic: str) -> Callable[[list[Run]], BatchR
         result: BatchResult = reply[1]
         return result
 
-    return lambda runs: store_through(topic, runs, submit)
+    return lambda batch: store_through(topic, batch, submit)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -138,9 +139,19 @@ def _sendable(exc: BaseException) -> BaseException:
     return exc
 
 
+def _tune_gc() -> None:
+    """Collect cycles rarely: kafka-python allocates several objects per record, nearly all freed
+    by reference counting, and the default thresholds (a young collection every 700 allocations)
+    cost about a quarter of the reader's CPU at full speed (BENCHMARKS.md). What is alive at
+    start (modules, the schema registry) is frozen out of every collection."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def reader_main(conn: Connection) -> None:
     """The reader process: the consumer group loop, storing through the owner."""
     settings, bootstrap, options, quiet, parent_pid = conn.recv()
+    _tune_gc()
     _die_with_parent(parent_pid)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

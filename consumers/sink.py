@@ -404,10 +404,15 @@ def scratch_root() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def new_scratch_dir() -> Path:
+    """A private directory for a batch's container files; the caller removes it (the next start does, after kill -9)."""
+    return Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root()))
+
+
 @contextlib.contextmanager
 def scratch_dir() -> Iterator[Path]:
-    """A private directory for a batch's container files, removed afterwards (or by the next start, after kill -9)."""
-    path = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root()))
+    """A :func:`new_scratch_dir` removed afterwards."""
+    path = new_scratch_dir()
     try:
         yield path
     finally:
