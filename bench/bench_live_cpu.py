@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_consumer import live_load, produce
+from bench.bench_merges import threads_cpu_s
 from consumers import readerproc
 from consumers.live import DEFAULT_MAX_EVENTS
 from dossier_runtime import store as store_module
@@ -87,21 +88,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _threads_cpu_s() -> collections.defaultdict[str, float]:
-    """CPU seconds of this process's live threads, summed by thread name (chDB names its pools)."""
-    out: collections.defaultdict[str, float] = collections.defaultdict(float)
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            head, tail = (task / "stat").read_text().rsplit(")", 1)
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = tail.split()
-        out[re.sub(r"\d+$", "", head.split("(", 1)[1])] += (int(fields[11]) + int(fields[12])) / os.sysconf(
-            "SC_CLK_TCK"
-        )
-    return out
-
-
 def _reader_pid() -> int:
     """The Kafka reader: this process's child running ``consumers.readerproc``."""
     deadline = time.monotonic() + 30
@@ -127,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.events
     marks: dict[str, tuple[float, float, float, float]] = {}
-    threads: dict[str, collections.defaultdict[str, float]] = {}
+    threads: dict[str, collections.Counter[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(log_path=Path(tmp) / "broker.log")
         try:
@@ -138,7 +124,7 @@ def main() -> None:
 
             def snapshot(name: str) -> None:
                 marks[name] = (time.monotonic(), time.process_time(), _cpu_s(reader[0]), _cpu_s(broker_pid))
-                threads[name] = _threads_cpu_s()
+                threads[name] = threads_cpu_s()
 
             def started(_when: float) -> None:
                 if "start" not in marks:
@@ -164,10 +150,9 @@ def main() -> None:
     for name, cpu in (("owner", owner1 - owner0), ("reader", reader1 - reader0), ("broker", broker1 - broker0)):
         print(f"  {name:7s} {cpu:6.2f} CPU-s  {1e6 * cpu / n:6.2f} µs/event  {100 * cpu / wall:4.0f} % of a core")
     print(f"  the owner waited {_WAITED[0]:.2f} s for the reader, over {int(_WAITED[1])} messages")
-    by_thread = {name: cpu - threads["start"].get(name, 0.0) for name, cpu in threads["end"].items()}
-    print("owner by thread name (CPU-s; threads that ended meanwhile are missing):")
-    for thread, cpu in sorted(by_thread.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {cpu:6.2f}  {thread}")
+    print("owner by thread name (CPU-s; threads that ended meanwhile are missing; MergeMutate: background merges):")
+    for thread, centiseconds in (threads["end"] - threads["start"]).most_common(6):
+        print(f"  {centiseconds / 100:6.2f}  {thread}")
     print("owner by statement (CPU-s, wall s, calls, CPU µs/event):")
     for statement, (calls, cpu, spent) in sorted(_BY_STATEMENT.items(), key=lambda kv: -kv[1][1])[:8]:
         print(f"  {cpu:6.2f} {spent:6.2f} {int(calls):5d}  {1e6 * cpu / n:5.2f}  {statement}")

@@ -1,7 +1,9 @@
 """``dossier consume run``: the consumer group loop.
 
-Two threads. The main thread polls Kafka and gathers a batch; a store thread
-hands the previous batch to ``store`` meanwhile and waits for it. In
+Two threads. The main thread polls Kafka and gathers a batch, writing each
+poll's records into the batch's Avro containers as they arrive
+(:class:`consumers.batch.Gathered`); a store thread hands the previous batch
+to ``store`` meanwhile and waits for it. In
 ``dossier consume run`` this loop runs in a process of its own and ``store``
 sends the batch to the process that owns the store
 (:mod:`consumers.readerproc`), so polling and storing overlap on two cores;
@@ -11,7 +13,12 @@ A batch is handed over when the store thread is free
 and the batch is worth a round of queries (a tenth of ``max_events``) or
 ``max_wait_s`` old (default 0.5 s, so an event is queryable well within 2 s
 of its publication at low traffic); while the store thread is busy the batch
-grows up to ``max_events``, then polling waits. Offsets of a
+grows up to ``max_events``, then polling waits. A poll returns a tenth of
+``max_events`` at most (kafka-python parses what a poll returns), so a backlog's
+first batch reaches the store early. The default of 100,000 events keeps
+background merges in check: each batch is a part in ``events`` and in each
+derived table, and 50,000-event parts cost about half as much again in merges
+(BENCHMARKS.md). Offsets of a
 batch are committed only after it is stored; a crash between the two replays
 the batch, which the sink turns into a no-op.
 
@@ -56,7 +63,7 @@ from dossier_runtime.kafka import ensure_topic, make_consumer
 from dossier_runtime.settings import Settings
 
 DEFAULT_GROUP = "dossier-loader"
-DEFAULT_MAX_EVENTS = 50_000
+DEFAULT_MAX_EVENTS = 100_000
 REJOIN_POLL_MS = 3_000
 
 
