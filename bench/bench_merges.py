@@ -27,14 +27,12 @@ import argparse
 import collections
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
-from consumers.migrations import migrate
+from bench.benchdata import fresh_store
 from consumers.sink import Sink
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import Store, opened_store
+from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
 
 TABLES = ("events", "dossier_state", "daily_counts", "dossier_facts", "dossier_steps")
@@ -73,11 +71,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--setting", action="append", default=[], help="a MergeTree setting, name=value")
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        opened_store(Settings(data_dir=Path(tmp) / "data"), role="writer", serve=False) as store,
-    ):
-        migrate(store)
+    with fresh_store() as store:
         columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
         sink = Sink(store)
         # The source keeps the files' order: rn numbers the events as they stream in.

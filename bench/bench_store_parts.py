@@ -26,10 +26,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from consumers.migrations import migrate
+from bench.benchdata import fresh_store
 from consumers.sink import FEED_COLUMNS, Sink
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import Store, opened_store
+from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
 
 _DAY_KEYS = (
@@ -77,11 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("file", type=Path, help="an Avro container of dossier events")
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        opened_store(Settings(data_dir=Path(tmp) / "data"), role="writer", serve=False) as store,
-    ):
-        migrate(store)
+    with tempfile.TemporaryDirectory() as tmp, fresh_store() as store:
         columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
         store.command("CREATE TABLE stage AS events ENGINE = MergeTree ORDER BY (dossier_id, seq)")
         store.insert_bytes(f"INSERT INTO stage ({columns})", "Avro", [args.file.read_bytes()])

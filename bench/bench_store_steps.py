@@ -21,17 +21,12 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.benchdata import records
+from bench.benchdata import fresh_store, records
 from consumers.batch import Run, group_runs, stage_groups, write_groups
-from consumers.migrations import migrate
 from consumers.sink import FEED_COLUMNS, Sink, scratch_dir
 from consumers.validation import valid_sql
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import opened_store
 from schemas.codec import encode_record
 
 
@@ -53,11 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.batch
     values: list[bytes | None] = [encode_record(r) for r in records(n * (args.stored + 1))]
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        opened_store(Settings(data_dir=Path(tmp)), role="writer", serve=False) as store,
-    ):
-        migrate(store)
+    with fresh_store() as store:
         sink = Sink(store)
         s = sink.staging
         feed = ", ".join(FEED_COLUMNS)

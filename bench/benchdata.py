@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from consumers.migrations import migrate
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store, opened_store
 from schemas.events import ActorRole, Channel, DeadlineConvention, PaymentChannel, ServiceLevel, TimeLimitUnit
 
 _T0 = datetime(2024, 1, 15, 1, 0, tzinfo=UTC)
@@ -82,3 +88,14 @@ def records(n_events: int) -> Iterator[dict[str, Any]]:
             "actor_role": role,
             "status": status,
         }
+
+
+@contextlib.contextmanager
+def fresh_store() -> Iterator[Store]:
+    """A new embedded store with the released migrations, in a temporary directory removed afterwards."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        opened_store(Settings(data_dir=Path(tmp) / "data"), role="writer", serve=False) as store,
+    ):
+        migrate(store)
+        yield store
