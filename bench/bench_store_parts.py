@@ -12,7 +12,8 @@ staged once into a MergeTree table; then, best CPU seconds of three runs each:
   reader converted the containers);
 * each derived view's own statement (``INSERT INTO <target> <the view's
   SELECT>`` over the staged events), and the whole feed through
-  ``events_feed`` with the views side by side, as the loader runs it;
+  ``events_feed`` with the views side by side (as the loader runs it) and one
+  after another;
 * ``daily_counts``: its groups per event, and the same counts kept otherwise
   (a plain ``count()``, which a replayed batch would double; one row per event
   in a ReplacingMergeTree).
@@ -110,16 +111,15 @@ def main() -> None:
 
             _line(target, _best(view), events)
         feed = ", ".join(FEED_COLUMNS)
-        _line(
-            "events_feed (every view, side by side)",
-            _best(
-                lambda: store.command(
+        for parallel, how in ((1, "side by side"), (0, "one after another")):
+
+            def fed(parallel: int = parallel) -> None:
+                store.command(
                     f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM stage",  # noqa: S608 (names from code)
-                    settings={"parallel_view_processing": 1},
+                    settings={"parallel_view_processing": parallel},
                 )
-            ),
-            events,
-        )
+
+            _line(f"events_feed (every view, {how})", _best(fed), events)
 
         grouped = f"SELECT count() FROM (SELECT {_DAY_KEYS} FROM stage GROUP BY {_DAY_GROUP})"  # noqa: S608
         groups = int(store.query(grouped).scalar())
