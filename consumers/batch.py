@@ -41,7 +41,6 @@ from schemas.errors import DecodeError, UnknownFingerprintError
 from schemas.registry import ReleasedSchema, schema_for_fingerprint
 
 _HEAD: Final[Callable[[Any], bytes]] = operator.itemgetter(slice(0, HEADER_SIZE))
-_VALUE: Final[Callable[[Any], bytes | None]] = operator.attrgetter("value")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,15 +56,14 @@ class Run:
         return self.first_offset + len(self.values)
 
 
-def runs_of(partition: int, records: Sequence[Any]) -> list[Run]:
-    """The runs of one partition's records from a poll (ascending offsets; gaps split runs)."""
-    if not records:
+def runs_of(partition: int, offsets: Sequence[int], values: list[bytes | None]) -> list[Run]:
+    """The runs of one partition's messages from a poll (ascending offsets; gaps split runs)."""
+    if not offsets:
         return []
-    first = records[0].offset
-    values: list[bytes | None] = list(map(_VALUE, records))
-    if records[-1].offset - first + 1 == len(records):
+    first = offsets[0]
+    if offsets[-1] - first + 1 == len(offsets):
         return [Run(partition, first, values)]
-    return _split(partition, ((r.offset, r.value) for r in records))
+    return _split(partition, zip(offsets, values, strict=True))
 
 
 def _split(partition: int, items: Iterable[tuple[int, bytes | None]]) -> list[Run]:
@@ -290,10 +288,10 @@ class Gathered:
         self._last: dict[tuple[bytes, int], _Container] = {}  # (fingerprint, partition) -> its latest container
         self._tail: dict[int, Run] = {}  # partition -> its latest run
 
-    def add(self, partition: int, records: Sequence[Any]) -> None:
-        """One partition's records from a poll (ascending offsets)."""
-        runs = runs_of(partition, records)
-        self.count += len(records)
+    def add(self, partition: int, offsets: Sequence[int], values: list[bytes | None]) -> None:
+        """One partition's messages from a poll: their offsets (ascending) and values."""
+        runs = runs_of(partition, offsets, values)
+        self.count += len(offsets)
         groups, dead = group_runs(self.topic, runs)
         self.dead.extend(dead)
         for fingerprint, group in groups.items():

@@ -1,9 +1,12 @@
 """``dossier consume run``: the consumer group loop.
 
-Two threads. The main thread polls Kafka and gathers a batch, writing each
-poll's records into the batch's Avro containers as they arrive
-(:class:`consumers.batch.Gathered`); a store thread hands the previous batch
-to ``store`` meanwhile and waits for it. In
+The group member is a librdkafka consumer (confluent-kafka): it fetches and
+parses record batches in C on its own threads, at about a fifth of
+kafka-python's CPU per record (BENCHMARKS.md), which leaves the cores to the
+store. Two Python threads. The main thread polls and gathers a batch,
+writing each poll's messages into the batch's Avro containers as they
+arrive (:class:`consumers.batch.Gathered`); a store thread hands the
+previous batch to ``store`` meanwhile and waits for it. In
 ``dossier consume run`` this loop runs in a process of its own and ``store``
 sends the batch to the process that owns the store
 (:mod:`consumers.readerproc`), so polling and storing overlap on two cores;
@@ -14,20 +17,22 @@ and the batch is worth a round of queries (a tenth of ``max_events``) or
 ``max_wait_s`` old (default 0.5 s, so an event is queryable well within 2 s
 of its publication at low traffic); while the store thread is busy the batch
 grows up to ``max_events``, then polling waits. A poll returns a tenth of
-``max_events`` at most (kafka-python parses what a poll returns), so a backlog's
-first batch reaches the store early. The default of 100,000 events keeps
+``max_events`` at most, so a backlog's first batch reaches the store early.
+The default of 100,000 events keeps
 background merges in check: each batch is a part in ``events`` and in each
 derived table, and 50,000-event parts cost about half as much again in merges
 (BENCHMARKS.md). Offsets of a
 batch are committed only after it is stored; a crash between the two replays
 the batch, which the sink turns into a no-op.
 
-Rebalances: the rebalance listener is asynchronous (kafka-python runs it on
-its IO loop; a blocking listener would stop heartbeats). On revocation it
-hands the pending batch to the store thread, waits, yielding to the loop,
+Rebalances: librdkafka calls the rebalance callbacks inside ``consume`` on
+the main thread, and keeps heartbeats going on its own threads meanwhile.
+On revocation the loader hands the pending batch to the store thread, waits
 until every batch is stored, and commits, before the group moves the
 partitions: the next owner starts where this one stopped, and two owners
-never store the same partition at once.
+never store the same partition at once. Partitions lost (the group moved on
+without us) are stored the same way but never committed, and no offset
+gathered under one assignment is committed under the next.
 
 Broker resets (Tansu forgets topics, records and group offsets on restart,
 platform.md A-9) are noticed five ways: the embedded broker process this
@@ -41,8 +46,9 @@ are stored but their offsets never committed, and the sink stores only what
 is missing, so nothing is lost or doubled.
 
 Progress on stderr every few seconds: events/s and lag per partition, the
-lag taken from the fetch high watermark (``consumer.highwater``), not
-``end_offsets`` which is wrong on Tansu (platform.md A-7).
+lag taken from the high watermark of the last fetch response
+(``get_watermark_offsets(cached=True)``), not from ListOffsets, which is
+wrong on Tansu (platform.md A-7).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ from consumers.sink import BatchResult, Sink
 from consumers.topicrepair import repair_partition_count
 from dossier_runtime.broker import BrokerHandle, start_broker
 from dossier_runtime.errors import BrokerError
-from dossier_runtime.kafka import ensure_topic, make_consumer
+from dossier_runtime.kafka import ensure_topic, librdkafka_security, make_group_consumer
 from dossier_runtime.settings import Settings
 
 DEFAULT_GROUP = "dossier-loader"
@@ -92,13 +98,6 @@ class _Batch:
     @property
     def count(self) -> int:
         return self.gathered.count
-
-
-def _loop_sleep(seconds: float) -> Any:
-    """An awaitable pause on kafka-python's IO loop (heartbeats go on meanwhile)."""
-    from kafka.net.selector import KernelEvent
-
-    return KernelEvent("_sleep", seconds)
 
 
 #: Stores one batch and says what happened; offsets are committed only after it returns.
@@ -160,20 +159,18 @@ class LiveLoader:
         self._last_progress = time.monotonic()
         self._seen_topic = True
         self._committed: dict[int, int] = {}
-        self._known_topic_id: Any = None
+        self._known_topic_id: str | None = None
         self._topic_id_settles = 0.0
+        self._admin: Any = None  # for the topic id (librdkafka's metadata does not carry it)
+        self._rewind: set[int] = set()  # partitions to read again from the start after a reset
+        self._said: dict[str, float] = {}  # client errors said, by kind: when
+        self._logger = _quiet_logger(self._client_error)
 
     # -- batches ---------------------------------------------------------------------------
 
     @property
     def _count(self) -> int:
         return self._gathered.count
-
-    def _add(self, records: dict[Any, list[Any]]) -> None:
-        for tp, msgs in records.items():
-            if not self._count:
-                self._since = time.monotonic()
-            self._gathered.add(tp.partition, msgs)
 
     def _submit(self) -> None:
         if not self._count:
@@ -231,31 +228,36 @@ class LiveLoader:
                     offsets[partition] = max(offsets.get(partition, 0), offset)
         return offsets
 
-    def _offsets(self, offsets: dict[int, int]) -> dict[Any, Any]:
-        from kafka import OffsetAndMetadata, TopicPartition
+    def _offsets(self, offsets: dict[int, int]) -> list[Any]:
+        from confluent_kafka import TopicPartition
 
-        return {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+        return [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())]
+
+    def _on_commit(self, error: Any, partitions: Any) -> None:
+        """librdkafka's answer to a commit (called inside ``consume``)."""
+        failed = [tp for tp in partitions or [] if tp.error is not None]
+        if error is not None or failed:
+            reason = error if error is not None else failed[0].error
+            self.log(f"offset commit failed ({reason}); stored batches will be replayed, not doubled")
+            return
+        self._committed.update({tp.partition: tp.offset for tp in partitions or [] if tp.topic == self.topic})
 
     def _commit_async(self, offsets: dict[int, int]) -> None:
-        def done(_offsets: Any, response: Any) -> None:
-            if isinstance(response, Exception):
-                self.log(
-                    f"offset commit failed ({type(response).__name__}: {response}); stored batches will be "
-                    "replayed, not doubled"
-                )
-            else:
-                self._committed.update(offsets)
+        from confluent_kafka import KafkaException
 
-        self.consumer.commit_async(self._offsets(offsets), callback=done)
+        try:
+            self.consumer.commit(offsets=self._offsets(offsets), asynchronous=True)
+        except KafkaException as exc:  # no assignment any more, broker gone: a replay is harmless
+            self.log(f"offset commit failed ({exc}); stored batches will be replayed, not doubled")
 
     def _commit_now(self, offsets: dict[int, int]) -> None:
+        from confluent_kafka import KafkaException
+
         try:
-            self.consumer.commit(self._offsets(offsets))
+            self.consumer.commit(offsets=self._offsets(offsets), asynchronous=False)
             self._committed.update(offsets)
-        except Exception as exc:  # kafka errors: the batch is stored; a replay is harmless
-            self.log(
-                f"offset commit failed ({type(exc).__name__}: {exc}); stored batches will be replayed, not doubled"
-            )
+        except KafkaException as exc:  # the batch is stored; a replay is harmless
+            self.log(f"offset commit failed ({exc}); stored batches will be replayed, not doubled")
 
     def flush(self) -> None:
         """Store everything gathered so far and commit it (the main thread; shutdown)."""
@@ -267,23 +269,29 @@ class LiveLoader:
 
     # -- rebalance -------------------------------------------------------------------------
 
-    async def revoke(self, revoked: Any, *, commit: bool = True) -> None:
-        """On the IO loop: store what is pending, then commit, before the partitions move."""
-        from kafka.errors import KafkaError
+    def revoke(self, _consumer: Any, _partitions: Any, *, commit: bool = True) -> None:
+        """Inside ``consume``: store what is pending, then commit, before the partitions move.
 
-        self._submit()
-        while not self._idle():
-            await _loop_sleep(0.02)
-        offsets = self._collect()
-        if not (offsets and commit):
+        librdkafka keeps the member's heartbeats going on its own threads, so
+        waiting here for the store is safe (up to ``max.poll.interval.ms``).
+        """
+        if self._failure is not None:  # the store thread is gone; nothing gathered can be stored
             return
-        try:
-            await self.consumer.commit_async(self._offsets(offsets))
-            self._committed.update(offsets)
-        except KafkaError as exc:
-            self.log(f"offset commit on rebalance failed ({exc}); the next owner replays it, nothing is doubled")
+        self._submit()
+        self._wait_idle()
+        offsets = self._collect()
+        if offsets and commit:
+            self._commit_now(offsets)
 
-    def on_assigned(self, assigned: Any) -> None:
+    def lost(self, consumer: Any, partitions: Any) -> None:
+        """The group moved on without us (a session that timed out, a broker reset): never commit."""
+        self.revoke(consumer, partitions, commit=False)
+
+    def on_assigned(self, _consumer: Any, assigned: Any) -> None:
+        # Everything before was stored (and committed, unless lost) by revoke: offsets gathered under an
+        # earlier assignment are never committed under this one.
+        self._epoch += 1
+        self._rewind.clear()
         parts = sorted(tp.partition for tp in assigned)
         self.log(f"assigned partitions {parts} of {self.topic}")
         if self.on_assign is not None:
@@ -292,17 +300,20 @@ class LiveLoader:
     # -- resets ----------------------------------------------------------------------------
 
     def check_broker(self) -> None:
+        from confluent_kafka import KafkaException
+
         reset = False
         restarted = restart_if_exited(self.broker, self.settings, self.log)
         if restarted is not None:
             self.broker, reset = restarted, True
         try:
-            known = self.consumer.partitions_for_topic(self.topic)
-        except Exception:  # metadata while the broker is down
-            known = None
-        if known and len(known) != self.settings.partitions:
-            reset = repair_partition_count(self.consumer, self.settings, self.bootstrap, len(known), self.log) or reset
-            known = None if reset else known
+            metadata = self.consumer.list_topics(self.topic, timeout=2.0).topics.get(self.topic)
+            known = len(metadata.partitions) if metadata is not None and metadata.error is None else 0
+        except KafkaException:  # metadata while the broker is down
+            known = 0
+        if known and known != self.settings.partitions:
+            reset = repair_partition_count(self.settings, self.bootstrap, known, self.log) or reset
+            known = 0 if reset else known
         if not known:
             try:
                 ensure_topic(self.bootstrap, self.topic, self.settings.partitions, self.settings.kafka_security)
@@ -314,27 +325,13 @@ class LiveLoader:
                 return
         topic_id = self._topic_id()
         if topic_id is not None:
-            settled = time.monotonic() >= self._topic_id_settles  # after our own reset the cached id may lag
+            settled = time.monotonic() >= self._topic_id_settles  # after our own reset the id may still be the old one
             if settled and self._known_topic_id is not None and topic_id != self._known_topic_id and not reset:
                 self.log(f"topic {self.topic} was recreated (its topic id changed: broker reset?)")
                 reset = True
             self._known_topic_id = topic_id
-        for tp in self.consumer.assignment():
-            if self._committed.get(tp.partition):
-                try:
-                    committed = self.consumer.committed(tp)
-                except Exception:
-                    committed = -1
-                if committed is None:  # the group's offsets are gone: the broker forgot everything
-                    reset = True
-                    self._committed.pop(tp.partition, None)
-            high = self.consumer.highwater(tp)
-            try:
-                position = self.consumer.position(tp, timeout_ms=1000)
-            except Exception:
-                continue
-            if high is not None and position is not None and position > high:
-                reset = True
+        assignment = self.consumer.assignment()
+        reset = self._offsets_vanished(assignment) or self._behind_position(assignment) or reset
         if reset:
             self.summary.broker_resets += 1
             self._epoch += 1
@@ -344,17 +341,82 @@ class LiveLoader:
             self._collect()
             self._committed.clear()
             self._topic_id_settles = time.monotonic() + 10.0
-            assignment = list(self.consumer.assignment())
-            if assignment:
-                self.consumer.seek_to_beginning(*assignment)
+            self._rewind = {tp.partition for tp in assignment}
             self.log("reading every assigned partition again from the start; stored events are not stored twice")
+        self._rewind_now()
 
-    def _topic_id(self) -> Any:
-        """The topic's id in the consumer's metadata (a recreated topic has a new one), None if unknown."""
-        cluster = getattr(getattr(self.consumer, "_client", None), "cluster", None)  # kafka-python: no public accessor
+    def _offsets_vanished(self, assignment: list[Any]) -> bool:
+        """The group's committed offsets are gone where we had committed: the broker forgot everything."""
+        from confluent_kafka import OFFSET_INVALID, KafkaException, TopicPartition
+
+        ours = [TopicPartition(self.topic, tp.partition) for tp in assignment if self._committed.get(tp.partition)]
+        if not ours:
+            return False
         try:
-            return cluster.topic_id(self.topic) if cluster is not None else None
-        except Exception:  # an older client without topic ids: the other three signals remain
+            committed = self.consumer.committed(ours, timeout=1.0)
+        except KafkaException:
+            return False
+        gone = [tp.partition for tp in committed if tp.error is None and tp.offset == OFFSET_INVALID]
+        for partition in gone:
+            self._committed.pop(partition, None)
+        return bool(gone)
+
+    def _behind_position(self, assignment: list[Any]) -> bool:
+        """A partition's high watermark fell below our position: its records were forgotten."""
+        for tp, position in self._positions(assignment).items():
+            high = self._high(tp)
+            if high is not None and position is not None and position > high:
+                return True
+        return False
+
+    def _rewind_now(self) -> None:
+        """Seek the partitions a reset left to read again to their beginning (retried at the next check)."""
+        from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+
+        for partition in sorted(self._rewind):
+            try:
+                self.consumer.seek(TopicPartition(self.topic, partition, OFFSET_BEGINNING))
+                self._rewind.discard(partition)
+            except KafkaException:  # not fetching it yet; the next check tries again
+                continue
+
+    def _positions(self, assignment: list[Any]) -> dict[Any, int | None]:
+        from confluent_kafka import KafkaException
+
+        try:
+            found = self.consumer.position(assignment) if assignment else []
+        except KafkaException:
+            return {}
+        return {tp: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+    def _high(self, tp: Any) -> int | None:
+        """The partition's high watermark from the last fetch response (never ListOffsets: wrong on Tansu)."""
+        from confluent_kafka import KafkaException
+
+        try:
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+        except KafkaException:
+            return None
+        return int(high) if high is not None and high >= 0 else None
+
+    def _topic_id(self) -> str | None:
+        """The topic's id (a recreated topic has a new one), None if unknown."""
+        from confluent_kafka import TopicCollection
+
+        if self._admin is None:
+            from confluent_kafka.admin import AdminClient
+
+            config: dict[str, Any] = {
+                "bootstrap.servers": self.bootstrap,
+                "logger": self._logger,
+                "error_cb": self._client_error,
+                **librdkafka_security(self.settings.kafka_security),
+            }
+            self._admin = AdminClient(config)
+        try:
+            future = self._admin.describe_topics(TopicCollection([self.topic]), request_timeout=2.0)[self.topic]
+            return str(future.result(timeout=3.0).topic_id)
+        except Exception:  # the broker is down or cannot describe topics: the other signals remain
             return None
 
     def progress(self, force: bool = False) -> None:
@@ -364,12 +426,9 @@ class LiveLoader:
             return
         rate = self._counted / elapsed if elapsed > 0 else 0.0
         lags = []
-        for tp in sorted(self.consumer.assignment(), key=lambda t: t.partition):
-            high = self.consumer.highwater(tp)
-            try:
-                pos = self.consumer.position(tp, timeout_ms=200)
-            except Exception:
-                pos = None
+        positions = self._positions(self.consumer.assignment())
+        for tp, pos in sorted(positions.items(), key=lambda item: item[0].partition):
+            high = self._high(tp)
             lag = "?" if high is None or pos is None else str(max(high - pos, 0))
             lags.append(f"p{tp.partition}={lag}")
         t = self.summary.totals
@@ -382,52 +441,66 @@ class LiveLoader:
 
     # -- loop ------------------------------------------------------------------------------
 
+    def _client_error(self, error: Any) -> None:
+        """librdkafka's errors (an unreachable broker, …), each kind said once a minute at most."""
+        now = time.monotonic()
+        key = str(getattr(error, "code", lambda: error)())
+        if now - self._said.get(key, -1e9) >= 60.0:
+            self._said[key] = now
+            self.log(f"kafka: {error}")
+
     def run(self, stop: threading.Event) -> RunSummary:
-        from kafka import AsyncConsumerRebalanceListener
-
         ensure_topic(self.bootstrap, self.topic, self.settings.partitions, self.settings.kafka_security)
-        loader = self
-
-        class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                await loader.revoke(revoked)
-
-            async def on_partitions_lost(self, lost: Any) -> None:
-                await loader.revoke(lost, commit=False)
-
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                loader.on_assigned(assigned)
-
         worker = threading.Thread(target=self._store_loop, name="store-batches", daemon=True)
         worker.start()
         try:
-            self.consumer = make_consumer(
+            self.consumer = make_group_consumer(
                 self.bootstrap,
+                self.options.group,
                 self.settings.kafka_security,
-                group_id=self.options.group,
-                max_poll_records=self.options.max_events,
-                metadata_max_age_ms=5_000,  # a recreated topic (new topic id) is seen within seconds
+                on_commit=self._on_commit,
+                error_cb=self._client_error,
+                logger=self._logger,
             )
-            self.consumer.subscribe([self.topic], listener=_Listener())
+            self.consumer.subscribe([self.topic], on_assign=self.on_assigned, on_revoke=self.revoke, on_lost=self.lost)
             try:
                 self._loop(stop)
                 self.flush()
             finally:
                 self.progress(force=True)
                 try:
-                    self.consumer.close(autocommit=False)
+                    self.consumer.close()  # leaves the group; revoke finds nothing left to store
                 except Exception as exc:  # closing after a broker loss
                     self.log(f"consumer close: {exc}")
         finally:
             self._work.put(None)
             worker.join(timeout=60)
+            self._admin = None  # its threads and connections go with it
             self._gathered.close()  # what was gathered after a failure: its offsets are not committed
         return self.summary
 
-    def _stable(self) -> bool:
-        from kafka.structs import MemberState
+    def _add(self, messages: list[Any]) -> None:
+        """A poll's messages, by partition, into the batch being gathered."""
+        by_partition: dict[int, tuple[list[int], list[bytes | None]]] = {}
+        for message in messages:
+            if message.error() is not None:
+                self._message_error(message)
+                continue
+            partition = message.partition()
+            entry = by_partition.get(partition)
+            if entry is None:
+                entry = by_partition[partition] = ([], [])
+            entry[0].append(message.offset())
+            entry[1].append(message.value())
+        for partition, (offsets, values) in by_partition.items():
+            if not self._count:
+                self._since = time.monotonic()
+            self._gathered.add(partition, offsets, values)
 
-        return bool(self.consumer.group_metadata().state == MemberState.STABLE)
+    def _message_error(self, message: Any) -> None:
+        error = message.error()
+        where = f"{message.topic()}/{message.partition()}" if message.topic() else "the consumer"
+        self._client_error(f"{where}: {error}")
 
     def _loop(self, stop: threading.Event) -> None:
         options = self.options
@@ -435,19 +508,14 @@ class LiveLoader:
         tenth = max(options.max_events // 10, 1)
         while not stop.is_set():
             room = options.max_events - self._count
-            # While the group (re)forms, stay inside poll(): kafka-python drops a JoinGroup answer
-            # that arrives while no poll() awaits it and joins again (another ~3 s on Tansu), so
-            # a loop that steps out of poll() at the wrong moments can rejoin forever.
-            stable = self._stable()
-            if room > 0 or not stable:
-                timeout_ms = 100 if stable else REJOIN_POLL_MS
-                # A poll parses what it returns (~6 µs a record): a tenth of a batch at most, so the first
-                # batch of a backlog reaches a free store after a tenth, not after a whole batch.
-                records = self.consumer.poll(timeout_ms=timeout_ms, max_records=max(min(room, tenth), 1))
-                self._add(records)
+            if room > 0:
+                # A poll returns a tenth of a batch at most, so the first batch of a backlog reaches a free
+                # store after a tenth, not after a whole batch.
+                messages = self.consumer.consume(num_messages=max(min(room, tenth), 1), timeout=0.1)
+                self._add(messages)
             else:
                 self._wait_idle()  # the store thread is behind: stop gathering until it is free
-                records = {}
+                messages = []
             self._raise_failure()
             offsets = self._collect()
             if offsets:
@@ -457,10 +525,9 @@ class LiveLoader:
             worth = self._count >= tenth or now - self._since >= options.max_wait_s
             if self._count and worth and self._idle():
                 self._submit()
-            if records or not self.consumer.assignment():
+            assignment = self.consumer.assignment()
+            if messages or not assignment:
                 idle_since = now
-            if not self._stable():
-                continue
             if now - last_check >= 2.0:
                 self.check_broker()
                 last_check = now
@@ -468,3 +535,20 @@ class LiveLoader:
             idle = options.stop_after_idle_s
             if idle is not None and not self._count and self._idle() and now - idle_since >= idle:
                 break
+
+
+def _quiet_logger(say: Callable[[Any], None]) -> Any:
+    """librdkafka's log lines, warnings and worse only, through ``say`` (which says each kind once a minute)."""
+    import logging
+
+    class _Say(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            say(record.getMessage())
+
+    logger = logging.getLogger("dossier.kafka")
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.addHandler(_Say())
+    return logger

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from dossier_runtime.settings import Settings
 
 
-def repair_partition_count(
-    consumer: Any, settings: Settings, bootstrap: str, known: int, log: Callable[[str], None]
-) -> bool:
+def repair_partition_count(settings: Settings, bootstrap: str, known: int, log: Callable[[str], None]) -> bool:
     """A reset Tansu auto-creates a polled topic with its default partition count; put the right one back.
 
     ``known`` is the count in the consumer's metadata, which may be stale (a
@@ -24,7 +21,7 @@ def repair_partition_count(
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError
 
-    from dossier_runtime.kafka import make_admin
+    from dossier_runtime.kafka import make_admin, make_consumer
 
     topic, partitions = settings.topic, settings.partitions
     admin = make_admin(bootstrap, settings.kafka_security)
@@ -34,7 +31,12 @@ def repair_partition_count(
         if count == partitions:
             return False  # already repaired (by a producer or a previous check)
         tps = [TopicPartition(topic, p) for p in range(count)]
-        if any(consumer.end_offsets(tps).get(tp) for tp in tps):
+        probe = make_consumer(bootstrap, settings.kafka_security, group_id=None)
+        try:
+            holds_records = any(probe.end_offsets(tps).get(tp) for tp in tps)  # non-zero even where Tansu is off
+        finally:
+            probe.close()
+        if holds_records:
             log(
                 f"topic {topic} has {count} partitions, configured {partitions}, and holds records: "
                 "set DOSSIER_PARTITIONS to match"

@@ -1,4 +1,10 @@
-"""Kafka clients with the settings this project relies on (kafka-python).
+"""Kafka clients with the settings this project relies on.
+
+kafka-python for producers, admin and one-off reads; confluent-kafka
+(librdkafka) for the live loader's consumer group, which reads every event
+of the stream: librdkafka parses record batches in C at about a fifth of
+kafka-python's CPU per record (BENCHMARKS.md), and that CPU is shared with
+the store on the same cores.
 
 * Producers: ``acks=all``, idempotence, lz4, and short bootstrap/delivery
   timeouts, so an unreachable broker is a clear error within seconds, not a
@@ -32,6 +38,18 @@ def security_config(security: KafkaSecurity) -> dict[str, Any]:
         config["sasl_plain_password"] = security.sasl_password
     if security.ssl_cafile:
         config["ssl_cafile"] = security.ssl_cafile
+    return config
+
+
+def librdkafka_security(security: KafkaSecurity) -> dict[str, Any]:
+    """The same SASL/SSL configuration in librdkafka's terms."""
+    config: dict[str, Any] = {"security.protocol": security.protocol}
+    if security.sasl_mechanism:
+        config["sasl.mechanisms"] = security.sasl_mechanism
+        config["sasl.username"] = security.sasl_username
+        config["sasl.password"] = security.sasl_password
+    if security.ssl_cafile:
+        config["ssl.ca.location"] = security.ssl_cafile
     return config
 
 
@@ -92,6 +110,35 @@ def make_consumer(bootstrap: str, security: KafkaSecurity | None = None, **overr
         return KafkaConsumer(**config)
     except KafkaError as exc:
         raise _unreachable(bootstrap, exc) from exc
+
+
+def make_group_consumer(bootstrap: str, group: str, security: KafkaSecurity | None = None, **overrides: Any) -> Any:
+    """A librdkafka consumer in ``group``: manual commits, short group timeouts, bounded prefetch.
+
+    ``overrides`` are librdkafka properties (``on_commit``, ``error_cb``,
+    ``logger``, …). Nothing connects until the first call that needs the
+    broker; an unreachable one shows as errors through ``error_cb``.
+    """
+    from confluent_kafka import Consumer
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6_000,
+        "heartbeat.interval.ms": 1_000,
+        "allow.auto.create.topics": False,
+        "topic.metadata.refresh.interval.ms": 5_000,  # a recreated or vanished topic is seen within seconds
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        "queued.max.messages.kbytes": 32 * 1024,  # prefetched, per partition
+        "socket.timeout.ms": REQUEST_TIMEOUT_MS,
+        **librdkafka_security(security or KafkaSecurity()),
+    }
+    config.update(overrides)
+    return Consumer(config)
 
 
 def make_admin(bootstrap: str, security: KafkaSecurity | None = None) -> Any:

@@ -14,9 +14,13 @@ from tests.eventfactory import history
 
 
 @dataclasses.dataclass(frozen=True)
-class _Record:  # what the loader reads of a kafka-python ConsumerRecord
+class _Record:  # what the loader reads of a Kafka message
     offset: int
     value: bytes | None
+
+
+def _add(batch: Gathered, partition: int, records: list[_Record]) -> None:
+    batch.add(partition, [r.offset for r in records], [r.value for r in records])
 
 
 def _messages(n: int) -> list[bytes]:
@@ -33,11 +37,11 @@ def _rows(path: str) -> list[dict[str, object]]:
 def test_containers_hold_each_poll_in_offset_order_and_split_at_gaps(tmp_path: Path) -> None:
     m = _messages(12)
     batch = Gathered("events")
-    batch.add(0, [_Record(10 + i, m[i]) for i in range(3)])
-    batch.add(1, [_Record(0, m[3]), _Record(1, m[4])])
-    batch.add(0, [_Record(13, m[5]), _Record(14, b"not avro"), _Record(15, m[6])])  # continues p0; one poison
-    batch.add(0, [_Record(20, m[7]), _Record(21, m[8])])  # a gap in p0 (compacted or skipped offsets)
-    batch.add(1, [_Record(2, m[9]), _Record(3, None)])  # a tombstone
+    _add(batch, 0, [_Record(10 + i, m[i]) for i in range(3)])
+    _add(batch, 1, [_Record(0, m[3]), _Record(1, m[4])])
+    _add(batch, 0, [_Record(13, m[5]), _Record(14, b"not avro"), _Record(15, m[6])])  # continues p0; one poison
+    _add(batch, 0, [_Record(20, m[7]), _Record(21, m[8])])  # a gap in p0 (compacted or skipped offsets)
+    _add(batch, 1, [_Record(2, m[9]), _Record(3, None)])  # a tombstone
     assert batch.count == 12
 
     staged = batch.staged()
@@ -76,7 +80,7 @@ def test_containers_hold_each_poll_in_offset_order_and_split_at_gaps(tmp_path: P
 
 def test_an_empty_batch_has_no_files() -> None:
     batch = Gathered("events")
-    batch.add(0, [])
+    _add(batch, 0, [])
     assert batch.count == 0
     assert batch.staged() == []
     assert batch.next_offsets() == {}
