@@ -157,12 +157,27 @@ def write_groups(groups: dict[bytes, list[Run]], directory: Path) -> list[Staged
     return staged
 
 
-def stage_groups(sink: Sink, topic: str, staged: Sequence[StagedGroup]) -> None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class NativeGroup:
+    """Rows of one writer schema already decoded (ClickHouse's Native format), with their Kafka positions.
+
+    ``columns`` names the file's columns: the schema's fields, then ``_topic``, ``_partition``, ``_offset``.
+    The Kafka reader writes these (:mod:`consumers.readerdecode`) so that the store has no parsing left.
+    """
+
+    columns: list[str]
+    path: str
+
+
+def stage_groups(sink: Sink, topic: str, staged: Sequence[StagedGroup | NativeGroup]) -> None:
     """Stage every group into the sink's (truncated) staging table; a block ClickHouse refuses raises."""
     sink.truncate()
     try:
         for group in staged:
-            sink.stage_files(topic, group.columns, group.parts)
+            if isinstance(group, NativeGroup):
+                sink.stage_native(group.columns, group.path)
+            else:
+                sink.stage_files(topic, group.columns, group.parts)
     except StoreQueryError:
         sink.truncate()
         raise
@@ -199,7 +214,7 @@ Submit = Callable[[list[StagedGroup], list[DeadLetter], RawOf], BatchResult | No
 
 
 def store_staged(
-    sink: Sink, topic: str, staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf
+    sink: Sink, topic: str, staged: Sequence[StagedGroup | NativeGroup], dead: list[DeadLetter], raw_of: RawOf
 ) -> BatchResult | None:
     """The store's side of a batch: stage, check, publish, dead letters; None when a block is refused."""
     try:
@@ -287,6 +302,8 @@ class Gathered:
         self._containers: dict[bytes, list[_Container]] = {}  # by writer fingerprint, in order of creation
         self._last: dict[tuple[bytes, int], _Container] = {}  # (fingerprint, partition) -> its latest container
         self._tail: dict[int, Run] = {}  # partition -> its latest run
+        #: The containers decoded ahead of storing (the Kafka reader, consumers.readerdecode), if they were.
+        self.decoded: list[NativeGroup] | None = None
 
     def add(self, partition: int, offsets: Sequence[int], values: list[bytes | None]) -> None:
         """One partition's messages from a poll: their offsets (ascending) and values."""

@@ -133,7 +133,10 @@ class LiveLoader:
         broker: BrokerHandle | None = None,
         log: Callable[[str], None] = lambda _m: None,
         on_assign: Callable[[list[int]], None] | None = None,
+        seal: Callable[[Gathered], None] | None = None,
     ) -> None:
+        """``seal(batch)``, if given, runs on the main thread when a batch is full while the store is busy
+        (nothing more is added to it): the reader process decodes it then, not after the store frees up."""
         self.settings = settings
         self.store = store
         self.bootstrap = bootstrap
@@ -141,6 +144,7 @@ class LiveLoader:
         self.broker = broker
         self.log = log
         self.on_assign = on_assign
+        self.seal = seal
         self.topic = settings.topic
         self.summary = RunSummary()
         self.consumer: Any = None
@@ -514,6 +518,8 @@ class LiveLoader:
                 messages = self.consumer.consume(num_messages=max(min(room, tenth), 1), timeout=0.1)
                 self._add(messages)
             else:
+                if self.seal is not None and not self._idle():
+                    self.seal(self._gathered)  # full while the store is busy: its last step before storing, now
                 self._wait_idle()  # the store thread is behind: stop gathering until it is free
                 messages = []
             self._raise_failure()

@@ -8,8 +8,11 @@ processes that overlap fully on two cores:
 - the **reader** (a child process, :func:`reader_main`): the consumer group
   (:class:`consumers.live.LiveLoader`: polling, batching, rebalances,
   broker-reset detection, offset commits) and the per-message work that needs
-  no store: the header check, grouping by writer schema, and one Avro
-  container per run, written to a private memory-backed scratch directory;
+  no store: the header check, grouping by writer schema, one Avro
+  container per run, written to a private memory-backed scratch directory,
+  and, on the embedded store, decoding them to ClickHouse Native files with a
+  chDB of its own (:mod:`consumers.readerdecode`), so the owner only copies
+  rows in;
 - the **owner** (the command's own process, :func:`load_live`): the store.
   It stages each batch's containers, checks and publishes them
   (:meth:`consumers.sink.Sink.publish`), writes dead letters, answers; it also
@@ -56,8 +59,9 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from consumers.batch import Gathered, StagedGroup, store_staged, store_through
+from consumers.batch import Gathered, NativeGroup, StagedGroup, store_staged, store_through
 from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
+from consumers.readerdecode import BatchDecoder
 from consumers.sink import BatchResult, DeadLetter, RawOf, Sink
 from dossier_runtime.broker import BrokerHandle
 from dossier_runtime.errors import RuntimeSetupError, StoreError
@@ -99,11 +103,12 @@ class _Channel:
         return message
 
 
-def _remote_store(channel: _Channel, topic: str) -> Callable[[Gathered], BatchResult]:
-    """Batches stored by the owner: the containers go over the pipe, the raw messages only when asked for."""
+def _remote_store(channel: _Channel, topic: str, decoder: BatchDecoder | None) -> Callable[[Gathered], BatchResult]:
+    """Batches stored by the owner: the containers (decoded to Native files when ``decoder`` is given, ahead
+    of time if the batch was sealed) go over the pipe, the raw messages only when asked for."""
 
-    def submit(staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf) -> BatchResult | None:
-        channel.send(("batch", staged, dead))
+    def send(groups: Sequence[StagedGroup | NativeGroup], dead: list[DeadLetter], raw_of: RawOf) -> BatchResult | None:
+        channel.send(("batch", groups, dead))
         while (reply := channel.recv())[0] == "raw?":
             channel.send(("raw", raw_of(reply[1])))
         if reply[0] == "refused":
@@ -113,7 +118,34 @@ def _remote_store(channel: _Channel, topic: str) -> Callable[[Gathered], BatchRe
         result: BatchResult = reply[1]
         return result
 
-    return lambda batch: store_through(topic, batch, submit)
+    def store(batch: Gathered) -> BatchResult:
+        ahead = [batch.decoded]
+
+        def submit(staged: list[StagedGroup], dead: list[DeadLetter], raw_of: RawOf) -> BatchResult | None:
+            groups: Sequence[StagedGroup | NativeGroup] | None = staged
+            if ahead[0] is not None:  # the batch as sealed (a retry after poison is decoded afresh)
+                groups, ahead[0] = ahead[0], None
+            elif decoder is not None:
+                groups = decoder.decode(topic, staged)
+            if groups is None:  # a message body does not decode: store_through isolates it and submits the rest
+                return None
+            return send(groups, dead, raw_of)
+
+        return store_through(topic, batch, submit)
+
+    return store
+
+
+def _sealer(topic: str, decoder: BatchDecoder | None) -> Callable[[Gathered], None] | None:
+    """Decode a full batch while the owner stores the one before (None: the owner parses Avro itself)."""
+    if decoder is None:
+        return None
+
+    def seal(batch: Gathered) -> None:
+        if batch.decoded is None:
+            batch.decoded = decoder.decode(topic, batch.staged())
+
+    return seal
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -140,9 +172,9 @@ def _sendable(exc: BaseException) -> BaseException:
 
 
 def _tune_gc() -> None:
-    """Collect cycles rarely: kafka-python allocates several objects per record, nearly all freed
-    by reference counting, and the default thresholds (a young collection every 700 allocations)
-    cost about a quarter of the reader's CPU at full speed (BENCHMARKS.md). What is alive at
+    """Collect cycles rarely: the Kafka client allocates objects per record, nearly all freed by
+    reference counting, and the default thresholds (a young collection every 700 allocations)
+    cost about a quarter of the reader's CPU at full speed with kafka-python (BENCHMARKS.md). What is alive at
     start (modules, the schema registry) is frozen out of every collection."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
@@ -150,7 +182,7 @@ def _tune_gc() -> None:
 
 def reader_main(conn: Connection) -> None:
     """The reader process: the consumer group loop, storing through the owner."""
-    settings, bootstrap, options, quiet, parent_pid = conn.recv()
+    settings, bootstrap, options, quiet, parent_pid, column_types = conn.recv()
     _tune_gc()
     _die_with_parent(parent_pid)
     stop = threading.Event()
@@ -166,8 +198,20 @@ def reader_main(conn: Connection) -> None:
         with contextlib.suppress(_OwnerGone):
             channel.send(("assigned", partitions, time.monotonic()))
 
+    decoder = None
+    if column_types is not None:
+        try:
+            decoder = BatchDecoder(column_types)
+        except Exception as exc:  # chDB could not start here: the owner parses the Avro itself, as on a server
+            log(f"the Kafka reader cannot decode batches itself ({exc}); the store will")
     loader = LiveLoader(
-        settings, _remote_store(channel, settings.topic), bootstrap, options, log=log, on_assign=assigned
+        settings,
+        _remote_store(channel, settings.topic, decoder),
+        bootstrap,
+        options,
+        log=log,
+        on_assign=assigned,
+        seal=_sealer(settings.topic, decoder),
     )
     try:
         summary = loader.run(stop)
@@ -177,6 +221,9 @@ def reader_main(conn: Connection) -> None:
         with contextlib.suppress(_OwnerGone):
             channel.send(("error", _sendable(exc)))
         return
+    finally:
+        if decoder is not None:
+            decoder.close()
     with contextlib.suppress(_OwnerGone):
         channel.send(("done", summary))
 
@@ -273,7 +320,10 @@ def load_live(
     )
     theirs_sock.close()
     ours = Connection(ours_sock.detach())
-    ours.send((settings, bootstrap, options, quiet, os.getpid()))
+    # On the embedded store the reader decodes each batch itself (consumers.readerdecode), with the store's
+    # column types; a server parses Avro on its own cores.
+    column_types = sink.event_columns if sink.store.kind == "embedded" else None
+    ours.send((settings, bootstrap, options, quiet, os.getpid(), column_types))
     owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
     signalled = False
     last_check = time.monotonic()

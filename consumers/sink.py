@@ -278,24 +278,18 @@ class Sink:
                     {"topic": topic, "p": partition, "first": first, "structure": structure},
                 )
             return
-        directory = {str(Path(path).parent) for _p, _f, path in parts}
-        if len(directory) != 1:
-            raise ValueError("stage_files: the containers of one call must share a directory")
-        names = [Path(path).name for _p, _f, path in parts]
+        select, params = containers_select(topic, columns, parts, structure)
+        self.store.command(f"{target} {select}", params, settings={"input_format_avro_allow_missing_fields": 1})
+
+    def stage_native(self, columns: Sequence[str], path: str) -> None:
+        """Stage rows a Kafka reader already decoded (:class:`consumers.batch.NativeGroup`): no parsing left."""
+        cols = ", ".join(f"`{c}`" for c in columns)
+        if self.store.kind != "embedded":
+            self.store.insert_bytes(f"INSERT INTO {self.staging} ({cols})", "Native", [Path(path).read_bytes()])
+            return
         self.store.command(
-            f"{target} SELECT {cols}, {{topic:String}}, "  # noqa: S608  (staging name and columns are generated, not input)
-            "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)), "
-            "transform(_file, {names:Array(String)}, {firsts:Array(Int64)}, toInt64(-1)) + _row_number "
-            "FROM file({glob:String}, 'Avro', {structure:String})",
-            {
-                "topic": topic,
-                "names": names,
-                "partitions": [p for p, _f, _d in parts],
-                "firsts": [f for _p, f, _d in parts],
-                "glob": str(Path(directory.pop()) / ("{" + ",".join(names) + "}")),
-                "structure": structure,
-            },
-            settings={"input_format_avro_allow_missing_fields": 1},
+            f"INSERT INTO {self.staging} ({cols}) SELECT {cols} FROM file({{path:String}}, 'Native')",  # noqa: S608  (staging name and columns are generated, not input)
+            {"path": path},
         )
 
     # -- publish ---------------------------------------------------------------------------
@@ -429,6 +423,34 @@ def drop_stale_scratch() -> int:
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
+
+
+def containers_select(
+    topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, str]], structure: str
+) -> tuple[str, dict[str, Any]]:
+    """``SELECT`` the rows of Kafka runs' Avro containers with their positions (``_topic``, ``_partition``,
+    ``_offset``), and its parameters: row *i* of the container of ``(partition, first offset, file)`` was
+    the message at ``first offset + i``. The files must share a directory (one ``file()`` glob)."""
+    directory = {str(Path(path).parent) for _p, _f, path in parts}
+    if len(directory) != 1:
+        raise ValueError("the containers of one batch must share a directory")
+    names = [Path(path).name for _p, _f, path in parts]
+    cols = ", ".join(f"`{c}`" for c in columns)
+    select = (
+        f"SELECT {cols}, {{topic:String}} AS _topic, "  # noqa: S608  (columns are generated, not input)
+        "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)) AS _partition, "
+        "transform(_file, {names:Array(String)}, {firsts:Array(Int64)}, toInt64(-1)) + _row_number AS _offset "
+        "FROM file({glob:String}, 'Avro', {structure:String})"
+    )
+    params = {
+        "topic": topic,
+        "names": names,
+        "partitions": [p for p, _f, _d in parts],
+        "firsts": [f for _p, f, _d in parts],
+        "glob": str(Path(directory.pop()) / ("{" + ",".join(names) + "}")),
+        "structure": structure,
+    }
+    return select, params
 
 
 def drop_stale_staging(store: Store, keep: Mapping[str, object] | None = None, idle_s: int | None = None) -> int:

@@ -134,6 +134,9 @@ def make_group_consumer(bootstrap: str, group: str, security: KafkaSecurity | No
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 16 * 1024 * 1024,
         "queued.max.messages.kbytes": 32 * 1024,  # prefetched, per partition
+        # Fetch again 10 ms after the prefetch queue drained below its bounds, not 1 s (the default): with a
+        # backlog the queue is always full, and the default capped reading at ~140k messages/s (BENCHMARKS.md).
+        "fetch.queue.backoff.ms": 10,
         "socket.timeout.ms": REQUEST_TIMEOUT_MS,
         **librdkafka_security(security or KafkaSecurity()),
     }
