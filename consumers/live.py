@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -448,7 +449,9 @@ class LiveLoader:
     def _client_error(self, error: Any) -> None:
         """librdkafka's errors (an unreachable broker, …), each kind said once a minute at most."""
         now = time.monotonic()
-        key = str(getattr(error, "code", lambda: error)())
+        code = getattr(error, "code", None)
+        # A kind: the error code, or a log line without its numbers ("… after 3ms in state CONNECT").
+        key = str(code()) if callable(code) else re.sub(r"\d+", "#", str(error))
         if now - self._said.get(key, -1e9) >= 60.0:
             self._said[key] = now
             self.log(f"kafka: {error}")

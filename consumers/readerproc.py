@@ -248,18 +248,27 @@ class _Owner:
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
 
+    def _news(self, message: tuple[Any, ...]) -> bool:
+        """Handle ``message`` if it is news (an assignment); whether it was."""
+        if message[0] != "assigned":
+            return False
+        if self.on_assign is not None:
+            self.on_assign(message[1], message[2])
+        return True
+
     def _recv(self) -> tuple[Any, ...]:
-        """The next message that is not news (news is handled on the way)."""
+        """The next message that is not news (news is handled on the way): for replies the reader owes."""
         while True:
             message: tuple[Any, ...] = self.conn.recv()
-            if message[0] == "assigned":
-                if self.on_assign is not None:
-                    self.on_assign(message[1], message[2])
-                continue
-            return message
+            if not self._news(message):
+                return message
 
     def handle(self) -> None:
-        message = self._recv()
+        """Handle the one message waiting. News alone returns at once: with no batch coming (an idle topic,
+        a broker down) the caller must stay free to pass a SIGTERM on to the reader."""
+        message: tuple[Any, ...] = self.conn.recv()
+        if self._news(message):
+            return
         kind = message[0]
         if kind == "batch":
             self._store(message[1], message[2])

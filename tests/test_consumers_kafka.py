@@ -96,6 +96,27 @@ def test_sigterm_drains_the_pending_batch(broker: BrokerHandle, topic: str, tmp_
     assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
 
 
+def test_sigterm_to_the_command_alone_stops_it_with_no_batch_coming(tmp_path: Path) -> None:
+    """SIGTERM to the command's process only (as a service manager sends it), the topic idle and then its broker
+    gone: the loader still passes it to its Kafka reader and exits 0 at once, not when a batch happens to arrive."""
+    handle = start_broker(log_path=tmp_path / "b.log")
+    proc = spawn("consume", "run", "--format", "json", env=_env(tmp_path, handle.bootstrap, "dossier-events"))
+    try:
+        _wait_assigned(proc)
+        stop_broker(handle)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop_broker(handle)
+    assert proc.returncode == 0
+    assert json.loads(out)[0]["stored"] == 0
+
+
 def _wait_assigned(proc: subprocess.Popen[str], timeout: float = 90) -> None:
     """Wait until the spawned loader logs its partition assignment (it loads from then on)."""
     assigned = threading.Event()
