@@ -29,28 +29,37 @@ DELIVERY_TIMEOUT_MS: Final = 15_000
 REQUEST_TIMEOUT_MS: Final = 10_000
 
 
+#: The SASL/SSL setting names of each client: protocol, mechanism, user, password, CA file.
+_KAFKA_PYTHON_NAMES: Final = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "ssl_cafile",
+)
+_LIBRDKAFKA_NAMES: Final = ("security.protocol", "sasl.mechanisms", "sasl.username", "sasl.password", "ssl.ca.location")
+
+
+def _security(security: KafkaSecurity, names: tuple[str, str, str, str, str]) -> dict[str, Any]:
+    protocol, mechanism, user, password, cafile = names
+    config: dict[str, Any] = {protocol: security.protocol}
+    if security.sasl_mechanism:
+        config[mechanism] = security.sasl_mechanism
+        config[user] = security.sasl_username
+        config[password] = security.sasl_password
+    if security.ssl_cafile:
+        config[cafile] = security.ssl_cafile
+    return config
+
+
 def security_config(security: KafkaSecurity) -> dict[str, Any]:
     """kafka-python keyword arguments for SASL/SSL, passed through from configuration."""
-    config: dict[str, Any] = {"security_protocol": security.protocol}
-    if security.sasl_mechanism:
-        config["sasl_mechanism"] = security.sasl_mechanism
-        config["sasl_plain_username"] = security.sasl_username
-        config["sasl_plain_password"] = security.sasl_password
-    if security.ssl_cafile:
-        config["ssl_cafile"] = security.ssl_cafile
-    return config
+    return _security(security, _KAFKA_PYTHON_NAMES)
 
 
 def librdkafka_security(security: KafkaSecurity) -> dict[str, Any]:
     """The same SASL/SSL configuration in librdkafka's terms."""
-    config: dict[str, Any] = {"security.protocol": security.protocol}
-    if security.sasl_mechanism:
-        config["sasl.mechanisms"] = security.sasl_mechanism
-        config["sasl.username"] = security.sasl_username
-        config["sasl.password"] = security.sasl_password
-    if security.ssl_cafile:
-        config["ssl.ca.location"] = security.ssl_cafile
-    return config
+    return _security(security, _LIBRDKAFKA_NAMES)
 
 
 def _unreachable(bootstrap: str, exc: Exception) -> BrokerError:
