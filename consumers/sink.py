@@ -392,10 +392,18 @@ class Sink:
             self.store.insert_rows("dead_letters", DEAD_LETTER_COLUMNS, [d.row() for d in dead])
 
 
+#: Memory-backed scratch only with this much free: a live batch in flight holds its Avro containers and their
+#: Native decoding (~700 bytes an event), two batches at a time; a container's /dev/shm is often 64 MiB.
+_SHM_MIN_FREE: Final = 1024 * 1024 * 1024
+_SHM: Final = Path("/dev/shm")
+
+
 def scratch_root() -> str | None:
-    """Where batch files for ClickHouse's ``file()`` go: memory-backed when the system has it."""
-    shm = Path("/dev/shm")  # a private directory per batch is created inside
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    """Where batch files for ClickHouse's ``file()`` go: memory-backed when the system has room, else the temp dir."""
+    if not (_SHM.is_dir() and os.access(_SHM, os.W_OK)):  # a private directory per batch is created inside
+        return None
+    stat = os.statvfs(_SHM)
+    return str(_SHM) if stat.f_bavail * stat.f_frsize >= _SHM_MIN_FREE else None
 
 
 def new_scratch_dir() -> Path:
@@ -415,9 +423,9 @@ def scratch_dir() -> Iterator[Path]:
 
 def drop_stale_scratch() -> int:
     """Remove batch-file directories of processes that died (kill -9) before cleaning up."""
-    root = Path(scratch_root() or tempfile.gettempdir())
     removed = 0
-    for entry in root.glob(f"{_SCRATCH_PREFIX}*"):
+    roots = {_SHM, Path(tempfile.gettempdir())}
+    for entry in (e for root in roots if root.is_dir() for e in root.glob(f"{_SCRATCH_PREFIX}*")):
         pid = entry.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(entry, ignore_errors=True)

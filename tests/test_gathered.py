@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 
+import pytest
 from fastavro import reader
 
 from consumers.batch import Gathered
@@ -85,3 +87,17 @@ def test_an_empty_batch_has_no_files() -> None:
     assert batch.staged() == []
     assert batch.next_offsets() == {}
     batch.close()
+
+
+def test_batch_files_leave_a_small_memory_filesystem_for_the_temp_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    from consumers import sink
+
+    monkeypatch.setattr(sink, "_SHM_MIN_FREE", 1 << 62)  # more than any /dev/shm has free
+    assert sink.scratch_root() is None
+    batch = Gathered("events")
+    _add(batch, 0, [_Record(0, _messages(1)[0])])
+    assert str(batch.staged()[0].parts[0][2]).startswith(tempfile.gettempdir())
+    batch.close()
+    if Path("/dev/shm").is_dir():
+        monkeypatch.setattr(sink, "_SHM_MIN_FREE", 0)
+        assert sink.scratch_root() == "/dev/shm"
