@@ -18,6 +18,7 @@ return None; the reader then isolates the poison message by message
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,11 @@ _serial = itertools.count()
 
 
 class BatchDecoder:
-    """chDB in this process, in memory, decoding containers to Native files."""
+    """chDB in this process, in memory, decoding containers to Native files.
+
+    Used from two threads of the reader (the store thread decodes a batch handed over before it was full,
+    the main thread seals a full one), one query at a time.
+    """
 
     def __init__(self, column_types: Mapping[str, str]) -> None:
         import chdb
@@ -38,6 +43,7 @@ class BatchDecoder:
         self.column_types = dict(column_types)
         self._conn: Any = chdb.connect(":memory:")  # type: ignore[no-untyped-call]
         self.error = ""  # ClickHouse's words for the last container it could not decode
+        self._lock = threading.Lock()
 
     def decode(self, topic: str, staged: Sequence[StagedGroup]) -> list[NativeGroup] | None:
         """Each group's containers as one Native file in their directory; None when a container does not decode."""
@@ -50,13 +56,14 @@ class BatchDecoder:
             out = Path(group.parts[0][2]).parent / f"decoded-{next(_serial)}.native"
             params["out"] = str(out)
             try:
-                self._conn.query(
-                    f"INSERT INTO FUNCTION file({{out:String}}, 'Native') {select} "
-                    "SETTINGS input_format_avro_allow_missing_fields = 1, engine_file_truncate_on_insert = 1, "
-                    "max_threads = 1",
-                    "TSV",
-                    params=bind_parameters(params),
-                )
+                with self._lock:
+                    self._conn.query(
+                        f"INSERT INTO FUNCTION file({{out:String}}, 'Native') {select} "
+                        "SETTINGS input_format_avro_allow_missing_fields = 1, engine_file_truncate_on_insert = 1, "
+                        "max_threads = 1",
+                        "TSV",
+                        params=bind_parameters(params),
+                    )
             except Exception as exc:  # chDB raises its own error types; the text says what failed
                 self.error = clean_error(str(exc))
                 return None
@@ -64,6 +71,7 @@ class BatchDecoder:
         return decoded
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
