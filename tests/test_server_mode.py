@@ -320,9 +320,10 @@ def test_two_loader_processes_share_the_partitions(broker: BrokerHandle, topic: 
         publish(broker.bootstrap, topic, messages[: len(messages) // 2])
         publish(broker.bootstrap, topic, messages[len(messages) // 2 :])
         outs = []
-        for proc in procs:
-            out, _err = proc.communicate(timeout=90)
-            outs.append(out)
+        for proc in procs:  # stderr is the watcher's to read: communicate() would close it under the watcher
+            proc.wait(timeout=90)
+            assert proc.stdout is not None
+            outs.append(proc.stdout.read())
         for reader in readers:
             reader.join(timeout=10)
     finally:
