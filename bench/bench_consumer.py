@@ -94,10 +94,12 @@ def live_load(
     on_assign: Callable[[float], None],
     on_done: Callable[[], None],
     prepare: Callable[[], None] | None = None,
+    reader_decodes: bool = True,
 ) -> None:
     """``dossier consume run``'s path until ``n`` events are stored: the Kafka reader in its own process,
     the store in this one (a fresh store in ``data_dir``). ``on_assign(when)`` runs at the group
-    assignment, ``on_done()`` once the last event is stored, ``prepare()`` after the store is migrated."""
+    assignment, ``on_done()`` once the last event is stored, ``prepare()`` after the store is migrated;
+    ``reader_decodes=False``: the store parses the Avro itself (as on a server)."""
     settings = Settings(data_dir=data_dir, topic=TOPIC, partitions=6, kafka_bootstrap=bootstrap)
     stored = [0]
     done = threading.Event()
@@ -118,7 +120,12 @@ def live_load(
         thread = threading.Thread(
             target=load_live,
             args=(settings, sink, bootstrap, options, stop),
-            kwargs={"quiet": True, "on_assign": lambda _p, when: on_assign(when), "on_stored": on_stored},
+            kwargs={
+                "quiet": True,
+                "on_assign": lambda _p, when: on_assign(when),
+                "on_stored": on_stored,
+                "reader_decodes": reader_decodes,
+            },
         )
         thread.start()
         done.wait()
@@ -127,7 +134,7 @@ def live_load(
         sink.close()
 
 
-def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> float:
+def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int, *, reader_decodes: bool = True) -> float:
     """Events stored per second, from the group assignment to the last event stored."""
     assigned: list[float] = []
     finished: list[float] = []
@@ -138,6 +145,7 @@ def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int) -> floa
         max_events,
         on_assign=assigned.append,
         on_done=lambda: finished.append(time.monotonic()),
+        reader_decodes=reader_decodes,
     )
     return n / (finished[0] - assigned[0])
 
@@ -146,6 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--max-events", type=int, default=DEFAULT_MAX_EVENTS)
+    parser.add_argument(
+        "--owner-parses", action="store_true", help="the store parses the Avro itself (the reader does not decode)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(log_path=Path(tmp) / "broker.log")
@@ -155,7 +166,9 @@ def main() -> None:
             print(f"raw kafka-python consume: {raw:,.0f} records/s")
             fast = raw_rate_librdkafka(broker.bootstrap, args.events)
             print(f"raw librdkafka consume (the loader's Kafka client, for context): {fast:,.0f} records/s")
-            loaded = loader_rate(broker.bootstrap, args.events, Path(tmp) / "data", args.max_events)
+            loaded = loader_rate(
+                broker.bootstrap, args.events, Path(tmp) / "data", args.max_events, reader_decodes=not args.owner_parses
+            )
             print(f"loader (consume + store): {loaded:,.0f} events/s")
             print(f"loader / raw kafka-python: {loaded / raw:.2f} (target >= 0.85)")
         finally:

@@ -314,11 +314,13 @@ def load_live(
     quiet: bool = False,
     on_assign: Callable[[list[int], float], None] | None = None,
     on_stored: Callable[[BatchResult], None] | None = None,
+    reader_decodes: bool = True,
 ) -> RunSummary:
     """Run the loader until ``stop`` is set (or ``options.stop_after_idle_s``): the reader in a child process.
 
     ``on_assign(partitions, monotonic time)`` and ``on_stored(result)`` are
-    called in this process (progress, benchmarks).
+    called in this process (progress, benchmarks). ``reader_decodes=False`` leaves parsing the Avro to this
+    process even on the embedded store (as on a server; benchmarks compare the two).
     """
     # A fresh interpreter, not fork (never fork a process running chDB's threads) and not
     # multiprocessing's spawn (it re-imports the caller's main module).
@@ -331,7 +333,7 @@ def load_live(
     ours = Connection(ours_sock.detach())
     # On the embedded store the reader decodes each batch itself (consumers.readerdecode), with the store's
     # column types; a server parses Avro on its own cores.
-    column_types = sink.event_columns if sink.store.kind == "embedded" else None
+    column_types = sink.event_columns if sink.store.kind == "embedded" and reader_decodes else None
     ours.send((settings, bootstrap, options, quiet, os.getpid(), column_types))
     owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
     signalled = False
