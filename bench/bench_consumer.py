@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.benchdata import records
 from consumers.live import DEFAULT_MAX_EVENTS, RunOptions
@@ -66,23 +67,29 @@ def raw_rate(bootstrap: str, n: int) -> float:
     return n / elapsed
 
 
+def read_rate(consumer: Any, n: int) -> tuple[float, float]:
+    """Read ``n`` records with a librdkafka consumer already assigned or subscribed: (records/s, CPU-µs per
+    record), from the first record."""
+    seen, started, cpu = 0, 0.0, 0.0
+    while seen < n:
+        messages = consumer.consume(num_messages=10_000, timeout=0.5)
+        if messages and not started:
+            started, cpu = time.perf_counter(), time.process_time()
+        for message in messages:
+            message.value()
+        seen += len(messages)
+    elapsed, spent = time.perf_counter() - started, time.process_time() - cpu
+    consumer.close()
+    return n / elapsed, 1e6 * spent / n
+
+
 def raw_rate_librdkafka(bootstrap: str, n: int) -> float:
     """The same raw read with the loader's own client (librdkafka, as configured for the loader), for context."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     consumer = make_group_consumer(bootstrap, "bench-raw")
     consumer.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(6)])
-    seen, started = 0, None
-    while seen < n:
-        messages = consumer.consume(num_messages=20_000, timeout=0.5)
-        if messages and started is None:
-            started = time.perf_counter()
-        for message in messages:
-            message.value()
-        seen += len(messages)
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    consumer.close()
-    return n / elapsed
+    return read_rate(consumer, n)[0]
 
 
 def live_load(

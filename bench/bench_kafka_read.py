@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_consumer import TOPIC, produce
+from bench.bench_consumer import TOPIC, produce, read_rate
 from dossier_runtime.broker import start_broker, stop_broker
 from dossier_runtime.kafka import make_group_consumer
 
@@ -33,17 +32,7 @@ def read_all(bootstrap: str, n: int, group: str, overrides: dict[str, Any]) -> t
     """(records/s, CPU-µs per record) of reading ``n`` records in a new group."""
     consumer = make_group_consumer(bootstrap, group, **overrides)
     consumer.subscribe([TOPIC])
-    seen, started, cpu = 0, 0.0, 0.0
-    while seen < n:
-        messages = consumer.consume(num_messages=10_000, timeout=0.5)
-        if messages and not started:
-            started, cpu = time.perf_counter(), time.process_time()
-        for message in messages:
-            message.value()
-        seen += len(messages)
-    elapsed, spent = time.perf_counter() - started, time.process_time() - cpu
-    consumer.close()
-    return n / elapsed, 1e6 * spent / n
+    return read_rate(consumer, n)
 
 
 def main() -> None:
