@@ -164,16 +164,15 @@ def plan(statements: Iterable[str]) -> Layout:
     sharded: dict[str, str | None] = {}
     everywhere: set[str] = set()
     for text in texts:
-        drop = _DROP_RE.match(text)
-        if drop and drop.group(1).upper() == "TABLE":
-            sharded.pop(drop.group(3), None)
-            everywhere.discard(drop.group(3))
+        # A dropped table keeps its place: the statements that created and dropped it are derived with it.
         if not _CREATE_TABLE_RE.match(text):
             continue
         table = _parse_table(text)
         keyed = bool(_DOSSIER_COLUMN_RE.search(table.columns[1:-1]))
         if table.engine == "Null" and not keyed:
             raise ClusterDDLError(f"{table.name}: a Null feed table needs a `dossier_id String` column to be sharded")
+        sharded.pop(table.name, None)  # a table created again after a drop is placed by its new definition
+        everywhere.discard(table.name)
         if table.engine == "Null" or keyed or table.name in view_targets:
             sharded[table.name] = SHARDING_KEY if keyed else None
         else:

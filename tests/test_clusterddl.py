@@ -57,7 +57,8 @@ def _created(statements: list[str], kind: str = "TABLE") -> dict[str, str]:
 def test_the_layout_shards_by_dossier_and_replicates_the_rest_everywhere() -> None:
     layout = released_layout()
     expected = {"events": SHARDING_KEY, "events_feed": SHARDING_KEY, "dossier_state": SHARDING_KEY}
-    expected["daily_counts"] = None  # no dossier_id: only the shard-local view writes it
+    expected["daily_counts"] = None  # no dossier_id (0004, dropped by 0009): only the shard-local view wrote it
+    expected["daily_events"] = SHARDING_KEY  # 0009: one row per event, with its dossier
     assert {name: layout.sharded.get(name, "missing") for name in expected} == expected
     assert {"schema_migrations", "dead_letters", "units", "officials", "procedures"} <= layout.everywhere
     assert not set(layout.sharded) & layout.everywhere
@@ -104,16 +105,24 @@ def test_engines_keep_their_parameters_and_views_point_at_the_right_tables() -> 
         in (created["daily_counts_local"])
     )
     assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/daily_events_local', '{replica}')"
+        in (created["daily_events_local"])
+    )
+    assert (
         "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/dead_letters', '{replica}', dead_at)"
         in (created["dead_letters"])
     )
     views = _created(_cluster_ddl(), "MATERIALIZED VIEW")
-    for name, target in (("dossier_state_mv", "dossier_state_local"), ("daily_counts_mv", "daily_counts_local")):
+    pairs = ("dossier_state_mv", "dossier_state_local"), ("daily_counts_mv", "daily_counts_local")
+    for name, target in (*pairs, ("daily_events_mv", "daily_events_local")):
         assert f"TO {DB}.{target} AS" in views[name]
         assert f"FROM {DB}.events_feed_local" in views[name]
         assert "FROM events_feed" not in views[name]
-    plain = _created(_cluster_ddl(), "VIEW")["daily_counts_view"]
-    assert f"FROM {DB}.daily_counts\n" in plain
+    plain = _created(_cluster_ddl(), "VIEW")["daily_counts_view"]  # 0009's, over the Distributed table
+    assert f"FROM {DB}.daily_events FINAL\n" in plain
+    dropped = [s for s in _cluster_ddl() if s.startswith("DROP TABLE")]
+    assert f"DROP TABLE IF EXISTS {DB}.daily_counts ON CLUSTER '{CLUSTER}'" in dropped
+    assert f"DROP TABLE IF EXISTS {DB}.daily_counts_local ON CLUSTER '{CLUSTER}'" in dropped
 
 
 def test_clickhouse_parses_every_generated_statement(tmp_path: Path) -> None:
@@ -323,15 +332,16 @@ def test_the_cluster_ddl_runs_on_chdb_with_a_test_keeper(tmp_path: Path) -> None
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in out, out["error"]
     tables = out["tables"]
-    for name in ("events", "events_feed", "dossier_state", "daily_counts"):
+    for name in ("events", "events_feed", "dossier_state", "daily_events"):
         assert tables[name] == "Distributed"
+    assert "daily_counts" not in tables and "daily_counts_local" not in tables  # dropped by 0009
     assert tables["events_local"] == "ReplicatedMergeTree"
     assert tables["events_feed_local"] == "Null"
     assert tables["dossier_state_local"] == "ReplicatedReplacingMergeTree"
-    assert tables["daily_counts_local"] == "ReplicatedAggregatingMergeTree"
+    assert tables["daily_events_local"] == "ReplicatedReplacingMergeTree"
     for name in ("schema_migrations", "dead_letters", "units", "officials", "procedures"):
         assert tables[name].startswith("Replicated"), name
-    assert {"dossier_state_mv", "daily_counts_mv", "daily_counts_view"} <= set(tables)
+    assert {"dossier_state_mv", "daily_events_mv", "daily_counts_view"} <= set(tables)
     replicas = {table: (path, replica) for table, path, replica in out["replicas"]}
     assert replicas["events_local"] == ("/clickhouse/tables/01/dossier/events_local", "ch-s1-r1")
     assert replicas["units"] == ("/clickhouse/tables/all/dossier/units", "ch-s1-r1")

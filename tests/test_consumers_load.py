@@ -196,3 +196,51 @@ def test_catalogue_loads_and_reloads(tmp_path: Path) -> None:
     (cat / "officials.jsonl").write_text('{"actor_id": "cv-01"}\n', encoding="utf-8")
     bad = dossier("consume", "load-catalogue", str(cat), env=env)
     assert bad.returncode == 1 and "officials.jsonl:1" in bad.stderr and "unit_code" in bad.stderr
+
+
+_DAILY_FROM_EVENTS = (
+    "SELECT toDate(occurred_at, 'Asia/Ho_Chi_Minh') AS day, unit_code, procedure_code, channel, event_type, status, "
+    "count() FROM events GROUP BY ALL ORDER BY ALL"
+)
+_DAILY_VIEW = (
+    "SELECT day, unit_code, procedure_code, channel, outcome, status, events FROM daily_counts_view ORDER BY ALL"
+)
+
+
+def test_daily_counts_move_to_one_row_per_event_and_stay_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 0009: a store loaded under 0004's daily_counts is backfilled; replays and new loads stay exact."""
+    import consumers.migrations as mig
+
+    released = mig.released_migrations()
+    first, second = events(120), events(80, start=120)
+    with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
+        monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 9])
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        assert load_file(sink, write_container(tmp_path / "a.avro", first), tmp_path).result.stored == len(first)
+        old = store.query(_DAILY_VIEW).rows
+        assert old == store.query(_DAILY_FROM_EVENTS).rows
+        sink.close()
+        monkeypatch.setattr(mig, "released_migrations", lambda: released)
+        assert [m.state for m in migrate(store)][-1] == "applied now"
+        assert store.query(_DAILY_VIEW).rows == old  # the backfill
+        types = dict(
+            store.query(
+                "SELECT name, type FROM system.columns WHERE table = 'daily_counts_view' "
+                "AND database = currentDatabase()"
+            ).rows
+        )
+        assert types["unit_code"] == "String" and types["events"] == "UInt64"
+        tables = {r[0] for r in store.query("SELECT name FROM system.tables WHERE database = currentDatabase()").rows}
+        assert {"daily_events", "daily_events_mv"} <= tables and not {"daily_counts", "daily_counts_mv"} & tables
+        # A replay feeds the views again (a crash between the feed and the write): nothing is counted twice.
+        from consumers.sink import FEED_COLUMNS
+
+        feed = ", ".join(FEED_COLUMNS)
+        store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events")
+        assert store.query(_DAILY_VIEW).rows == old
+        sink = Sink(store, engine="MergeTree")
+        assert load_file(sink, write_container(tmp_path / "b.avro", second), tmp_path).result.stored == len(second)
+        sink.close()
+        assert store.query(_DAILY_VIEW).rows == store.query(_DAILY_FROM_EVENTS).rows
+        assert store.query("SELECT sum(events) FROM daily_counts_view").scalar() == len(first) + len(second)
