@@ -16,14 +16,24 @@ rest: Python, copying file parts, dead letters). Then the median. Without
 run (migrations excluded from the timing); with ``--files`` those files are
 loaded into one new data directory per run with :func:`consumers.bulk.load_files`
 (small files several to a batch; ``--one-by-one``: :func:`~consumers.bulk.load_file`
-for each). The figure is an absolute throughput, not a ratio. Note
-``uptime`` with it: the machine's other work moves wall times a lot.
+for each). Note ``uptime`` with it: the machine's other work moves wall
+times a lot.
+
+Each run is followed by its baseline, in the same process on the same files:
+ClickHouse's own part of the load and nothing else, ``bare``: the files staged
+exactly as the loader stages them (the same batches, a big file cut in two
+for both cores, the same ``INSERT … SELECT … FROM file(…, 'Avro')`` into a
+MergeTree table laid out as ``events``), with no contract or duplicate check,
+no derived tables and no attach. A bare insert of Avro into a MergeTree part
+is the most any loader on this store can do; the ratio ``loader / bare`` is
+what checking, deduplicating and keeping the derived tables cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import os
 import statistics
@@ -36,6 +46,7 @@ from typing import Any
 from fastavro import writer
 
 from bench.benchdata import records
+from consumers import bulk
 from consumers.bulk import load_file, load_files
 from consumers.migrations import migrate
 from consumers.sink import Sink
@@ -116,6 +127,27 @@ def load_run(files: list[Path], data_dir: Path, work_dir: Path, *, one_by_one: b
     return Run(stored, wall, cpu, {name: (wall_by[name], cpu_by[name]) for name in wall_by})
 
 
+def bare_run(files: list[Path], data_dir: Path, work_dir: Path) -> tuple[int, float, float]:
+    """The baseline (see the module docstring): (events, wall s, CPU s) of staging ``files`` as the loader does."""
+    with opened_store(Settings(data_dir=data_dir), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        events = 0
+        cpu, wall = time.process_time(), time.perf_counter()
+        for batch in bulk._batches(files):  # the loader's own batching and staging, nothing after it
+            with contextlib.ExitStack() as stack:
+                sources: list[bulk.Source] = []
+                for path in batch:
+                    buf, header_end, blocks = stack.enter_context(bulk._opened(path))
+                    sources.append((bulk._topic(path), path, buf, header_end, blocks, bulk._bases(blocks)))
+                    events += sum(count for _s, _e, count in blocks)
+                bulk._stage_blocks(sink, sources, work_dir)
+            sink.truncate()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        sink.close()
+    return events, wall, cpu
+
+
 def _written(path: Path, events: int, codec: str) -> Iterator[Path]:
     started = time.perf_counter()
     with path.open("wb") as handle:
@@ -137,14 +169,23 @@ def main() -> None:
         files = args.files or list(_written(Path(tmp) / "events.avro", args.events, args.codec))
         size = sum(f.stat().st_size for f in files)
         print(f"loading {len(files)} file(s), {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.2f}")
-        rates = []
+        rates, ratios = [], []
         for run in range(args.runs):
             result = load_run(files, Path(tmp) / f"data{run}", Path(tmp), one_by_one=args.one_by_one)
             if not args.files:
                 assert result.stored == args.events, result.stored
             rates.append(result.stored / result.wall)
             print(f"run {run + 1}: {result.line()}; load average {os.getloadavg()[0]:.2f}")
-        print(f"bulk load median: {statistics.median(rates):,.0f} events/s over {args.runs} runs of {result.stored:,}")
+            events, wall, cpu = bare_run(files, Path(tmp) / f"bare{run}", Path(tmp))
+            ratios.append(rates[-1] / (events / wall))
+            print(
+                f"  bare insert: {events:,} events in {wall:.2f} s (CPU {cpu:.2f} s), {events / wall:,.0f} events/s; "
+                f"loader / bare {ratios[-1]:.2f}; load average {os.getloadavg()[0]:.2f}"
+            )
+        print(
+            f"bulk load median: {statistics.median(rates):,.0f} events/s over {args.runs} runs of {result.stored:,}; "
+            f"loader / bare insert median {statistics.median(ratios):.2f}"
+        )
 
 
 if __name__ == "__main__":

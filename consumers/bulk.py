@@ -24,13 +24,14 @@ import contextlib
 import dataclasses
 import io
 import mmap
+import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from consumers.avrofile import ContainerError, file_schema, split_blocks
 from consumers.sink import BatchResult, DeadLetter, Sink
@@ -347,9 +348,38 @@ def _write_part(name: Path, path: Path | None, buf: memoryview, header_end: int,
         with contextlib.suppress(OSError):  # a file system without symbolic links: copied below
             name.symlink_to(path.resolve())
             return
+    start, end = piece[0][0], piece[-1][1]
     with name.open("wb") as out:
         out.write(buf[:header_end])
-        out.write(buf[piece[0][0] : piece[-1][1]])
+        if path is not None and _copy_range(path, out, start, end):
+            return
+        out.write(buf[start:end])
+
+
+def _copy_range(path: Path, out: BinaryIO, start: int, end: int) -> bool:
+    """Append bytes ``start:end`` of ``path`` to ``out`` in the kernel (no pass through this process's memory).
+
+    False, with nothing appended, where the system cannot (no ``copy_file_range``, or a file system that
+    refuses it): the caller copies the bytes itself.
+    """
+    if not hasattr(os, "copy_file_range"):
+        return False
+    out.flush()
+    at = out.tell()
+    try:
+        with path.open("rb") as source:
+            offset = start
+            while offset < end:
+                copied = os.copy_file_range(source.fileno(), out.fileno(), end - offset, offset)
+                if copied == 0:  # the file shrank under us: let the caller copy from its mapping
+                    raise OSError("short copy")
+                offset += copied
+    except OSError:
+        out.seek(at)
+        out.truncate()
+        return False
+    out.seek(0, os.SEEK_END)
+    return True
 
 
 def _prepare_staging(sink: Sink) -> None:

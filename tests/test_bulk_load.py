@@ -171,3 +171,22 @@ def test_a_corrupt_block_in_a_batch_is_dead_lettered_file_by_file(tmp_path: Path
         (len(c) - count, [("undecodable", blocks[0][2])]),
     ]
     assert len(stored) == len(a) + len(c) - count
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_a_part_is_the_header_and_its_blocks_copied_by_the_kernel_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    path = _container(tmp_path / "a.avro", events(30))
+    data = path.read_bytes()
+    header_end, _sync, blocks = split_blocks(memoryview(data))
+    piece = blocks[2:5]
+    if not kernel_copy:
+
+        def refuse(*_args: object) -> int:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(bulk.os, "copy_file_range", refuse)
+    bulk._write_part(tmp_path / "part.avro", path, memoryview(data), header_end, piece)
+    expected = data[:header_end] + data[piece[0][0] : piece[-1][1]]
+    assert (tmp_path / "part.avro").read_bytes() == expected
