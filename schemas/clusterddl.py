@@ -61,6 +61,7 @@ _MV_RE: Final = re.compile(
 )
 _VIEW_RE: Final = re.compile(rf"^CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?({_NAME})\s+AS\s+(.*)$", re.I | re.S)
 _ALTER_RE: Final = re.compile(rf"^ALTER\s+TABLE\s+({_NAME})\s+(.*)$", re.I | re.S)
+_MODIFY_QUERY_RE: Final = re.compile(r"^MODIFY\s+QUERY\s+(.*)$", re.I | re.S)
 _DROP_RE: Final = re.compile(rf"^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?({_NAME})(\s+SYNC)?$", re.I)
 _COLUMN_ALTER_RE: Final = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", re.I)
 _NOT_COLUMN_ALTER_RE: Final = re.compile(
@@ -143,6 +144,8 @@ class Layout:
     sharded: Mapping[str, str | None]
     #: MergeTree-family tables kept whole on every node
     everywhere: frozenset[str]
+    #: materialized view → the table it writes
+    views: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def local(self, name: str) -> str:
         return name + LOCAL_SUFFIX if name in self.sharded else name
@@ -177,7 +180,8 @@ def plan(statements: Iterable[str]) -> Layout:
             sharded[table.name] = SHARDING_KEY if keyed else None
         else:
             everywhere.add(table.name)
-    return Layout(sharded, frozenset(everywhere))
+    views = {m.group(1): m.group(2) for m in map(_MV_RE.match, texts) if m}
+    return Layout(sharded, frozenset(everywhere), views)
 
 
 @functools.cache
@@ -252,15 +256,25 @@ class _Rewriter:
         name, target, select = match.groups()
         if target not in self.layout.sharded:
             raise ClusterDDLError(f"materialized view {name}: its target {target} is not a sharded table")
+        return (
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self._q(name)} {self.on} "
+            f"TO {self._q(self.layout.local(target))} AS\n{self._view_body(name, select)}"
+        )
+
+    def _view_body(self, name: str, select: str) -> str:
+        """A materialized view's query on a shard: it reads the shard's ``_local`` tables."""
         sources = set(_table_refs(select))
         unsharded = sorted(s for s in sources if s not in self.layout.sharded)
         if unsharded or not sources:
             raise ClusterDDLError(f"materialized view {name} must read only sharded tables, not {unsharded}")
-        body = _rename_tables(select, lambda t: self._q(self.layout.local(t)))
-        return (
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self._q(name)} {self.on} "
-            f"TO {self._q(self.layout.local(target))} AS\n{body}"
-        )
+        return _rename_tables(select, lambda t: self._q(self.layout.local(t)))
+
+    def _modify_query(self, name: str, actions: str) -> str:
+        """``ALTER TABLE view MODIFY QUERY …``: the view's new query, in place on every node (no window without it)."""
+        match = _MODIFY_QUERY_RE.match(actions)
+        if not match:
+            raise ClusterDDLError(f"materialized view {name}: only MODIFY QUERY has a cluster variant: {actions[:60]}")
+        return f"ALTER TABLE {self._q(name)} {self.on} MODIFY QUERY\n{self._view_body(name, match.group(1))}"
 
     def _view(self, text: str) -> str:
         match = _VIEW_RE.match(text)
@@ -274,6 +288,8 @@ class _Rewriter:
         match = _ALTER_RE.match(text)
         assert match
         name, actions = match.groups()
+        if name in self.layout.views:
+            return [self._modify_query(name, actions)]
         if name in self.layout.everywhere:
             return [f"ALTER TABLE {self._q(name)} {self.on} {actions}"]
         if name not in self.layout.sharded:

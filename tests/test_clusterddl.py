@@ -152,6 +152,12 @@ def test_a_future_migration_is_derived_too() -> None:
     assert derive("DROP VIEW IF EXISTS daily_counts_view;") == [
         f"DROP VIEW IF EXISTS {DB}.daily_counts_view ON CLUSTER '{CLUSTER}'"
     ]
+    assert derive("ALTER TABLE dossier_state_mv MODIFY QUERY SELECT dossier_id FROM events_feed;") == [
+        f"ALTER TABLE {DB}.dossier_state_mv ON CLUSTER '{CLUSTER}' MODIFY QUERY\n"
+        f"SELECT dossier_id FROM {DB}.events_feed_local"
+    ]
+    with pytest.raises(ClusterDDLError, match="only MODIFY QUERY"):
+        derive("ALTER TABLE dossier_state_mv MODIFY COMMENT 'x';")
     view = derive("CREATE VIEW IF NOT EXISTS v AS SELECT extract(YEAR FROM occurred_at) AS y FROM events;")[0]
     assert f"extract(YEAR FROM occurred_at) AS y FROM {DB}.events" in view
 

@@ -18,8 +18,8 @@ _COLUMNS = (
 )
 
 
-def _migration() -> str:
-    return (resources.files("schemas") / "clickhouse" / "0006_dossier_facts.sql").read_text(encoding="utf-8")
+def _migration(name: str = "0006_dossier_facts") -> str:
+    return (resources.files("schemas") / "clickhouse" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _params(store: Any, **extra: Any) -> dict[str, Any]:
@@ -80,12 +80,14 @@ def test_backfill_and_live_view_agree_and_replays_change_nothing(tmp_path_factor
         assert _rows(store, doubled, p) == live
 
 
-def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code() -> None:
-    sql = _migration()
+@pytest.mark.parametrize(("migration", "copies"), [("0006_dossier_facts", 2), ("0010_cheaper_views", 1)])
+def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code(migration: str, copies: int) -> None:
+    """0006's view and backfill, and 0010's view, carry the lists and bits of inspection.dossier_facts."""
+    sql = _migration(migration)
     keeping = ", ".join(f"'{t}'" for t in facts.STATUS_KEEPING)
-    assert sql.count(f"event_type NOT IN ({keeping})") == 2
+    assert sql.count(f"event_type NOT IN ({keeping})") == copies
     pauses = re.sub(r"\s+", " ", ", ".join(f"'{t}'" for t in facts.PAUSE_TYPES))
-    assert re.sub(r"\s+", " ", sql).count(f"event_type IN ({pauses})") == 2
+    assert re.sub(r"\s+", " ", sql).count(f"event_type IN ({pauses})") == copies
     assert re.sub(r"\s+", " ", facts.opener_sql()).replace("toUInt8(", "") in re.sub(r"\s+", " ", sql)
     for bit, kind in (
         (facts.F_DIGITISED, "event_type = 'DossierDigitized', "),
@@ -94,8 +96,24 @@ def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code() -> None:
         (facts.F_FEE_EVENT, "coalesce(amount_vnd, 0) > 0, "),
         (facts.F_COMPLAINED, "rating <= 2), "),
     ):
-        assert sql.count(f"{kind}{bit}, 0)") == 2, kind
+        assert sql.count(f"{kind}{bit}, 0)") == copies, kind
     assert facts.ONLINE_PAYMENT == ("NATIONAL_PORTAL", "LOCAL_GATEWAY")
+
+
+def test_dossier_state_is_the_latest_event_of_each_dossier(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The view of 0010 (an argMax per column) keeps what 0004's argMax over one tuple kept."""
+    data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
+    columns = (
+        "seq, event_type, status, occurred_at, recorded_at, unit_code, procedure_code, channel, applicant_kind, "
+        "actor_id, actor_role, step_code, due_at"
+    )
+    with reading(data) as store:
+        kept = set(store.query(f"SELECT dossier_id, {columns} FROM dossier_state FINAL").rows)
+        latest = store.query(
+            f"SELECT dossier_id, untuple(argMax(tuple({columns}), seq)) FROM events GROUP BY dossier_id"
+        ).rows
+    assert kept == set(latest)
+    assert len(kept) == 3000
 
 
 def test_the_migration_bakes_in_the_step_boundaries_of_the_accountability_report() -> None:
