@@ -16,8 +16,10 @@ rest: Python, copying file parts, dead letters). Then the median. Without
 run (migrations excluded from the timing); with ``--files`` those files are
 loaded into one new data directory per run with :func:`consumers.bulk.load_files`
 (small files several to a batch; ``--one-by-one``: :func:`~consumers.bulk.load_file`
-for each). Note ``uptime`` with it: the machine's other work moves wall
-times a lot.
+for each). ``--into DIR``: each run loads into a copy of the data directory
+DIR instead of a new one, to see what a store's size does to a load (its
+migrations are applied to the copy, untimed). Note ``uptime`` with it: the
+machine's other work moves wall times a lot.
 
 Each run is followed by its baseline, in the same process on the same files:
 ClickHouse's own part of the load and nothing else, ``bare``: the files staged
@@ -36,6 +38,7 @@ import collections
 import contextlib
 import dataclasses
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -164,6 +167,7 @@ def main() -> None:
     parser.add_argument("--codec", default="null")
     parser.add_argument("--files", nargs="+", type=Path, help="load these container files instead of writing one")
     parser.add_argument("--one-by-one", action="store_true", help="publish file by file (load_file), not in batches")
+    parser.add_argument("--into", type=Path, help="load into a copy of this data directory, not a new one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files = args.files or list(_written(Path(tmp) / "events.avro", args.events, args.codec))
@@ -171,7 +175,11 @@ def main() -> None:
         print(f"loading {len(files)} file(s), {size / 1e6:.0f} MB; load average {os.getloadavg()[0]:.2f}")
         rates, ratios = [], []
         for run in range(args.runs):
-            result = load_run(files, Path(tmp) / f"data{run}", Path(tmp), one_by_one=args.one_by_one)
+            data_dir = Path(tmp) / f"data{run}"
+            if args.into:
+                shutil.copytree(args.into, data_dir, symlinks=True)
+            result = load_run(files, data_dir, Path(tmp), one_by_one=args.one_by_one)
+            shutil.rmtree(data_dir, ignore_errors=True)
             if not args.files:
                 assert result.stored == args.events, result.stored
             rates.append(result.stored / result.wall)
