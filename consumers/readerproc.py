@@ -46,6 +46,7 @@ the owner stops with a sentence.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import os
 import pickle
@@ -183,6 +184,7 @@ def _tune_gc() -> None:
 def reader_main(conn: Connection) -> None:
     """The reader process: the consumer group loop, storing through the owner."""
     settings, bootstrap, options, quiet, parent_pid, column_types = conn.recv()
+    faulthandler.enable()  # a crash in a native library (librdkafka, chDB) names the Python frames it came from
     _tune_gc()
     _die_with_parent(parent_pid)
     stop = threading.Event()

@@ -16,10 +16,15 @@ formatted by clickhouse-connect's binder), never spliced into SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
+import os
+import re
 import struct
+import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -113,6 +118,39 @@ def _read_ipc(data: bytes) -> Iterator[pa.RecordBatch]:
     yield from reader
 
 
+#: A line chDB's C++ side writes to the process's stderr on its own when it fails to start (``Code: 76.
+#: DB::Exception: Cannot lock file …/status. Another server instance …``), before Python sees the error.
+_CHDB_ERROR_LINE: Final = re.compile(rb"^Code: \d+\. DB::Exception: ")
+
+
+@contextlib.contextmanager
+def _native_errors_held() -> Iterator[None]:
+    """Keep chDB's own error lines off stderr while it starts; everything else written meanwhile is passed on.
+
+    Losing a race for the store to another process is normal (the store then goes through that process), and
+    the caller turns every failure into a sentence; the raw line would reach the user beside it. File
+    descriptor 2 is swapped for a temporary file for the length of the connect, so other threads' lines
+    written then are held and written afterwards, in order.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True) if not _CHDB_ERROR_LINE.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 class ChdbBackend:
     """The embedded engine in this process. One connection per role, serialised by a lock.
 
@@ -131,7 +169,8 @@ class ChdbBackend:
         self.readonly = readonly
         self._lock = threading.RLock()
         try:
-            self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
+            with _native_errors_held():
+                self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
         except Exception as exc:  # chdb raises RuntimeError/ChdbError with a generic EmbeddedServer text
             raise StoreError(f"cannot open the embedded store in {path}: {clean_error(str(exc))}") from exc
         if not readonly:

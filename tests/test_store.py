@@ -110,3 +110,32 @@ def test_a_writer_waits_for_a_reader_that_owns_the_store_briefly(tmp_path: Path)
             assert store.query("SELECT count() FROM t").scalar() == 1
     finally:
         holder.wait(timeout=30)
+
+
+CONTENDER = """
+import os, sys
+from pathlib import Path
+from dossier_runtime.errors import StoreError
+from dossier_runtime.storebackends import ChdbBackend, _native_errors_held
+with _native_errors_held():
+    os.write(2, b"a line of our own, written meanwhile\\n")
+try:
+    ChdbBackend(Path(sys.argv[1]), "dossier", readonly=True)
+except StoreError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_lost_race_for_the_store_prints_no_raw_chdb_line(tmp_path: Path) -> None:
+    """chDB writes its own `Code: 76. DB::Exception: Cannot lock file …` to stderr; the user gets our sentence."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "embedded"
+        done = subprocess.run(
+            [sys.executable, "-c", CONTENDER, str(tmp_path / "store")], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        holder.wait(timeout=30)
+    assert done.stdout.startswith("refused: cannot open the embedded store in"), done.stdout + done.stderr
+    assert "DB::Exception" not in done.stderr
+    assert "a line of our own, written meanwhile" in done.stderr
