@@ -39,8 +39,13 @@ exception)``
 Offsets are committed by the reader only after ``stored``. If the owner dies
 (kill -9), the reader notices within half a second (or at once, through the
 parent-death signal on Linux) and exits without committing: the next run
-replays the batch, which the sink does not store twice. If the reader dies,
-the owner stops with a sentence.
+replays the batch, which the sink does not store twice. If the reader is
+killed by a signal (a crash in a native library, the out-of-memory killer),
+the owner starts a new one, which rejoins the group and goes on from the last
+committed offsets, replaying what was stored but not committed (stored once):
+at most :data:`READER_RESTARTS` times in :data:`READER_RESTART_WINDOW_S`,
+each one logged. A reader that stops otherwise, or too often, stops the owner
+with a sentence.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Final
 
 from consumers.batch import Gathered, NativeGroup, StagedGroup, store_staged, store_through
 from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
@@ -184,7 +189,6 @@ def _tune_gc() -> None:
 def reader_main(conn: Connection) -> None:
     """The reader process: the consumer group loop, storing through the owner."""
     settings, bootstrap, options, quiet, parent_pid, column_types = conn.recv()
-    faulthandler.enable()  # a crash in a native library (librdkafka, chDB) names the Python frames it came from
     _tune_gc()
     _die_with_parent(parent_pid)
     stop = threading.Event()
@@ -206,6 +210,9 @@ def reader_main(conn: Connection) -> None:
             decoder = BatchDecoder(column_types)
         except Exception as exc:  # chDB could not start here: the owner parses the Avro itself, as on a server
             log(f"the Kafka reader cannot decode batches itself ({exc}); the store will")
+    # A crash in a native library (librdkafka, chDB) names the Python frames it came from. Enabled after chDB
+    # started, which installs its own SIGSEGV handler: faulthandler prints, then hands the signal on to it.
+    faulthandler.enable()
     loader = LiveLoader(
         settings,
         _remote_store(channel, settings.topic, decoder),
@@ -249,6 +256,7 @@ class _Owner:
         self.on_stored = on_stored
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
+        self.tally = RunSummary()  # what this owner stored for the current reader
 
     def _news(self, message: tuple[Any, ...]) -> bool:
         """Handle ``message`` if it is news (an assignment); whether it was."""
@@ -290,6 +298,7 @@ class _Owner:
         return values
 
     def _store(self, staged: list[StagedGroup], dead: list[DeadLetter]) -> None:
+        """Store a batch and answer; what is stored is also tallied here (a reader that crashes says nothing)."""
         try:
             result = store_staged(self.sink, self.topic, staged, dead, self._raws)
         except BaseException as exc:
@@ -299,6 +308,8 @@ class _Owner:
         if result is None:  # the reader isolates the poison and sends the rest as a new batch
             self.conn.send(("refused", "ClickHouse cannot decode a block of this batch"))
             return
+        self.tally.batches += 1
+        self.tally.totals.merge(result)
         self.conn.send(("stored", result))
         if self.on_stored is not None:
             self.on_stored(result)
@@ -324,20 +335,27 @@ def load_live(
     called in this process (progress, benchmarks). ``reader_decodes=False`` leaves parsing the Avro to this
     process even on the embedded store (as on a server; benchmarks compare the two).
     """
-    # A fresh interpreter, not fork (never fork a process running chDB's threads) and not
-    # multiprocessing's spawn (it re-imports the caller's main module).
-    ours_sock, theirs_sock = socket.socketpair()
-    reader = subprocess.Popen(
-        [sys.executable, "-m", "consumers.readerproc", str(theirs_sock.fileno())],
-        pass_fds=(theirs_sock.fileno(),),
-    )
-    theirs_sock.close()
-    ours = Connection(ours_sock.detach())
     # On the embedded store the reader decodes each batch itself (consumers.readerdecode), with the store's
     # column types; a server parses Avro on its own cores.
     column_types = sink.event_columns if sink.store.kind == "embedded" and reader_decodes else None
-    ours.send((settings, bootstrap, options, quiet, os.getpid(), column_types))
+
+    def start_reader() -> tuple[subprocess.Popen[bytes], Connection]:
+        # A fresh interpreter, not fork (never fork a process running chDB's threads) and not
+        # multiprocessing's spawn (it re-imports the caller's main module).
+        ours_sock, theirs_sock = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "consumers.readerproc", str(theirs_sock.fileno())],
+            pass_fds=(theirs_sock.fileno(),),
+        )
+        theirs_sock.close()
+        conn = Connection(ours_sock.detach())
+        conn.send((settings, bootstrap, options, quiet, os.getpid(), column_types))
+        return process, conn
+
+    reader, ours = start_reader()
     owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
+    carried = RunSummary()  # what earlier readers, which crashed, had stored
+    crashes: list[float] = []
     signalled = False
     last_check = time.monotonic()
     try:
@@ -352,10 +370,18 @@ def load_live(
             try:
                 if ours.poll(0.2):
                     owner.handle()
-                elif reader.poll() is not None and not ours.poll(0):
-                    break
-            except EOFError:
+                    continue
+                if reader.poll() is None or ours.poll(0):
+                    continue
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                pass  # the reader is gone, maybe in the middle of a batch (stored, not committed: replayed)
+            if signalled or not _crashed(reader, crashes, log):
                 break
+            carried.batches += owner.tally.batches
+            carried.totals.merge(owner.tally.totals)
+            ours.close()
+            reader, ours = start_reader()
+            owner.conn, owner.tally = ours, RunSummary()
     finally:
         if reader.poll() is None and owner.summary is None:
             reader.terminate()
@@ -372,7 +398,43 @@ def load_live(
             f"the Kafka reader process stopped unexpectedly (exit code {reader.returncode}); what it stored is kept "
             "and the next `dossier consume run` goes on from the last committed batch"
         )
-    return owner.summary
+    summary = owner.summary
+    summary.batches += carried.batches
+    summary.totals.merge(carried.totals)
+    return summary
+
+
+#: A reader killed by a signal is started again at most this many times in this many seconds.
+READER_RESTARTS: Final = 3
+READER_RESTART_WINDOW_S: Final = 600.0
+
+
+def _crashed(reader: subprocess.Popen[bytes], crashes: list[float], log: Callable[[str], None]) -> bool:
+    """Whether the reader that stopped was killed by a signal and may be started again (logged either way)."""
+    try:
+        code = reader.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # it closed the pipe but lives on: stopped below, not replaced
+        return False
+    if code >= 0:
+        return False
+    now = time.monotonic()
+    crashes[:] = [t for t in crashes if now - t < READER_RESTART_WINDOW_S]
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if len(crashes) >= READER_RESTARTS:
+        log(
+            f"the Kafka reader process was killed by {name}, the {len(crashes) + 1}th time in "
+            f"{READER_RESTART_WINDOW_S / 60:.0f} minutes; not starting it again"
+        )
+        return False
+    crashes.append(now)
+    log(
+        f"the Kafka reader process was killed by {name}; starting a new one, which goes on from the last "
+        "committed offsets (what was stored meanwhile is not stored twice)"
+    )
+    return True
 
 
 if __name__ == "__main__":

@@ -308,3 +308,34 @@ def _wait_for(
     loader.kill()
     _out, err = loader.communicate(timeout=30)
     raise AssertionError(f"the loader did not store {count} events in {timeout} s; its log:\n{err[-4000:]}")
+
+
+@pytest.mark.slow
+def test_a_crashed_reader_is_replaced_and_nothing_is_lost_or_doubled(
+    broker: BrokerHandle, topic: str, tmp_path: Path
+) -> None:
+    """The Kafka reader killed by a signal (a crash, the OOM killer) is started again; the store stays exact.
+
+    SIGKILL stands for the crash: a SIGSEGV sent with kill() is taken by chDB's own handler in the reader.
+    """
+    evs = events(200)
+    messages = keyed(evs)
+    env = _env(tmp_path, broker.bootstrap, topic)
+    proc = spawn("consume", "run", "--max-wait", "0.2", "--format", "json", env=env)
+    try:
+        publish(broker.bootstrap, topic, messages[:600])
+        _wait_for(tmp_path, env, 600, proc)
+        [reader] = _children(proc.pid)
+        os.kill(reader, signal.SIGKILL)
+        publish(broker.bootstrap, topic, messages[600:])
+        _wait_for(tmp_path, env, len(evs), proc)
+        assert [r for r in _children(proc.pid) if r != reader], "no new reader"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "killed by SIGKILL; starting a new one" in err
+    assert json.loads(out)[0]["stored"] == len(evs)
+    assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
