@@ -410,7 +410,7 @@ READER_RESTART_WINDOW_S: Final = 600.0
 
 
 def _crashed(reader: subprocess.Popen[bytes], crashes: list[float], log: Callable[[str], None]) -> bool:
-    """Whether the reader that stopped was killed by a signal and may be started again (logged either way)."""
+    """Whether the reader that stopped was killed by a signal and may be started again (logged when it was)."""
     try:
         code = reader.wait(timeout=5)
     except subprocess.TimeoutExpired:  # it closed the pipe but lives on: stopped below, not replaced
