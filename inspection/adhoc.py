@@ -1,19 +1,22 @@
 """Ad-hoc read-only SQL for inspectors who know SQL (``dossier inspect sql``).
 
-Safety rests on ClickHouse itself: the reader's session is ``readonly = 2``,
-so any write, DDL or attempt to lift ``readonly`` is refused by the server
-(``Code: 164 … READONLY``), and that refusal becomes a plain sentence here.
-Two things ``readonly`` does not stop are checked on ClickHouse's own parse
-of the query (``EXPLAIN AST``), not with regular expressions:
+A statement goes through four steps, each on the store's own engine, so what
+is checked is what runs:
 
-* ``INTO OUTFILE`` writes a file on the machine running the engine;
-* table functions that reach outside the store (``file``, ``url``, ``s3``,
-  ``remote``, ``mysql`` …) read local files or the network. Only the
-  generators in :data:`SAFE_TABLE_FUNCTIONS` are allowed.
+1. ClickHouse parses it into a tree (``parseQueryToJSON``); more than one
+   statement, or a statement the engine cannot express as a tree (``GRANT``,
+   ``KILL``, ``SHOW PROCESSLIST`` …), is refused.
+2. The tree is checked against the allow-list of
+   :mod:`dossier_runtime.sqlguard` (reading statements, pure functions,
+   generator table functions, the store's own tables).
+3. The engine formats the checked tree back into SQL (``formatQueryFromJSON``)
+   and parses that text again; the two trees must be equal, so a quirk of the
+   formatter cannot turn the checked statement into another one.
+4. That text runs through :meth:`Store.query_console`: a session of its own,
+   with :class:`ConsoleLimits` set and then ``readonly = 1``.
 
-The query is first normalised by ClickHouse's own formatter (``formatQuery``),
-which refuses more than one statement; the checked, normalised text is what
-runs, so nothing after a ``;`` can slip past the checks.
+``DESCRIBE [TABLE] t``, which the engine cannot express as a tree, is matched
+on its text, and the statement that runs is rebuilt from the table's name.
 
 Values come in as ``--param name=value`` and are bound to the query's own
 ``{name:Type}`` placeholders: ClickHouse parses each value as the type the
@@ -23,20 +26,38 @@ placeholder names, so a value never becomes SQL.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
+from dossier_runtime.sqlguard import (
+    READING_STATEMENTS,
+    ConsoleLimits,
+    ConsoleRefusal,
+    check_tree,
+    describe_target,
+    statement_name,
+)
 from dossier_runtime.store import QueryResult, Store, StoreQueryError
 
 READONLY_CODE: Final = 164
 UNKNOWN_PARAMETER_CODE: Final = 456
-SAFE_TABLE_FUNCTIONS: Final = frozenset(
-    {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generateseries", "generate_series", "null"}
-)
-DEFAULT_MAX_ROWS: Final = 100_000
+UNKNOWN_FUNCTION_CODE: Final = 46
+TOO_MANY_ROWS_CODE: Final = 158
+TIMEOUT_CODE: Final = 159
+MEMORY_CODE: Final = 241
+DEFAULT_MAX_ROWS: Final = ConsoleLimits.max_result_rows
 _PARAM_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_AST_LINE: Final = re.compile(r"^( *)(\S+)(?: (\S+))?")
+#: The engine's words for a statement it cannot give as a tree (then not a reading one): its kind, or INSERT … VALUES.
+_NO_TREE: Final = re.compile(
+    r"AST node of type '([^']+)' does not support JSON serialization|INSERT with inline data is not supported"
+)
+_STORE_SQL: Final = """
+SELECT currentDatabase(),
+       (SELECT groupArray(name) FROM system.databases),
+       (SELECT groupArray(name) FROM system.tables WHERE database = currentDatabase())
+"""
 
 
 class AdhocQueryError(ValueError):
@@ -63,75 +84,88 @@ def parse_params(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
-def check_query(store: Store, sql: str, params: Mapping[str, str]) -> None:
-    """Refuse INTO OUTFILE and table functions that leave the store, from ClickHouse's own parse tree."""
-    try:
-        lines = [str(row[0]) for row in store.query("EXPLAIN AST " + sql, dict(params)).rows]
-    except StoreQueryError as exc:
-        raise AdhocQueryError(explain_error(exc)) from None
-    parents: list[tuple[int, str]] = []  # (indent, node kind) of the ancestors of the current line
-    for line in lines:
-        match = _AST_LINE.match(line)
-        if match is None:
-            continue
-        indent, kind, name = len(match.group(1)), match.group(2), (match.group(3) or "")
-        while parents and parents[-1][0] >= indent:
-            parents.pop()
-        parent = parents[-1][1] if parents else ""
-        if kind == "Function" and parent == "TableExpression" and name.lower() not in SAFE_TABLE_FUNCTIONS:
-            raise AdhocQueryError(
-                f"table function {name}() is not allowed: it reads outside the store (files, network, other "
-                "servers). Query the store's tables: events, dossier_state, daily_counts_view, units, officials, "
-                "procedures"
-            )
-        if indent == 1 and parents and parents[0][1].startswith("Select"):
-            if kind == "Literal":
-                raise AdhocQueryError("INTO OUTFILE is not allowed: use --format and redirect stdout instead")
-            if kind == "Identifier":
-                raise AdhocQueryError("drop the FORMAT clause: choose the output with --format")
-        parents.append((indent, kind))
-
-
-def explain_error(exc: StoreQueryError) -> str:
+def explain_error(exc: StoreQueryError, limits: ConsoleLimits | None = None) -> str:
     """ClickHouse's refusal as a sentence an inspector can act on."""
-    text = str(exc)
+    text = str(exc).split(": In scope SELECT parseQueryToJSON", 1)[0]
     code = getattr(exc, "code", None)
     if code == READONLY_CODE or "READONLY" in text:
-        return (
-            "refused: inspector sessions are read-only, so this statement would change the store. "
-            "`dossier inspect sql` runs queries that read (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN); "
-            "the store is changed only by `dossier consume …`"
-        )
+        return f"refused: inspector sessions are read-only. {READING_STATEMENTS}"
     if code == UNKNOWN_PARAMETER_CODE or "UNKNOWN_QUERY_PARAMETER" in text:
         missing = re.search(r"Substitution `([^`]+)` is not set", text)
         name = missing.group(1) if missing else "NAME"
         return f"the query has a placeholder {{{name}:Type}} without a value: add --param {name}=VALUE"
+    if limits is not None and (code == TIMEOUT_CODE or "TIMEOUT_EXCEEDED" in text):
+        return f"stopped after {limits.timeout_s} s (--timeout): narrow the query, or raise --timeout (at most 3600)"
+    if limits is not None and (code == MEMORY_CODE or "MEMORY_LIMIT_EXCEEDED" in text):
+        return (
+            f"stopped: the query needs more than {limits.max_memory / 1024**3:g} GiB of memory (--max-memory); "
+            "narrow it, or raise --max-memory (at most 16G)"
+        )
+    if limits is not None and (code == TOO_MANY_ROWS_CODE or "TOO_MANY_ROWS" in text):
+        return (
+            f"stopped: the query reads more than {limits.max_rows_to_read:,} rows (--max-rows-to-read); "
+            "narrow it, or raise --max-rows-to-read"
+        )
     return f"query failed: {text}"
 
 
-def normalise(store: Store, sql: str) -> str:
-    """ClickHouse's formatting of the one statement in ``sql`` (more than one is refused)."""
+def _parse(store: Store, sql: str) -> tuple[str, Any]:
+    """The engine's parse of ``sql`` as (JSON text, tree)."""
     try:
-        return str(store.query("SELECT formatQuery({q:String})", {"q": sql}).scalar())
+        text = store.query("SELECT parseQueryToJSON({q:String})", {"q": sql}).scalar()
     except StoreQueryError as exc:
-        if "Multi-statements" in str(exc):
+        message = str(exc)
+        if "Multi-statements" in message:
             raise AdhocQueryError("one statement at a time: remove the ';' and what follows it") from None
-        text = str(exc).split(": In scope SELECT formatQuery", 1)[0]
-        raise AdhocQueryError(f"query failed: {text}") from None
+        no_tree = _NO_TREE.search(message)
+        if no_tree:
+            kind = statement_name(no_tree.group(1).split("__", 1)[0].split("_", 1)[0]) if no_tree.group(1) else "INSERT"
+            raise AdhocQueryError(f"refused: {kind} is not a reading statement. {READING_STATEMENTS}") from None
+        if exc.code == UNKNOWN_FUNCTION_CODE and "parseQueryToJSON" in message:
+            raise AdhocQueryError(
+                "this ClickHouse cannot parse a query into a tree (parseQueryToJSON, ClickHouse 26.9 and later), "
+                "which the console needs to check a query; it runs none. Use the inspection commands, or a "
+                "ClickHouse client with the inspector's read-only user"
+            ) from None
+        raise AdhocQueryError(explain_error(exc)) from None
+    decoded = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    try:
+        return decoded, json.loads(decoded)
+    except ValueError:
+        raise AdhocQueryError("the query could not be read as one statement") from None
 
 
-def run_query(store: Store, sql: str, params: Mapping[str, str], *, max_rows: int = DEFAULT_MAX_ROWS) -> AdhocResult:
-    """Normalise, check, then run one read-only query; at most ``max_rows`` rows come back."""
+def check_query(store: Store, sql: str) -> str:
+    """The statement to run for ``sql``, after the checks of the module docstring; :class:`AdhocQueryError` if none."""
     if not sql.strip():
         raise AdhocQueryError('no query given: dossier inspect sql "SELECT …"')
-    sql = normalise(store, sql)
-    check_query(store, sql, params)
-    settings = {"max_result_rows": max_rows + 1, "result_overflow_mode": "break"}
+    database, databases, tables = store.query(_STORE_SQL).rows[0]
     try:
-        result = store.query(sql, dict(params), settings=settings)
+        table = describe_target(sql, database=str(database), tables=[str(t) for t in tables])
+        if table is not None:
+            return f"DESCRIBE TABLE `{table}`"
+        text, tree = _parse(store, sql)
+        check_tree(tree, database=str(database), databases=[str(d) for d in databases], tables=tables)
+    except ConsoleRefusal as exc:
+        raise AdhocQueryError(str(exc)) from None
+    try:
+        formatted = str(store.query("SELECT formatQueryFromJSON({t:String})", {"t": text}).scalar())
     except StoreQueryError as exc:
         raise AdhocQueryError(explain_error(exc)) from None
-    truncated = len(result.rows) > max_rows
+    if _parse(store, formatted)[1] != tree:
+        raise AdhocQueryError("the console could not confirm what this query does once formatted; rewrite it")
+    return formatted
+
+
+def run_query(store: Store, sql: str, params: Mapping[str, str], *, limits: ConsoleLimits | None = None) -> AdhocResult:
+    """Check, then run one read-only query under ``limits``; at most ``limits.max_result_rows`` rows come back."""
+    limits = limits or ConsoleLimits()
+    statement = check_query(store, sql)
+    try:
+        result = store.query_console(statement, dict(params), limits)
+    except StoreQueryError as exc:
+        raise AdhocQueryError(explain_error(exc, limits)) from None
+    truncated = len(result.rows) > limits.max_result_rows
     if truncated:
-        result = QueryResult(result.column_names, result.rows[:max_rows])
-    return AdhocResult(result, truncated, max_rows)
+        result = QueryResult(result.column_names, result.rows[: limits.max_result_rows])
+    return AdhocResult(result, truncated, limits.max_result_rows)

@@ -36,9 +36,11 @@ def test_parameters_are_bound_server_side(tmp_path_factory: pytest.TempPathFacto
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("DROP TABLE events", "read-only"),
-        ("INSERT INTO units (unit_code) VALUES ('x')", "read-only"),
-        ("SELECT count() FROM events SETTINGS readonly = 0", "read-only"),
+        ("DROP TABLE events", "DROP is not a reading statement"),
+        ("INSERT INTO units (unit_code) VALUES ('x')", "INSERT is not a reading statement"),
+        ("SELECT count() FROM events SETTINGS readonly = 0", "SETTINGS clauses are not allowed"),
+        ("SELECT file('/etc/hostname')", "function file() is not allowed"),
+        ("SELECT count() FROM numbers(1000000000000)", "--max-rows-to-read"),
         ("SELECT * FROM file('/etc/hostname', 'LineAsString')", "table function file() is not allowed"),
         ("SELECT * FROM url('http://127.0.0.1:9/x', 'CSV')", "table function url() is not allowed"),
         ("SELECT 1 INTO OUTFILE 'leak.txt'", "INTO OUTFILE is not allowed"),
