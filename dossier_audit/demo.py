@@ -136,7 +136,7 @@ def _report(store: Store, result: PipelineResult) -> Iterator[str]:
         yield ""
     verified = verify(_query(store))
     yield from _verify_section(verified)
-    note = ledger.record_and_tell(store.append, verified.entry)
+    note = ledger.record_and_tell(store.record_run, verified.entry)
     if note.startswith("recorded"):  # the run's id and part count differ from run to run
         note = "this verification is recorded; the next audit recomputes only the hashes of what changes"
     yield f"  integrity ledger: {note}"

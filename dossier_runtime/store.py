@@ -47,6 +47,8 @@ from typing import Any, Final, Literal
 import pyarrow as pa
 
 from dossier_runtime.errors import StoreError
+from dossier_runtime.ledgerrecord import Entry, Recorded
+from dossier_runtime.ledgerrecord import write as write_ledger
 from dossier_runtime.settings import Settings, redact_url
 from dossier_runtime.storebackends import (
     RECORD_TABLES,
@@ -181,12 +183,25 @@ class Store:
     def append(self, table: str, rows: bytes) -> int:
         """Append JSONEachRow ``rows`` to a record table (:data:`RECORD_TABLES`), whatever this store's role.
 
-        The one write a reader may make: the integrity ledger. Through another process's endpoint the
-        owner appends; on a server the user's grants decide.
+        The one write a reader may make: the integrity ledger, when this process opened the store itself (or on
+        a server, where the user's grants decide). Through another process's endpoint it is refused: the owner
+        writes no rows a reader made (:meth:`record_run`).
         """
         if table not in RECORD_TABLES:
             raise StoreError(f"{table} is not a record table; only {', '.join(sorted(RECORD_TABLES))} take appends")
         return self._backend.append(table, rows)
+
+    def record_run(self, entry: Entry) -> Recorded:
+        """Put a verify run on the integrity ledger; what went on record comes back.
+
+        A process that opened the store (or a server's user) writes the run's rows itself. Through another
+        process's endpoint only the run's claim is sent (the table's UUID, the parts it read): the owner checks
+        it, recomputes those parts' hashes and records what it found (:mod:`dossier_runtime.ledgerrecord`).
+        """
+        if isinstance(self._backend, EndpointBackend):
+            return Recorded.from_json(self._backend.record_run(entry.claim().to_json()))
+        write_ledger(self.append, entry)
+        return entry.recorded()
 
     def _require_writer(self) -> None:
         if self.role != "writer":

@@ -39,7 +39,8 @@ from dossier_runtime.errors import StoreError
 #: Settings every reader runs with: no writes, no DDL, settings still adjustable per query.
 READONLY: Final = {"readonly": "2"}
 #: The tables a reading command may append to (through :meth:`Store.append`): the integrity ledger, where
-#: ``dossier inspect verify`` records what it recomputed (migration 0008). Nothing else is written by a reader.
+#: ``dossier inspect verify`` records what it recomputed (migration 0008). Nothing else is written by a reader,
+#: and through an owner's endpoint not even these: the owner records a run's claim as it checked it.
 RECORD_TABLES: Final = frozenset({"integrity_runs", "integrity_parts", "integrity_breaks"})
 
 FRAME_END: Final = 0
@@ -489,12 +490,23 @@ class EndpointBackend:
             pass
 
     def append(self, table: str, rows: bytes) -> int:
-        """Ask the owning process to append ``rows`` to a record table (the one write it takes from others)."""
-        response = self._post("/append", {"table": table, "rows": rows.decode()})
+        """Refused: the owner writes no rows a reader made, not even to the ledger (:meth:`record_run`)."""
+        raise StoreError(
+            f"the store is owned by another dossier process (pid {self.pid}), which writes the integrity ledger "
+            "itself: only a verify run's claim goes to it (Store.record_run)"
+        )
+
+    def record_run(self, claim: dict[str, Any]) -> dict[str, Any]:
+        """Ask the owner to record a verify run: it checks ``claim`` (a ledgerrecord.Claim) and answers what it
+        recorded, or refuses with a 4xx (raised as :class:`StoreQueryError`)."""
+        response = self._post("/record-verify", claim)
         try:
-            return int(json.loads(response.read()).get("rows", 0))
+            answer = json.loads(response.read())
         finally:
             response.close()
+        if not isinstance(answer, dict):
+            raise StoreError("the store endpoint answered a record request with something else than an object")
+        return answer
 
     def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
         raise StoreError(

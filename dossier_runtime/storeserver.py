@@ -12,9 +12,18 @@ store through the port.
 Protocol (internal, versioned by this module only):
 
 * ``GET /ping`` → ``{"pid": …, "data_dir": …}``
-* ``POST /append`` with ``{"table", "rows" (JSONEachRow)}`` → ``{"rows": n}``:
-  the one write the endpoint takes, into a record table (the integrity
-  ledger) and no other;
+* ``POST /record-verify`` with ``{"table_uuid", "parts": [{"name", "rows",
+  "checksum"}]}`` → ``{"run_id", "parts", "breaks", "events", "left_out"}``:
+  the one write the endpoint makes for a reader, and it writes no row the
+  reader made. The claim (a verify run read these parts) is checked against
+  ``system.parts``, the owner recomputes the hashes of those parts itself and
+  records what *it* found (:func:`~dossier_runtime.ledgerrecord.record_claim`);
+  a claim with anything else (breaks, counts), about another table, or with a
+  part's rows or checksum wrong is refused (400 malformed, 409 contradicted by
+  the store) and nothing is recorded. Readers run as the same OS user and can
+  read this directory, so a key kept here would not keep them from forging;
+  recomputing does. ``POST /append`` (rows for the ledger, as before) is
+  refused with 403;
 * ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``
   → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
   before the first frame is a 400 with ``{"error", "code"}``, an error after
@@ -34,7 +43,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from dossier_runtime.errors import StoreError
-from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, RECORD_TABLES, ChdbBackend, StoreQueryError
+from dossier_runtime.ledgerrecord import Claim, LedgerClaimError, QueryFn, record_claim
+from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, ChdbBackend, StoreQueryError
 
 ENDPOINT_FILE: Final = "store.endpoint.json"
 
@@ -94,8 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._authorised():
             return
+        if self.path == "/record-verify":
+            self._record_verify()
+            return
         if self.path == "/append":
-            self._append()
+            self._json(403, {"error": _NO_APPEND})
             return
         if self.path != "/query":
             self._json(404, {"error": f"no such endpoint {self.path}"})
@@ -135,28 +148,45 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             backend.close()
 
-    def _append(self) -> None:
-        """Rows for a record table (the integrity ledger), written by the owner on a session of its own."""
+    def _record_verify(self) -> None:
+        """A reader's verify run: its claim checked, its parts' hashes recomputed and recorded here, by the owner."""
         try:
-            request = self._request()
-            table, rows = str(request["table"]), str(request["rows"]).encode()
+            claim = Claim.from_json(self._request())
         except (ValueError, KeyError, TypeError) as exc:
-            self._json(400, {"error": f"bad request: {exc}"})
-            return
-        if table not in RECORD_TABLES:
-            self._json(403, {"error": f"{table} is not a record table; the endpoint appends to no other"})
+            self._json(400, {"error": f"bad record request: {exc}"})
             return
         backend = self._backend(readonly=False)
         if backend is None:
             return
         try:
-            written = backend.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
+            recorded = record_claim(_rows_of(backend), backend.append, claim)
+        except LedgerClaimError as exc:
+            self._json(409, {"error": str(exc)})
+            return
         except StoreQueryError as exc:
-            self._json(400, {"error": str(exc), "code": exc.code})
+            self._json(500, {"error": f"the owner could not record the run: {exc}", "code": exc.code})
             return
         finally:
             backend.close()
-        self._json(200, {"rows": written})
+        self._json(200, recorded.to_json())
+
+
+_NO_APPEND: Final = (
+    "the owner takes no rows for the integrity ledger: it records a verify run itself from a claim "
+    "(POST /record-verify with the table's UUID and the parts the run read; Store.record_run sends it)"
+)
+
+
+def _rows_of(backend: ChdbBackend) -> QueryFn:
+    """``query(sql, params) -> rows`` on the owner's own session, for :func:`record_claim`."""
+
+    def query(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for batch in backend.batches(sql, params, None):
+            rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        return rows
+
+    return query
 
 
 class StoreEndpoint:

@@ -91,7 +91,7 @@ def verify_cmd(
         query = lambda sql, params: store.query(sql, params).rows  # noqa: E731
         coverage = ledger.coverage(query) if use_ledger else None
         report = verify(query, dossier=dossier_id, since=since, coverage=coverage)
-        ledger_note = ledger.record_and_tell(store.append, report.entry) if record else "not recorded (--no-record)"
+        ledger_note = ledger.record_and_tell(store.record_run, report.entry) if record else "not recorded (--no-record)"
     progress.step("done")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,

@@ -33,47 +33,78 @@ table was recreated (the ledger is keyed by the table's UUID), or with
 What it cannot see: a part's files edited on disk under the same name by
 someone with access to the data directory. The checksum of a recorded part is
 compared, but a merge of edited parts is not; only a full run (``verify``)
-reads every byte again. The ledger is as trustworthy as the accounts that can
-write it: a ClickHouse user that may insert into it may also alter ``events``.
+reads every byte again.
+
+Who may write it: the ledger is as trustworthy as what writes it. A process
+that opens the store itself writes its own run (on a server, as far as the
+user's grants let it: a user that may insert into the ledger may also alter
+``events``, unless the grants say otherwise). A reader that goes through the
+owner's loopback endpoint sends only a claim (the table's UUID and the parts
+it read); the owner keeps the parts active under those names with the same
+rows and checksum, recomputes their hashes itself and records the breaks it
+found (:mod:`dossier_runtime.ledgerrecord`, which also says why a key would
+not help). :func:`record_and_tell` takes ``Store.record_run``, which picks
+the way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
-import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from dossier_runtime.errors import StoreError
+from dossier_runtime.ledgerrecord import (
+    PARTS_SQL,
+    PENDING_SQL,
+    TABLE_SQL,
+    Claim,
+    Entry,
+    Part,
+    QueryFn,
+    Recorded,
+    active_parts,
+    jsonl,
+    read_parts,
+    recordable,
+    table_identity,
+    unusable,
+)
+from dossier_runtime.ledgerrecord import write as record
 
-#: ``query(sql, parameters) -> rows``.
-QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+__all__ = [
+    "BREAKS_SQL",
+    "COVERED_PART",
+    "KNOWN_BREAK",
+    "LAST_RUN_SQL",
+    "PARTS_SQL",
+    "PENDING_SQL",
+    "RECORDED_SQL",
+    "TABLE_SQL",
+    "Claim",
+    "Coverage",
+    "Entry",
+    "Part",
+    "QueryFn",
+    "Recorded",
+    "active_parts",
+    "coverage",
+    "covered_parts",
+    "jsonl",
+    "read_parts",
+    "record",
+    "record_and_tell",
+    "recordable",
+    "table_identity",
+]
 
-
-_ZERO_UUID: Final = uuid.UUID(int=0)
 #: Conditions on the coverage an audit or a verify binds (:meth:`Coverage.params`).
 COVERED_PART: Final = "has({integrity_covered:Array(String)}, _part)"
 KNOWN_BREAK: Final = "has({integrity_known:Array(String)}, dossier_id)"
 
-TABLE_SQL: Final = """
-SELECT engine, uuid FROM system.tables WHERE database = currentDatabase() AND name = {table:String}
-"""
-PARTS_SQL: Final = """
-SELECT name, partition_id, min_block_number, max_block_number, data_version, rows, hash_of_all_files
-FROM system.parts
-WHERE database = currentDatabase() AND table = {table:String} AND active
-ORDER BY partition_id, min_block_number
-"""
-PENDING_SQL: Final = """
-SELECT (SELECT count() FROM system.mutations
-        WHERE database = currentDatabase() AND table = {table:String} AND NOT is_done),
-       (SELECT count() FROM system.parts
-        WHERE database = currentDatabase() AND table = {table:String} AND active AND startsWith(name, 'patch-'))
-"""
 RECORDED_SQL: Final = """
 SELECT part, partition_id, min_block, max_block, data_version, rows, checksum
 FROM integrity_parts WHERE table_uuid = {table_uuid:UUID}
@@ -82,29 +113,6 @@ BREAKS_SQL: Final = "SELECT DISTINCT dossier_id FROM integrity_breaks WHERE tabl
 LAST_RUN_SQL: Final = """
 SELECT run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID} ORDER BY finished_at DESC LIMIT 1
 """
-
-
-@dataclasses.dataclass(frozen=True)
-class Part:
-    """One MergeTree part of ``events`` as ``system.parts`` describes it."""
-
-    name: str
-    partition_id: str
-    min_block: int
-    max_block: int
-    data_version: int
-    rows: int
-    checksum: str
-
-    @property
-    def mutation(self) -> int:
-        """The mutation a part was rewritten by, 0 for none (``data_version`` is ``min_block`` then)."""
-        return 0 if self.data_version == self.min_block else self.data_version
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Part:
-        name, partition_id, lo, hi, version, rows, checksum = row
-        return cls(str(name), str(partition_id), int(lo), int(hi), int(version), int(rows), str(checksum))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,19 +141,6 @@ class Coverage:
             "ledger": f"verify run {self.last_run}; {len(self.known_breaks)} dossier(s) with a recorded break "
             "re-examined",
         }
-
-
-def table_identity(query: QueryFn, table: str = "events") -> tuple[str, uuid.UUID] | None:
-    """(engine, uuid) of ``table`` in the current database, None when it does not exist."""
-    rows = query(TABLE_SQL, {"table": table})
-    if not rows:
-        return None
-    engine, table_uuid = rows[0]
-    return str(engine), uuid.UUID(str(table_uuid))
-
-
-def active_parts(query: QueryFn, table: str = "events") -> list[Part]:
-    return [Part.from_row(row) for row in query(PARTS_SQL, {"table": table})]
 
 
 def covered_parts(active: Iterable[Part], recorded: Iterable[Part]) -> set[str]:
@@ -188,26 +183,11 @@ def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
     return sum(next(iter(ranges[span])) for span in largest) == part.rows
 
 
-def _unusable(query: QueryFn, table: str) -> tuple[str | None, uuid.UUID | None]:
-    """Why the ledger cannot serve ``table`` now (None when it can), else the table's UUID it is keyed by."""
-    identity = table_identity(query, table)
-    if identity is None or not identity[0].endswith("MergeTree"):
-        return f"{table} is not a MergeTree table here (a cluster?)", None
-    if identity[1] == _ZERO_UUID:
-        return f"{table} has no table UUID to key the ledger by", None
-    if table_identity(query, "integrity_parts") is None:
-        return "the store predates the ledger (run `dossier consume migrate`)", None
-    mutations, patches = query(PENDING_SQL, {"table": table})[0]
-    if int(mutations) or int(patches):
-        return f"{table} has {int(mutations)} unfinished mutation(s), {int(patches)} patch part(s)", None
-    return None, identity[1]
-
-
 def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Coverage:
     """What the ledger covers of ``table`` now (see the module docstring for when it is not used)."""
     if full:
         return Coverage(unused_because="full_recompute=1")
-    reason, table_uuid = _unusable(query, table)
+    reason, table_uuid = unusable(query, table)
     if reason is not None:
         return Coverage(unused_because=reason)
     keyed = {"table_uuid": str(table_uuid)}
@@ -232,90 +212,17 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """What one full verification run puts in the ledger."""
+def record_and_tell(record_run: Callable[[Entry], Recorded], entry: Entry | None) -> str:
+    """Put a full run on record through ``record_run`` (``Store.record_run``), and say in words what happened.
 
-    table_uuid: uuid.UUID
-    parts: tuple[Part, ...]  # the parts it read (active before and after it ran, hence read)
-    breaks: tuple[tuple[str, int], ...]  # (dossier_id, seq) of every event whose hash did not match
-    events: int
-    run_id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
-    finished_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
-
-    def rows(self) -> dict[str, list[dict[str, Any]]]:
-        """Rows per ledger table, JSON-ready."""
-        run, table = str(self.run_id), str(self.table_uuid)
-        stamp = self.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return {
-            "integrity_runs": [
-                {
-                    "run_id": run,
-                    "finished_at": stamp,
-                    "table_uuid": table,
-                    "events": self.events,
-                    "parts": len(self.parts),
-                    "breaks": len(self.breaks),
-                }
-            ],
-            "integrity_parts": [
-                {
-                    "run_id": run,
-                    "table_uuid": table,
-                    "partition_id": p.partition_id,
-                    "part": p.name,
-                    "min_block": p.min_block,
-                    "max_block": p.max_block,
-                    "data_version": p.data_version,
-                    "rows": p.rows,
-                    "checksum": p.checksum,
-                }
-                for p in self.parts
-            ],
-            "integrity_breaks": [
-                {"run_id": run, "table_uuid": table, "dossier_id": d, "seq": s} for d, s in self.breaks
-            ],
-        }
-
-
-def read_parts(before: Sequence[Part], after: Sequence[Part]) -> tuple[Part, ...]:
-    """The parts a query that ran between two snapshots certainly read: active in both.
-
-    A part never becomes active again once replaced, so one active before and
-    after a query was active when the query took its snapshot of the table.
+    A refusal is reported, not raised. Through an owner's endpoint the figures are the owner's: it recomputed
+    the hashes of the parts claimed, and leaves out those merged away meanwhile.
     """
-    later = {(p.name, p.rows, p.checksum) for p in after}
-    return tuple(p for p in before if (p.name, p.rows, p.checksum) in later)
-
-
-def jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """JSONEachRow text of ledger rows."""
-    return b"".join(json.dumps(row, ensure_ascii=False).encode() + b"\n" for row in rows)
-
-
-def record(append: Callable[[str, bytes], int], entry: Entry) -> None:
-    """Write one run to the ledger through ``append(table, jsonl)`` (:meth:`Store.append`).
-
-    Breaks first, parts next, the run last: a part is never on record without the breaks found in it,
-    whatever step fails.
-    """
-    rows = entry.rows()
-    for table in ("integrity_breaks", "integrity_parts", "integrity_runs"):
-        if rows[table]:
-            append(table, jsonl(rows[table]))
-
-
-def record_and_tell(append: Callable[[str, bytes], int], entry: Entry | None) -> str:
-    """:func:`record` a full run, and say in words what happened (a refusal is reported, not raised)."""
     if entry is None:
         return "not recorded: only a full run of a MergeTree log with the ledger's tables goes on record"
     try:
-        record(append, entry)
+        done = record_run(entry)
     except StoreError as exc:
         return f"not recorded: {exc}"
-    return f"recorded run {entry.run_id}: {len(entry.parts)} parts, {len(entry.breaks)} hash break(s)"
-
-
-def recordable(query: QueryFn, table: str = "events") -> uuid.UUID | None:
-    """The UUID to record a full run of ``table`` under, or None when a run of it cannot go on record."""
-    return _unusable(query, table)[1]
+    left_out = f"; {done.left_out} part(s) merged away meanwhile left out" if done.left_out else ""
+    return f"recorded run {done.run_id}: {done.parts} parts, {done.breaks} hash break(s){left_out}"

@@ -9,17 +9,13 @@ must give the audit's INTEGRITY-HASH the same findings as a full recompute.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dossier_runtime.errors import StoreError
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import StoreQueryError, opened_store
-from dossier_runtime.storebackends import EndpointBackend
+from dossier_runtime.store import StoreQueryError
 from inspection import ledger
 from inspection.audit import audit, parse_params, select_rules
 from inspection.ledger import Part, covered_parts
@@ -200,39 +196,7 @@ def test_only_record_tables_take_appends(store: AuditStore) -> None:
         store.store.append("events", b"{}\n")
 
 
-# -- recording from a reading process -------------------------------------------------------------------------
-
-RECORDER = """
-import json, sys
-from pathlib import Path
-from dossier_runtime.settings import Settings
-from dossier_runtime.store import open_store
-from inspection.ledger import record_and_tell
-from inspection.verify import verify
-store = open_store(Settings(data_dir=Path(sys.argv[1])))
-report = verify(lambda sql, params: store.query(sql, params).rows)
-print(json.dumps({"kind": store.kind, "note": record_and_tell(store.append, report.entry)}))
-"""
-
-
-def test_a_verify_in_another_process_records_through_the_owner(tmp_path: Path) -> None:
-    s = AuditStore(tmp_path / "data")
-    s.add(_dossier(1))
-    s.close()
-    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer") as owner:
-        done = subprocess.run(
-            [sys.executable, "-c", RECORDER, str(tmp_path / "data")], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        seen = json.loads(done.stdout)
-        assert seen["kind"] == "endpoint" and seen["note"].startswith("recorded run "), seen
-        assert owner.query("SELECT count() FROM integrity_runs").scalar() == 1
-        assert owner.query("SELECT count() FROM integrity_parts").scalar() == 1
-
-        endpoint = json.loads((tmp_path / "data" / "store.endpoint.json").read_text())
-        other = EndpointBackend(endpoint["port"], endpoint["token"], endpoint["pid"], owner.database)
-        with pytest.raises(StoreQueryError, match="not a record table"):
-            other.append("events", b"{}\n")
+# -- recording (through an owner's endpoint: tests/test_ledger_owner.py) -------------------------------------
 
 
 def test_a_refused_record_is_reported_not_fatal(store: AuditStore) -> None:
@@ -240,8 +204,8 @@ def test_a_refused_record_is_reported_not_fatal(store: AuditStore) -> None:
     entry = verify(store.query).entry
     assert entry is not None
     store.store.command("DROP TABLE integrity_parts")
-    assert ledger.record_and_tell(store.store.append, entry).startswith("not recorded: ")
-    assert ledger.record_and_tell(store.store.append, None).startswith("not recorded: only a full run")
+    assert ledger.record_and_tell(store.store.record_run, entry).startswith("not recorded: ")
+    assert ledger.record_and_tell(store.store.record_run, None).startswith("not recorded: only a full run")
 
 
 def test_verify_with_the_ledger_recomputes_only_what_is_not_covered(store: AuditStore) -> None:
