@@ -283,7 +283,7 @@ class _Walker:
             raise ConsoleRefusal(f"{statement_name(kind)} is not allowed inside a query. {READING_STATEMENTS}")
         {
             "Literal": self._value,
-            "QueryParameter": self._value,
+            "QueryParameter": self._parameter,
             "SelectWithUnionQuery": self._select,
             "ExplainQuery": self._explain,
             "Function": self._function,
@@ -300,7 +300,14 @@ class _Walker:
                 self.node(child, child_key)
 
     def _value(self, node: dict[str, Any], key: str) -> None:
-        return None  # a literal, or a parameter bound as a value of its declared type: never SQL
+        return None  # a literal: a value, never SQL
+
+    def _parameter(self, node: dict[str, Any], key: str) -> None:
+        if str(node.get("param_type", "")).strip().lower() == "identifier":
+            raise ConsoleRefusal(
+                f"{{{node.get('name')}:Identifier}} is not allowed: a value would choose a table or column; "
+                "write the name in the query and bind values only"
+            )
 
     def _select(self, node: dict[str, Any], key: str) -> None:
         if node.get("out_file") is not None or node.get("is_into_outfile_with_stdout"):
@@ -347,6 +354,7 @@ class _Walker:
                 f"table {'.'.join(parts)} is not in the store: the console reads the store's own tables "
                 f"(database {self.database}), nothing else on the server"
             )
+        self._plain(node, key)  # a name from a placeholder: {t:Identifier}
 
     def _identifier(self, node: dict[str, Any], key: str) -> None:
         parts = [str(p) for p in node.get("name_parts") or []]
@@ -355,6 +363,7 @@ class _Walker:
                 f"{'.'.join(parts)} reads database {parts[0]}, not the store: the console reads the store's own "
                 f"tables (database {self.database}), nothing else on the server"
             )
+        self._plain(node, key)
 
     def _show_tables(self, node: dict[str, Any], key: str) -> None:
         extra = set(node) - _SHOW_TABLES_KEYS - _OUTFILE_FLAGS

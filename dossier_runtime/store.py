@@ -28,8 +28,10 @@ types are the same everywhere: ``DateTime64(6,'UTC')`` → aware datetime,
 
 Placeholders are ClickHouse's server-side ``{name:Type}``; values are never
 put into SQL text. A reader's session is ``readonly = 2``: any write or DDL is
-refused by ClickHouse itself (``Code: 164 … READONLY``), which is what lets
-``dossier inspect sql`` run user SQL safely.
+refused by ClickHouse itself (``Code: 164 … READONLY``). An inspector's own SQL
+(``dossier inspect sql``) is checked against :mod:`dossier_runtime.sqlguard`
+first and runs through :meth:`Store.query_console`, on a session of its own
+with limits set and ``readonly = 1``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Entry, Recorded
 from dossier_runtime.ledgerrecord import write as write_ledger
 from dossier_runtime.settings import Settings, redact_url
+from dossier_runtime.sqlguard import ConsoleLimits
 from dossier_runtime.storebackends import (
     RECORD_TABLES,
     Backend,
@@ -58,6 +61,7 @@ from dossier_runtime.storebackends import (
     ServerBackend,
     StoreQueryError,
     _read_ipc,
+    console_batches,
 )
 from dossier_runtime.storeserver import StoreEndpoint, read_endpoint
 
@@ -93,9 +97,21 @@ class QueryResult:
 
 
 def table_to_result(table: pa.Table) -> QueryResult:
-    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    columns = [_column_values(table.column(i)) for i in range(table.num_columns)]
     rows = list(zip(*columns, strict=True)) if columns else []
     return QueryResult(tuple(table.column_names), rows)
+
+
+def _column_values(column: pa.ChunkedArray) -> list[Any]:
+    """Python values of a column; text that is not UTF-8 shows its bytes as ``\\xNN`` instead of failing."""
+    try:
+        values: list[Any] = column.to_pylist()
+        return values
+    except UnicodeDecodeError:
+        if not pa.types.is_string(column.type):
+            raise
+        raw = column.cast(pa.binary()).to_pylist()
+        return [None if v is None else v.decode("utf-8", errors="backslashreplace") for v in raw]
 
 
 class Store:
@@ -148,6 +164,11 @@ class Store:
                 yield from _read_ipc(chunk)
         else:
             yield from self._backend.batches(sql, parameters, _settings(settings))
+
+    def query_console(self, sql: str, parameters: Mapping[str, Any] | None, limits: ConsoleLimits) -> QueryResult:
+        """An inspector's checked statement (:mod:`dossier_runtime.sqlguard`), on a session locked with ``limits``."""
+        batches = list(console_batches(self._backend, sql, parameters, limits.settings()))
+        return table_to_result(pa.Table.from_batches(batches) if batches else pa.table({}))
 
     def command(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None

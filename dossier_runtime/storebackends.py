@@ -35,14 +35,19 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 
 from dossier_runtime.errors import StoreError
+from dossier_runtime.sqlguard import ConsoleLimits
 
 #: Settings every reader runs with: no writes, no DDL, settings still adjustable per query.
 READONLY: Final = {"readonly": "2"}
+#: Settings a reader may set on an endpoint session before it is locked: the console's limits.
+READER_SETTINGS: Final = frozenset(ConsoleLimits().settings())
 #: The tables a reading command may append to (through :meth:`Store.append`): the integrity ledger, where
 #: ``dossier inspect verify`` records what it recomputed (migration 0008). Nothing else is written by a reader,
 #: and through an owner's endpoint not even these: the owner records a run's claim as it checked it.
 RECORD_TABLES: Final = frozenset({"integrity_runs", "integrity_parts", "integrity_breaks"})
 
+#: chDB's refusal to stream a statement it only answers whole (EXPLAIN, SHOW, DESCRIBE).
+_STREAMING_UNSUPPORTED: Final = "Streaming query is not supported"
 FRAME_END: Final = 0
 FRAME_ERROR: Final = 0xFFFFFFFF
 
@@ -115,8 +120,17 @@ class Backend(Protocol):
 def _read_ipc(data: bytes) -> Iterator[pa.RecordBatch]:
     if not data:
         return
-    reader = pa.ipc.open_stream(data)
-    yield from reader
+    yield from _with_schema(pa.ipc.open_stream(data))
+
+
+def _with_schema(reader: pa.ipc.RecordBatchStreamReader) -> Iterator[pa.RecordBatch]:
+    """The stream's batches; an empty one when it has none, so an empty result keeps its column names."""
+    empty = True
+    for batch in reader:
+        empty = False
+        yield batch
+    if empty:
+        yield pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in reader.schema], schema=reader.schema)
 
 
 #: A line chDB's C++ side writes to the process's stderr on its own when it fails to start (``Code: 76.
@@ -162,12 +176,13 @@ class ChdbBackend:
 
     kind = "embedded"
 
-    def __init__(self, path: Path, database: str, *, readonly: bool) -> None:
+    def __init__(self, path: Path, database: str, *, readonly: bool, locked: Mapping[str, str] | None = None) -> None:
+        """``locked``: settings applied, then frozen with ``readonly = 1`` (a console or endpoint session)."""
         import chdb
 
         self.path = path
         self.database = database
-        self.readonly = readonly
+        self.readonly = readonly or locked is not None
         self._lock = threading.RLock()
         try:
             with _native_errors_held():
@@ -180,13 +195,25 @@ class ChdbBackend:
         if exists.strip() == b"0":
             self._raw(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         self._raw(f"USE `{database}`")
-        if readonly:
+        if locked is not None:
+            for name, value in locked.items():
+                self._raw(f"SET {_setting_name(name)} = {_setting_literal(value)}")
+            self._raw("SET readonly = 1")
+        elif readonly:
             self._raw("SET readonly = 2")
 
-    def _raw(self, sql: str, params: Mapping[str, Any] | None = None, fmt: str = "TSV") -> bytes:
+    def _raw(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        fmt: str = "TSV",
+        *,
+        prebound: Mapping[str, str] | None = None,
+    ) -> bytes:
+        bound = dict(prebound) if prebound is not None else bind_parameters(params)
         with self._lock:
             try:
-                result = self._conn.query(sql, fmt, params=bind_parameters(params) or None)
+                result = self._conn.query(sql, fmt, params=bound or None)
             except Exception as exc:
                 raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
         return bytes(result.bytes() or b"")
@@ -220,6 +247,13 @@ class ChdbBackend:
         with self._lock:
             try:
                 result = self._conn.send_query(self._with_settings(sql, settings), "ArrowStream", params=bound or None)
+            except Exception as exc:
+                if _STREAMING_UNSUPPORTED not in str(exc):
+                    raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
+                # EXPLAIN, SHOW, DESCRIBE: the engine answers them whole only.
+                yield self._raw(self._with_settings(sql, settings), None, "ArrowStream", prebound=bound)
+                return
+            try:
                 for chunk in result:
                     payload = chunk.bytes() if hasattr(chunk, "bytes") else bytes(chunk)
                     if payload:
@@ -259,6 +293,39 @@ class ChdbBackend:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def console_batches(
+    backend: Backend, sql: str, params: Mapping[str, Any] | None, limits: Mapping[str, str]
+) -> Iterator[pa.RecordBatch]:
+    """Run an inspector's checked statement on a session of its own, ``limits`` set and then ``readonly = 1``.
+
+    ``readonly = 1`` is the engine's strictest reading mode: no write, no DDL, no table function that
+    reaches outside, and no setting can change afterwards (a ``SETTINGS`` clause included), so the limits
+    hold. Each backend gets there its own way: a fresh chDB session, the owner's endpoint (whose sessions
+    are all locked so), or the server's HTTP settings.
+    """
+    if isinstance(backend, ChdbBackend):
+        session = ChdbBackend(backend.path, backend.database, readonly=True, locked=limits)
+        try:
+            yield from session.batches(sql, params, None)
+        finally:
+            session.close()
+    elif isinstance(backend, ServerBackend):
+        # A client of its own: the server's HTTP session would otherwise keep ``readonly = 1`` for later reads.
+        client = ServerBackend(backend._url, readonly=True)
+        try:
+            yield from client.batches(sql, params, {**limits, "readonly": "1"})
+        finally:
+            client.close()
+    else:
+        yield from backend.batches(sql, params, limits)
+
+
+def _setting_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise StoreError(f"not a setting name: {name!r}")
+    return name
 
 
 def _setting_literal(value: str) -> str:
@@ -342,7 +409,7 @@ class ServerBackend:
                 return
             body = _Prefixed(head, stream)
             try:
-                yield from pa.ipc.open_stream(body)
+                yield from _with_schema(pa.ipc.open_stream(body))
             except pa.ArrowInvalid as exc:
                 # A server that fails after it started answering appends its exception to the body.
                 tail = _read_up_to(body, _ERROR_TAIL_BYTES).decode(errors="replace")

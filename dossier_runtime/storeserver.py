@@ -24,8 +24,12 @@ Protocol (internal, versioned by this module only):
   read this directory, so a key kept here would not keep them from forging;
   recomputing does. ``POST /append`` (rows for the ledger, as before) is
   refused with 403;
-* ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``
-  → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
+* ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``:
+  each request gets a session of its own where the ``settings`` (only the
+  limits of :data:`~dossier_runtime.storebackends.READER_SETTINGS`) are set
+  and then frozen with ``readonly = 1``, the engine's strictest reading mode
+  (no write, no DDL, no table function that reaches outside, no setting
+  changed by the statement) → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
   before the first frame is a 400 with ``{"error", "code"}``, an error after
   it a ``[u32 0xFFFFFFFF][u32 n][json]`` frame.
 """
@@ -44,7 +48,13 @@ from typing import Any, Final
 
 from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Claim, LedgerClaimError, QueryFn, record_claim
-from dossier_runtime.storebackends import FRAME_END, FRAME_ERROR, ChdbBackend, StoreQueryError
+from dossier_runtime.storebackends import (
+    FRAME_END,
+    FRAME_ERROR,
+    READER_SETTINGS,
+    ChdbBackend,
+    StoreQueryError,
+)
 
 ENDPOINT_FILE: Final = "store.endpoint.json"
 
@@ -115,16 +125,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             request = self._request()
-            sql, params, settings = str(request["sql"]), dict(request.get("params") or {}), request.get("settings")
-        except (ValueError, KeyError, TypeError) as exc:
+            sql, params = str(request["sql"]), {str(k): str(v) for k, v in dict(request.get("params") or {}).items()}
+            settings = {str(k): str(v) for k, v in dict(request.get("settings") or {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._json(400, {"error": f"bad request: {exc}"})
             return
-        backend = self._backend(readonly=True)
-        if backend is None:
+        unknown = sorted(set(settings) - READER_SETTINGS)
+        if unknown:
+            self._json(400, {"error": f"the endpoint sets no {unknown[0]}; readers may set {sorted(READER_SETTINGS)}"})
+            return
+        try:
+            backend = ChdbBackend(self.server.chdb_path, self.server.database, readonly=True, locked=settings)
+        except StoreError as exc:
+            self._json(503, {"error": str(exc)})
             return
         started = False
         try:
-            for chunk in backend.stream(sql, None, settings, prebound=params):
+            for chunk in backend.stream(sql, None, None, prebound=params):
                 if not started:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/vnd.apache.arrow.stream")

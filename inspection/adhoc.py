@@ -112,7 +112,7 @@ def explain_error(exc: StoreQueryError, limits: ConsoleLimits | None = None) -> 
 def _parse(store: Store, sql: str) -> tuple[str, Any]:
     """The engine's parse of ``sql`` as (JSON text, tree)."""
     try:
-        text = store.query("SELECT parseQueryToJSON({q:String})", {"q": sql}).scalar()
+        text, utf8 = store.query("SELECT parseQueryToJSON({q:String}) AS t, isValidUTF8(t)", {"q": sql}).rows[0]
     except StoreQueryError as exc:
         message = str(exc)
         if "Multi-statements" in message:
@@ -128,9 +128,12 @@ def _parse(store: Store, sql: str) -> tuple[str, Any]:
                 "ClickHouse client with the inspector's read-only user"
             ) from None
         raise AdhocQueryError(explain_error(exc)) from None
-    decoded = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if not utf8:
+        raise AdhocQueryError(
+            "the query holds bytes that are not UTF-8 (an x'…' or b'…' literal?): write them with unhex('…')"
+        )
     try:
-        return decoded, json.loads(decoded)
+        return str(text), json.loads(str(text))
     except ValueError:
         raise AdhocQueryError("the query could not be read as one statement") from None
 

@@ -169,6 +169,9 @@ HANDWRITTEN = [
     "SELECT addressToSymbol(1)",
     "SELECT __getScalar('x')",
     "SELECT leak('{dir}/victim.txt')",
+    "SELECT * FROM {t:Identifier}",
+    "SELECT * FROM {db:Identifier}.processes",
+    "SELECT {c:Identifier} FROM events",
 ]
 
 
@@ -294,7 +297,7 @@ def test_every_hostile_statement_is_refused_with_a_sentence(
         for template in table:
             sql = template.replace("{dir}", str(tmp_path)).replace("{port}", str(listener.port))
             try:
-                run_query(console, sql, {}, limits=ConsoleLimits(timeout_s=5))
+                run_query(console, sql, {"t": "system.processes", "db": "system", "c": "x"}, limits=ConsoleLimits(5))
             except AdhocQueryError as exc:
                 if str(exc).startswith("query failed"):
                     vague.append((sql, str(exc)))
@@ -429,3 +432,10 @@ def test_what_runs_is_the_formatting_of_the_checked_tree(console: Store) -> None
         pytest.skip("one engine is enough")
     assert check_query(console, "select   count()  from events -- note") == "SELECT count() FROM events"
     assert check_query(console, "DESCRIBE dossier.events") == "DESCRIBE TABLE `events`"
+
+
+def test_text_that_is_not_utf8_is_named_not_a_traceback(console: Store) -> None:
+    with pytest.raises(AdhocQueryError, match="not UTF-8"):
+        run_query(console, "SELECT x'ab' AS b", {})
+    shown = run_query(console, "SELECT unhex('ab') AS b, 'Trương Thị' AS n", {})
+    assert shown.result.rows == [("\\xab", "Trương Thị")]
