@@ -457,6 +457,22 @@ class ChServer:
     def url(self, database: str = "default") -> str:
         return f"http://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
+    def fresh_database(self) -> str:
+        """A new empty database on the server, as ``DOSSIER_CLICKHOUSE_URL``."""
+        import uuid
+
+        import clickhouse_connect
+
+        database = f"d_{uuid.uuid4().hex[:10]}"
+        admin = clickhouse_connect.get_client(
+            host="127.0.0.1", port=self.port, username=self.user, password=self.password, compress=False
+        )
+        try:
+            admin.command(f"CREATE DATABASE {database}")
+        finally:
+            admin.close()
+        return self.url(database)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -13,7 +13,6 @@ import json
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -53,17 +52,7 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[chserver.Ch
 @pytest.fixture
 def url(clickhouse: chserver.ChServer) -> str:
     """A fresh database on the server, as ``DOSSIER_CLICKHOUSE_URL``."""
-    import clickhouse_connect
-
-    database = f"d_{uuid.uuid4().hex[:10]}"
-    admin = clickhouse_connect.get_client(
-        host="127.0.0.1", port=clickhouse.port, username=clickhouse.user, password=clickhouse.password, compress=False
-    )
-    try:
-        admin.command(f"CREATE DATABASE {database}")
-    finally:
-        admin.close()
-    return clickhouse.url(database)
+    return clickhouse.fresh_database()
 
 
 def test_store_api_over_http(clickhouse: chserver.ChServer, url: str) -> None:

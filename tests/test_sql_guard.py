@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,19 +240,9 @@ def _owned_by_another_process(data: Path) -> Iterator[Store]:
 
 @contextlib.contextmanager
 def _on_a_server(base: Path) -> Iterator[Store]:
-    import clickhouse_connect
-
     server = chserver.start(base / "chserver")
     try:
-        database = f"d_{uuid.uuid4().hex[:10]}"
-        admin = clickhouse_connect.get_client(
-            host="127.0.0.1", port=server.port, username=server.user, password=server.password, compress=False
-        )
-        try:
-            admin.command(f"CREATE DATABASE {database}")
-        finally:
-            admin.close()
-        settings = Settings(clickhouse_url=server.url(database))
+        settings = Settings(clickhouse_url=server.fresh_database())
         with opened_store(settings, role="writer") as writer:
             migrate(writer)
         with opened_store(settings) as store:
