@@ -24,6 +24,7 @@ from schemas.events import (
     PAYLOAD_FIELDS,
     RATING_RANGE,
     UNIT_CODE_RE,
+    UNKNOWABLE_FACTS,
     EventType,
 )
 
@@ -58,6 +59,11 @@ def _present(field: str) -> str:
 
 def _checks() -> list[tuple[str, str]]:
     """(condition meaning 'problem', message expression) pairs."""
+    return _row_checks() + _field_checks()
+
+
+def _row_checks() -> list[tuple[str, str]]:
+    """The checks that are not per-type field rules (those are bit masks in :func:`valid_sql`)."""
     known = [t.value for t in EVENT_FIELDS]
     checks: list[tuple[str, str]] = [
         ("isNull(toUUIDOrNull(event_id))", "concat('event_id ', event_id, ' is not a UUID')"),
@@ -81,22 +87,7 @@ def _checks() -> list[tuple[str, str]]:
         checks.append((f"empty({name})", _lit(f"{name} is empty")))
     for name in ("actor_role", "applicant_kind", "channel"):
         checks.append((f"{name} = 'UNKNOWN'", _lit(f"{name} is UNKNOWN")))
-    for field in PAYLOAD_FIELDS:
-        requiring = sorted(t.value for t, rule in EVENT_FIELDS.items() if field in rule.required)
-        allowing = sorted(t.value for t, rule in EVENT_FIELDS.items() if field in rule.allowed)
-        if requiring:
-            checks.append(
-                (
-                    f"has({_list(requiring)}, event_type) AND NOT {_present(field)}",
-                    f"concat(event_type, ' requires {field}')",
-                )
-            )
-        checks.append(
-            (
-                f"has({_list(known)}, event_type) AND NOT has({_list(allowing)}, event_type) AND {_present(field)}",
-                f"concat(event_type, ' does not carry {field}')",
-            )
-        )
+    checks += _unknown_checks()
     low, high = RATING_RANGE.start, RATING_RANGE.stop - 1
     checks += [
         (f"isNotNull(rating) AND (rating < {low} OR rating > {high})", f"'rating is outside {low}-{high}'"),
@@ -111,6 +102,55 @@ def _checks() -> list[tuple[str, str]]:
     ]
     for name in _ENUM_PAYLOAD:
         checks.append((f"{name} = 'UNKNOWN'", _lit(f"{name} is UNKNOWN")))
+    return checks
+
+
+def _field_checks() -> list[tuple[str, str]]:
+    """Per type: required payload fields present (or said unknown), no field the type does not carry."""
+    known = [t.value for t in EVENT_FIELDS]
+    checks: list[tuple[str, str]] = []
+    for field in PAYLOAD_FIELDS:
+        requiring = sorted(t.value for t, rule in EVENT_FIELDS.items() if field in rule.required)
+        allowing = sorted(t.value for t, rule in EVENT_FIELDS.items() if field in rule.allowed)
+        if requiring:
+            checks.append(
+                (
+                    f"has({_list(requiring)}, event_type) AND NOT {_present(field)} "
+                    f"AND NOT has(unknown_facts, {_lit(field)})",
+                    f"concat(event_type, ' requires {field}')",
+                )
+            )
+        checks.append(
+            (
+                f"has({_list(known)}, event_type) AND NOT has({_list(allowing)}, event_type) AND {_present(field)}",
+                f"concat(event_type, ' does not carry {field}')",
+            )
+        )
+    return checks
+
+
+def _unknown_checks() -> list[tuple[str, str]]:
+    """``unknown_facts`` as :func:`schemas.events._unknown_problems` checks it."""
+    checks = [
+        (
+            f"NOT hasAll({_list(sorted(UNKNOWABLE_FACTS))}, unknown_facts)",
+            "'unknown_facts names a fact that cannot be unknown'",
+        ),
+        ("unknown_facts != arraySort(arrayDistinct(unknown_facts))", "'unknown_facts must be sorted, each name once'"),
+    ]
+    for name in sorted(UNKNOWABLE_FACTS):
+        listed = f"has(unknown_facts, {_lit(name)})"
+        if name in PAYLOAD_FIELDS:
+            allowing = sorted(t.value for t, rule in EVENT_FIELDS.items() if name in rule.allowed)
+            checks.append(
+                (
+                    f"{listed} AND has({_list(list(ACCEPTED_TYPES))}, event_type) "
+                    f"AND NOT has({_list(allowing)}, event_type)",
+                    f"concat('unknown_facts names {name}, which ', event_type, ' does not carry')",
+                )
+            )
+        value = "n_attachments != 0" if name == "n_attachments" else _present(name)
+        checks.append((f"{listed} AND {value}", _lit(f"{name} is listed in unknown_facts but has a value")))
     return checks
 
 
@@ -148,7 +188,13 @@ def valid_sql() -> str:
     messages; the messages are computed only for the rows this rejects.
     """
     present, required, allowed = _mask_sql()
-    envelope = [cond for cond, _msg in _checks() if "has(" not in cond]
+    envelope = [cond for cond, _msg in _row_checks() if not cond.startswith("NOT has([")]
     known = f"has({_list(list(ACCEPTED_TYPES))}, event_type)"
-    rules = f"bitAnd({required}, bitNot({present})) = 0 AND bitAnd({present}, bitNot({allowed})) = 0"
+    said_unknown = " + ".join(
+        f"if(has(unknown_facts, {_lit(f)}), {1 << i}, 0)" for i, f in enumerate(PAYLOAD_FIELDS) if f in UNKNOWABLE_FACTS
+    )
+    rules = (
+        f"bitAnd({required}, bitNot(bitOr({present}, toUInt64({said_unknown})))) = 0 "
+        f"AND bitAnd({present}, bitNot({allowed})) = 0"
+    )
     return f"({known} AND {rules} AND NOT ({' OR '.join(f'ifNull(({c}), 0)' for c in envelope)}))"

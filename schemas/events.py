@@ -179,7 +179,27 @@ PAYLOAD_FIELDS: Final = (
     "ref_seq",
 )
 
-ARRAY_FIELDS: Final = frozenset({"requested_documents", "documents"})
+ARRAY_FIELDS: Final = frozenset({"requested_documents", "documents", "unknown_facts"})
+
+#: Facts a source may not carry, and what each is. Listed in an event's ``unknown_facts`` (schema v2), the
+#: field holds its empty value (null, 0, no items), which then means "not said", never "none": a rule that
+#: reads the fact does not judge the event on it (it reports the dossier as not assessable instead).
+#: ``procedure_version``, ``step_budget_minutes`` and ``step_due_at`` are null when not said anyway (no
+#: rule reads their null as "none"); they are listed so a source can say so explicitly.
+UNKNOWABLE_FACTS: Final[Mapping[str, str]] = {
+    "documents": "the component codes received or digitised (MaThanhPhanHoSo)",
+    "due_at": "the appointment date (NgayHenTra)",
+    "form_code": "the form issued (Mẫu 01 receipt, Mẫu 02 …)",
+    "n_attachments": "how many files were attached (DinhKem)",
+    "procedure_version": "the version of the procedure (QĐ công bố)",
+    "reason": "the reason given",
+    "requested_documents": "the component codes requested",
+    "result_electronic": "whether the result was issued electronically",
+    "result_ref": "the result document's number or link",
+    "step_budget_minutes": "the step's time budget",
+    "step_due_at": "the step's deadline",
+    "to_actor": "the officer the dossier went to",
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -297,6 +317,7 @@ class DossierEvent:
     override_old: str | None = None
     override_new: str | None = None
     ref_seq: int | None = None
+    unknown_facts: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         """The plain dict the Avro codec writes (enums as symbols, arrays as lists)."""
@@ -351,7 +372,14 @@ TIMESTAMP_FIELDS: Final = ("occurred_at", "recorded_at", "due_at", "step_due_at"
 def _present(name: str, value: Any) -> bool:
     if name in ARRAY_FIELDS:
         return bool(value)
+    if name == "n_attachments":
+        return bool(value)
     return value is not None
+
+
+def is_unknown(event: DossierEvent, name: str) -> bool:
+    """Whether the event's source did not say ``name`` (listed in ``unknown_facts``)."""
+    return name in event.unknown_facts
 
 
 def validate_event(event: DossierEvent) -> None:
@@ -367,12 +395,13 @@ def validate_event(event: DossierEvent) -> None:
         problems.append(f"event type {event.event_type.value!r} is not one this version can accept")
     else:
         for name in sorted(rule.required):
-            if not _present(name, getattr(event, name)):
+            if not _present(name, getattr(event, name)) and name not in event.unknown_facts:
                 problems.append(f"{event.event_type.value} requires {name}")
         for name in PAYLOAD_FIELDS:
             if name not in rule.allowed and _present(name, getattr(event, name)):
                 problems.append(f"{event.event_type.value} does not carry {name}")
         problems.extend(_value_problems(event))
+        problems.extend(_unknown_problems(event, rule))
     if problems:
         raise EventValidationError(f"{event.dossier_id} seq {event.seq}: " + "; ".join(problems))
 
@@ -448,6 +477,24 @@ def _value_problems(event: DossierEvent) -> list[str]:
         problems.append(f"to_unit {event.to_unit!r} is not an electronic unit ID")
     if event.ref_seq is not None and not 1 <= event.ref_seq < event.seq:
         problems.append(f"ref_seq {event.ref_seq} does not name an earlier event")
+    return problems
+
+
+def _unknown_problems(event: DossierEvent, rule: FieldRule) -> list[str]:
+    """``unknown_facts``: known names, sorted and once each, facts this type carries, holding their empty value."""
+    names = event.unknown_facts
+    if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+        return ["unknown_facts must be a list of field names"]
+    problems = [f"unknown_facts names {n!r}, which cannot be unknown" for n in names if n not in UNKNOWABLE_FACTS]
+    if list(names) != sorted(set(names)):
+        problems.append("unknown_facts must be sorted, each name once")
+    for name in names:
+        if name not in UNKNOWABLE_FACTS:
+            continue
+        if name in PAYLOAD_FIELDS and name not in rule.allowed:
+            problems.append(f"unknown_facts names {name}, which {event.event_type.value} does not carry")
+        elif _present(name, getattr(event, name)):
+            problems.append(f"{name} is listed in unknown_facts but has a value")
     return problems
 
 

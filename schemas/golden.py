@@ -87,11 +87,22 @@ _PAYLOAD: Final[dict[str, Any]] = {
 }
 
 
+#: Samples whose source did not say some facts (schema v2's ``unknown_facts``): those fields are left empty.
+_UNKNOWN: Final[dict[EventType, tuple[str, ...]]] = {
+    EventType.PROCESSING_STOPPED: ("n_attachments",),
+    EventType.RESULT_ISSUED: ("result_electronic",),
+    EventType.DOSSIER_RECEIVED: ("form_code",),
+}
+_EMPTY: Final[dict[str, Any]] = {"n_attachments": 0, "requested_documents": (), "documents": ()}
+
+
 def sample_event(event_type: EventType) -> DossierEvent:
-    """A deterministic, valid, sealed event of ``event_type`` with every allowed field set."""
+    """A deterministic, valid, sealed event of ``event_type`` with every allowed field set (but its unknowns)."""
     index = list(EventType).index(event_type)
     allowed = EVENT_FIELDS[event_type].allowed
+    unknown = _UNKNOWN.get(event_type, ())
     payload = {name: value for name, value in _PAYLOAD.items() if name in allowed}
+    payload.update({name: _EMPTY.get(name) for name in unknown})
     event = DossierEvent(
         event_id=str(uuid.UUID(int=0x1D0551E5_0000_4000_8000_000000000000 + index)),
         dossier_id="000.00.31.H29-240207-0001",
@@ -111,9 +122,8 @@ def sample_event(event_type: EventType) -> DossierEvent:
         procedure_version="QD-1234-2023",
         step_code="THAM_DINH",
         due_at=_T0 + timedelta(days=12),
-        form_code="TT01-2018:01",
-        n_attachments=2,
-        **payload,
+        **{"form_code": "TT01-2018:01", "n_attachments": 2, **payload},
+        unknown_facts=unknown,
     )
     return seal(event, _PREV)
 

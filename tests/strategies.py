@@ -71,6 +71,7 @@ _REQUIRED_NON_NULL = {
     "n_attachments",
     "requested_documents",
     "documents",
+    "unknown_facts",
 }
 
 

@@ -77,7 +77,7 @@ def test_unknown_fingerprint_is_named() -> None:
 
 def test_truncated_body() -> None:
     payload = encode(sample_event(EventType.FEE_PAID))
-    with pytest.raises(DecodeError, match=r"corrupt body for schema v1 \([0-9a-f]{16}\): it ends before"):
+    with pytest.raises(DecodeError, match=r"corrupt body for schema v2 \([0-9a-f]{16}\): it ends before"):
         decode(payload[:-5])
 
 

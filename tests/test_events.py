@@ -36,7 +36,7 @@ def test_sample_of_every_type_is_valid(event_type: EventType) -> None:
 @pytest.mark.parametrize(("event_type", "field"), [(t, f) for t in TYPES for f in sorted(EVENT_FIELDS[t].required)])
 def test_each_required_field_is_enforced(event_type: EventType, field: str) -> None:
     empty = () if field in ("requested_documents", "documents") else None
-    event = sample_event(event_type).replace(**{field: empty})
+    event = sample_event(event_type).replace(**{field: empty}, unknown_facts=())
     with pytest.raises(EventValidationError, match=f"{event_type.value} requires {field}"):
         validate_event(event)
 
