@@ -65,8 +65,8 @@ from consumers.batch import Gathered, store_gathered
 from consumers.sink import BatchResult, Sink
 from consumers.topicrepair import repair_partition_count
 from dossier_runtime.broker import BrokerHandle, start_broker
-from dossier_runtime.errors import BrokerError
-from dossier_runtime.kafka import ensure_topic, librdkafka_security, make_group_consumer
+from dossier_runtime.errors import BrokerError, BrokerRefusedError
+from dossier_runtime.kafka import client_failure, ensure_topic, librdkafka_security, make_group_consumer
 from dossier_runtime.settings import Settings
 
 DEFAULT_GROUP = "dossier-loader"
@@ -169,6 +169,7 @@ class LiveLoader:
         self._admin: Any = None  # for the topic id (librdkafka's metadata does not carry it)
         self._rewind: set[int] = set()  # partitions to read again from the start after a reset
         self._said: dict[str, float] = {}  # client errors said, by kind: when
+        self._refused: BrokerRefusedError | None = None  # the broker refused our login or TLS: the run ends
         self._logger = _quiet_logger(self._client_error)
 
     # -- batches ---------------------------------------------------------------------------
@@ -325,6 +326,8 @@ class LiveLoader:
                 if self._seen_topic:
                     self.log(f"topic {self.topic} was missing (broker reset?); recreated it")
                 reset = True
+            except BrokerRefusedError:
+                raise
             except BrokerError as exc:
                 self.log(f"broker unavailable: {exc}")
                 return
@@ -447,7 +450,13 @@ class LiveLoader:
     # -- loop ------------------------------------------------------------------------------
 
     def _client_error(self, error: Any) -> None:
-        """librdkafka's errors (an unreachable broker, …), each kind said once a minute at most."""
+        """librdkafka's errors (an unreachable broker, …), each kind said once a minute at most.
+
+        A refused login or an unverifiable certificate is not said: it ends the run with its sentence."""
+        refused = client_failure(error, self.bootstrap, self.settings.kafka_security)
+        if refused is not None:
+            self._refused = self._refused or refused
+            return
         now = time.monotonic()
         code = getattr(error, "code", None)
         # A kind: the error code, or a log line without its numbers ("… after 3ms in state CONNECT").
@@ -519,6 +528,8 @@ class LiveLoader:
                 # A poll returns a tenth of a batch at most, so the first batch of a backlog reaches a free
                 # store after a tenth, not after a whole batch.
                 messages = self.consumer.consume(num_messages=max(min(room, tenth), 1), timeout=0.1)
+                if self._refused is not None:
+                    raise self._refused
                 self._add(messages)
             else:
                 if self.seal is not None and not self._idle():

@@ -16,10 +16,27 @@ import click
 
 from consumers.cli import consume_group
 from dossier_audit.demo import demo_cmd
+from dossier_runtime.errors import SettingsError
 from dossier_runtime.settings import DEFAULT_DATA_DIR, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaSecurity, Settings
 from inspection.cli import inspect_group
 from producers.cli import produce_group
 from schemas.cli import calendar_group, schema_group
+
+
+class SettingsRefused(click.ClickException):
+    """Settings that contradict themselves: one sentence, exit code 2 (a usage error), nothing connected."""
+
+    exit_code = 2
+
+
+_HELP_ONLY = "dossier.help_only"
+
+
+class _Umbrella(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        ctx.meta[_HELP_ONLY] = any(arg in ("-h", "--help") for arg in rest)
+        return rest
 
 
 def _version() -> str:
@@ -29,7 +46,7 @@ def _version() -> str:
         return "unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Umbrella, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(_version(), prog_name="dossier")
 @click.option(
     "--data-dir",
@@ -90,23 +107,28 @@ def main(
       dossier schema check
       dossier calendar due 2024-02-07T16:00+07:00 --days 3
     """
-    ctx.obj = Settings(
-        data_dir=data_dir,
-        kafka_bootstrap=kafka_bootstrap or None,
-        kafka_security=KafkaSecurity(
-            protocol=kafka_security_protocol,
-            sasl_mechanism=kafka_sasl_mechanism,
-            sasl_username=kafka_sasl_username,
-            sasl_password=kafka_sasl_password,
-            ssl_cafile=kafka_ssl_cafile,
-        ),
-        topic=topic,
-        partitions=partitions,
-        clickhouse_url=clickhouse_url or None,
-        clickhouse_cluster=clickhouse_cluster or None,
-        pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
-        working_hours=working_hours,
-    )
+    if ctx.meta.get(_HELP_ONLY):
+        return  # a subcommand's help needs no settings, so a refused setting does not hide it
+    try:  # every subcommand runs after this: a refused setting stops them all before any connection
+        ctx.obj = Settings(
+            data_dir=data_dir,
+            kafka_bootstrap=kafka_bootstrap or None,
+            kafka_security=KafkaSecurity(
+                protocol=kafka_security_protocol,
+                sasl_mechanism=kafka_sasl_mechanism,
+                sasl_username=kafka_sasl_username,
+                sasl_password=kafka_sasl_password,
+                ssl_cafile=kafka_ssl_cafile,
+            ),
+            topic=topic,
+            partitions=partitions,
+            clickhouse_url=clickhouse_url or None,
+            clickhouse_cluster=clickhouse_cluster or None,
+            pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
+            working_hours=working_hours,
+        )
+    except SettingsError as exc:
+        raise SettingsRefused(str(exc)) from None
 
 
 main.add_command(schema_group)

@@ -15,13 +15,27 @@ the store on the same cores.
 * Topics are created explicitly with their final partition count: Tansu
   auto-creates unknown topics with 4 partitions and cannot add partitions
   later (platform.md A-8).
+* Failures say what failed: "authentication failed for user …", "TLS
+  handshake with … failed: …", and "cannot reach" only when no connection
+  was made. kafka-python raises nothing but a bootstrap timeout for all of
+  them, so the causes it logs while bootstrapping are collected
+  (:func:`_logged_failures`); it also waits forever on a TLS handshake that a
+  plaintext listener never answers, so TLS is tried once first, with a
+  deadline (:func:`_check_tls`). librdkafka reports them through
+  ``error_cb``: :func:`client_failure` tells which end the command.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterator
 from typing import Any, Final
 
-from dossier_runtime.errors import BrokerError
+from dossier_runtime.errors import BrokerError, BrokerRefusedError
 from dossier_runtime.settings import KafkaSecurity
 
 BOOTSTRAP_TIMEOUT_MS: Final = 5_000
@@ -69,10 +83,150 @@ def _unreachable(bootstrap: str, exc: Exception) -> BrokerError:
     )
 
 
+def _auth_failed(where: str, security: KafkaSecurity, reason: str) -> BrokerRefusedError:
+    return BrokerRefusedError(
+        f"authentication failed for user {security.sasl_username!r} at {where} with {security.sasl_mechanism} "
+        f"({reason}); check DOSSIER_KAFKA_SASL_USERNAME, DOSSIER_KAFKA_SASL_PASSWORD and DOSSIER_KAFKA_SASL_MECHANISM"
+    )
+
+
+def _tls_failed(where: str, reason: str) -> BrokerRefusedError:
+    return BrokerRefusedError(
+        f"TLS handshake with {where} failed: {reason}; check DOSSIER_KAFKA_SSL_CAFILE and that "
+        "DOSSIER_KAFKA_BOOTSTRAP names a TLS listener"
+    )
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.failures: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.failures.extend(arg for arg in args if isinstance(arg, BaseException))
+
+
+@contextlib.contextmanager
+def _logged_failures() -> Iterator[list[BaseException]]:
+    """The exceptions kafka-python logs (warnings and errors) while a client is made here."""
+    handler = _Collected()
+    logger = logging.getLogger("kafka")
+    logger.addHandler(handler)
+    try:
+        yield handler.failures
+    finally:
+        logger.removeHandler(handler)
+
+
+#: kafka-python's words for a connection that was made, then closed by the broker.
+_CLOSED: Final = re.compile(r"socket disconnected|reset by peer|broken pipe", re.IGNORECASE)
+
+
+def _not_connected(
+    bootstrap: str, security: KafkaSecurity, exc: Exception, failures: list[BaseException]
+) -> BrokerError:
+    """Why kafka-python could not bootstrap, from what it logged on the way: the first cause that says most."""
+    from kafka import errors
+
+    refused = (errors.SaslAuthenticationFailedError, errors.UnsupportedSaslMechanismError, errors.IllegalSaslStateError)
+    for failure in failures:
+        if isinstance(failure, errors.UnsupportedSaslMechanismError):
+            return _auth_failed(bootstrap, security, f"the broker does not offer {security.sasl_mechanism}")
+        if isinstance(failure, refused):
+            return _auth_failed(bootstrap, security, str(failure))
+        if security.sasl and not isinstance(failure, errors.KafkaError):  # the SASL client could not parse the answer
+            return _auth_failed(bootstrap, security, "the broker refused the SASL exchange")
+    for failure in failures:
+        if isinstance(failure, errors.KafkaConnectionError) and str(failure).startswith("Handshake failed: "):
+            return _tls_failed(bootstrap, str(failure).removeprefix("Handshake failed: "))
+    if any(isinstance(f, errors.KafkaConnectionError) and _CLOSED.search(str(f)) for f in failures):
+        sasl = ", or refused the SASL login" if security.sasl else ""
+        return BrokerError(
+            f"Kafka at {bootstrap} closed every connection before it was ready: its listener expects another "
+            f"security protocol than {security.protocol}{sasl}; check DOSSIER_KAFKA_SECURITY_PROTOCOL"
+            + (" and DOSSIER_KAFKA_SASL_*" if security.sasl else "")
+        )
+    return _unreachable(bootstrap, exc)
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, _, port = server.strip().rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _check_tls(bootstrap: str, security: KafkaSecurity) -> None:
+    """One TLS handshake with the first bootstrap server that accepts a connection, within the bootstrap timeout.
+
+    The context is built as kafka-python builds it (TLS 1.2+, host name checked,
+    the CA file or the system's CAs). Servers that refuse the connection are left
+    to the client, which reports them as unreachable.
+    """
+    if not security.tls:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if security.ssl_cafile:
+        context.load_verify_locations(security.ssl_cafile)
+    else:
+        context.load_default_certs()
+    timeout = BOOTSTRAP_TIMEOUT_MS / 1000
+    for server in bootstrap.split(","):
+        try:
+            host, port = _host_port(server)
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except (OSError, ValueError):
+            continue
+        with sock:
+            try:
+                context.wrap_socket(sock, server_hostname=host).close()
+                return
+            except ssl.SSLCertVerificationError as exc:
+                raise _tls_failed(server.strip(), f"certificate verify failed ({exc.verify_message})") from exc
+            except TimeoutError as exc:
+                raise _tls_failed(server.strip(), f"no answer within {timeout:.0f} s (not a TLS listener?)") from exc
+            except (ssl.SSLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+                raise _tls_failed(server.strip(), str(reason)) from exc
+
+
+def _kafka_python_client(cls: Any, bootstrap: str, security: KafkaSecurity, config: dict[str, Any]) -> Any:
+    from kafka.errors import KafkaError
+
+    _check_tls(bootstrap, security)
+    with _logged_failures() as failures:
+        try:
+            return cls(**config)
+        except KafkaError as exc:
+            raise _not_connected(bootstrap, security, exc, failures) from exc
+
+
+def client_failure(error: Any, bootstrap: str, security: KafkaSecurity) -> BrokerRefusedError | None:
+    """The sentence that ends the command for a librdkafka ``error_cb`` error, None if it may pass.
+
+    A refused login is never transient; a TLS error only ends the command when
+    the certificate cannot be verified (a handshake cut by a restarting broker
+    is retried by librdkafka).
+    """
+    from confluent_kafka import KafkaError
+
+    code = error.code() if hasattr(error, "code") else None
+    text = error.str() if hasattr(error, "str") else str(error)
+    reason = re.sub(r" \(after \d+ms in state \w+\)$", "", text)
+    where = bootstrap
+    found = re.match(r"^\w+://([^/]+)/[^:]*: (.*)$", reason)
+    if found:
+        where, reason = found.groups()
+    if code == KafkaError._AUTHENTICATION:
+        return _auth_failed(where, security, reason.removeprefix("SASL authentication error: "))
+    if code == KafkaError._SSL and "certificate verify failed" in reason:
+        return _tls_failed(where, "certificate verify failed")
+    return None
+
+
 def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overrides: Any) -> Any:
     """An idempotent, acks=all, lz4 producer; raises :class:`BrokerError` when unreachable."""
     from kafka import KafkaProducer
-    from kafka.errors import KafkaError
 
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap.split(","),
@@ -89,16 +243,12 @@ def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overr
         **security_config(security or KafkaSecurity()),
     }
     config.update(overrides)
-    try:
-        return KafkaProducer(**config)
-    except KafkaError as exc:
-        raise _unreachable(bootstrap, exc) from exc
+    return _kafka_python_client(KafkaProducer, bootstrap, security or KafkaSecurity(), config)
 
 
 def make_consumer(bootstrap: str, security: KafkaSecurity | None = None, **overrides: Any) -> Any:
     """A consumer with manual commits and short group timeouts."""
     from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
 
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap.split(","),
@@ -115,10 +265,7 @@ def make_consumer(bootstrap: str, security: KafkaSecurity | None = None, **overr
         **security_config(security or KafkaSecurity()),
     }
     config.update(overrides)
-    try:
-        return KafkaConsumer(**config)
-    except KafkaError as exc:
-        raise _unreachable(bootstrap, exc) from exc
+    return _kafka_python_client(KafkaConsumer, bootstrap, security or KafkaSecurity(), config)
 
 
 def make_group_consumer(bootstrap: str, group: str, security: KafkaSecurity | None = None, **overrides: Any) -> Any:
@@ -155,17 +302,15 @@ def make_group_consumer(bootstrap: str, group: str, security: KafkaSecurity | No
 
 def make_admin(bootstrap: str, security: KafkaSecurity | None = None) -> Any:
     from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
 
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap.split(","),
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
-            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            **security_config(security or KafkaSecurity()),
-        )
-    except KafkaError as exc:
-        raise _unreachable(bootstrap, exc) from exc
+    security = security or KafkaSecurity()
+    config = {
+        "bootstrap_servers": bootstrap.split(","),
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+        **security_config(security),
+    }
+    return _kafka_python_client(KafkaAdminClient, bootstrap, security, config)
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int, security: KafkaSecurity | None = None) -> int:

@@ -4,14 +4,23 @@ Only the CLI layer reads the environment (``DOSSIER_*`` variables, through
 click's ``envvar=``) and builds a :class:`Settings`; library code receives it.
 Secrets (the pseudonym key, Kafka and ClickHouse passwords) are kept out of
 ``repr`` so they never reach a log line or a traceback.
+
+Kafka's transport security fails closed: an unknown protocol or mechanism,
+credentials that the protocol would not use, a CA file that cannot be read,
+or TLS/SASL asked of the embedded broker (plaintext on loopback only) is a
+:class:`SettingsError` when the settings are made, before any byte is sent;
+the CLI turns it into exit code 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
+
+from dossier_runtime.errors import SettingsError
 
 DEFAULT_TOPIC: Final = "dossier-events"
 DEFAULT_PARTITIONS: Final = 6
@@ -22,8 +31,8 @@ DEFAULT_DATA_DIR: Final = Path("dossier-data")
 ENVIRONMENT: Final = {
     "DOSSIER_DATA_DIR": "Directory of the embedded store (chDB) and broker state; default ./dossier-data.",
     "DOSSIER_KAFKA_BOOTSTRAP": "Kafka bootstrap servers (host:port,…); unset = the embedded Tansu broker.",
-    "DOSSIER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
-    "DOSSIER_KAFKA_SASL_MECHANISM": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    "DOSSIER_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL; others refused.",
+    "DOSSIER_KAFKA_SASL_MECHANISM": "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL protocols only).",
     "DOSSIER_KAFKA_SASL_USERNAME": "SASL user name.",
     "DOSSIER_KAFKA_SASL_PASSWORD": "SASL password (secret).",
     "DOSSIER_KAFKA_SSL_CAFILE": "CA bundle for SSL connections to Kafka.",
@@ -45,13 +54,108 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+#: What DOSSIER_KAFKA_SECURITY_PROTOCOL and DOSSIER_KAFKA_SASL_MECHANISM accept (in any letter case).
+#: OAUTHBEARER and GSSAPI need a token provider or Kerberos set-up that these settings cannot express.
+PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_SASL_VARIABLES: Final = {
+    "sasl_mechanism": "DOSSIER_KAFKA_SASL_MECHANISM",
+    "sasl_username": "DOSSIER_KAFKA_SASL_USERNAME",
+    "sasl_password": "DOSSIER_KAFKA_SASL_PASSWORD",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class KafkaSecurity:
+    """How the Kafka clients authenticate and encrypt; checked for consistency when made.
+
+    Protocol and mechanism are normalised to upper case (``ssl`` is ``SSL``,
+    as Kafka's own clients read it). Messages name variables and values,
+    never the password.
+    """
+
     protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: str | None = dataclasses.field(default=None, repr=False)
     ssl_cafile: str | None = None
+
+    def __post_init__(self) -> None:
+        protocol = self.protocol.strip().upper()
+        if protocol not in PROTOCOLS:
+            raise SettingsError(
+                f"DOSSIER_KAFKA_SECURITY_PROTOCOL is {self.protocol!r}; accepted values: {', '.join(PROTOCOLS)}"
+            )
+        object.__setattr__(self, "protocol", protocol)
+        if self.sasl_mechanism is not None:
+            mechanism = self.sasl_mechanism.strip().upper()
+            if mechanism not in MECHANISMS:
+                raise SettingsError(
+                    f"DOSSIER_KAFKA_SASL_MECHANISM is {self.sasl_mechanism!r}; accepted values: "
+                    f"{', '.join(MECHANISMS)} (OAUTHBEARER and GSSAPI cannot be configured here)"
+                )
+            object.__setattr__(self, "sasl_mechanism", mechanism)
+        if self.sasl:
+            self._check_sasl()
+        else:
+            unused = [name for field, name in _SASL_VARIABLES.items() if getattr(self, field) is not None]
+            if unused:
+                raise SettingsError(
+                    f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} set but "
+                    f"DOSSIER_KAFKA_SECURITY_PROTOCOL is {protocol}, which would not use "
+                    f"{'it' if len(unused) == 1 else 'them'}; set DOSSIER_KAFKA_SECURITY_PROTOCOL to SASL_PLAINTEXT "
+                    "or SASL_SSL, or unset them"
+                )
+        if self.ssl_cafile is not None:
+            if not self.tls:
+                raise SettingsError(
+                    f"DOSSIER_KAFKA_SSL_CAFILE is set but DOSSIER_KAFKA_SECURITY_PROTOCOL is {protocol}, which "
+                    "does not use TLS; set DOSSIER_KAFKA_SECURITY_PROTOCOL to SSL or SASL_SSL, or unset "
+                    "DOSSIER_KAFKA_SSL_CAFILE"
+                )
+            _check_cafile(self.ssl_cafile)
+
+    def _check_sasl(self) -> None:
+        if self.sasl_mechanism is None:
+            raise SettingsError(
+                f"DOSSIER_KAFKA_SECURITY_PROTOCOL is {self.protocol} but DOSSIER_KAFKA_SASL_MECHANISM is unset; "
+                f"accepted values: {', '.join(MECHANISMS)}"
+            )
+        missing = [
+            name for field, name in _SASL_VARIABLES.items() if field != "sasl_mechanism" and not getattr(self, field)
+        ]
+        if missing:
+            raise SettingsError(
+                f"DOSSIER_KAFKA_SECURITY_PROTOCOL is {self.protocol} but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} unset; SASL needs both the user name and the password"
+            )
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+
+def _check_cafile(path: str) -> None:
+    """The CA file is a readable file with at least one PEM certificate (what both Kafka clients load)."""
+    advice = "give the PEM file of the CA certificates that signed the brokers' certificates"
+    file = Path(path)
+    if not file.is_file():
+        what = "is a directory" if file.is_dir() else "does not exist"
+        raise SettingsError(f"DOSSIER_KAFKA_SSL_CAFILE is {path!r}, which {what}; {advice}")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        raise SettingsError(
+            f"DOSSIER_KAFKA_SSL_CAFILE is {path!r}, which holds no PEM certificate ({exc.reason}); {advice}"
+        ) from exc
+    except OSError as exc:
+        raise SettingsError(
+            f"DOSSIER_KAFKA_SSL_CAFILE is {path!r}, which cannot be read ({exc.strerror}); {advice}"
+        ) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +171,14 @@ class Settings:
     clickhouse_cluster: str | None = None
     pseudonym_key: bytes | None = dataclasses.field(default=None, repr=False)
     working_hours: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.embedded_kafka and self.kafka_security.protocol != "PLAINTEXT":
+            raise SettingsError(
+                f"DOSSIER_KAFKA_SECURITY_PROTOCOL is {self.kafka_security.protocol} but DOSSIER_KAFKA_BOOTSTRAP is "
+                "unset, and the embedded broker speaks PLAINTEXT on loopback only; set DOSSIER_KAFKA_BOOTSTRAP to "
+                "your cluster, or unset DOSSIER_KAFKA_SECURITY_PROTOCOL and the SASL/SSL variables"
+            )
 
     @property
     def embedded_kafka(self) -> bool:

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dossier_runtime.kafka import librdkafka_security, make_group_consumer, security_config
 from dossier_runtime.settings import KafkaSecurity
+from tests.securebroker import make_certificate
 
-_SASL = KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "loader", "s3cret", "/etc/ssl/ca.pem")
 
-
-def test_sasl_ssl_settings_map_to_both_clients() -> None:
-    assert security_config(_SASL) == {
+def test_sasl_ssl_settings_map_to_both_clients(tmp_path: Path) -> None:
+    ca, _ = make_certificate(tmp_path)
+    sasl = KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "loader", "s3cret", str(ca))
+    assert security_config(sasl) == {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "loader",
         "sasl_plain_password": "s3cret",
-        "ssl_cafile": "/etc/ssl/ca.pem",
+        "ssl_cafile": str(ca),
     }
-    assert librdkafka_security(_SASL) == {
+    assert librdkafka_security(sasl) == {
         "security.protocol": "SASL_SSL",
         "sasl.mechanisms": "SCRAM-SHA-512",
         "sasl.username": "loader",
         "sasl.password": "s3cret",
-        "ssl.ca.location": "/etc/ssl/ca.pem",
+        "ssl.ca.location": str(ca),
     }
     assert librdkafka_security(KafkaSecurity()) == {"security.protocol": "PLAINTEXT"}
 
