@@ -27,6 +27,7 @@ from schemas.events import (
     UNKNOWABLE_FACTS,
     EventType,
 )
+from schemas.textnorm import blank_sql
 
 _ENUM_PAYLOAD: Final = (
     "to_role",
@@ -84,7 +85,7 @@ def _row_checks() -> list[tuple[str, str]]:
         ),
     ]
     for name in ("actor_id", "procedure_code", "rule_set", "applicant_ref"):
-        checks.append((f"empty({name})", _lit(f"{name} is empty")))
+        checks.append((blank_sql(name), _lit(f"{name} is empty")))  # also only NBSP, ZWSP, BOM, ...
     for name in ("actor_role", "applicant_kind", "channel"):
         checks.append((f"{name} = 'UNKNOWN'", _lit(f"{name} is UNKNOWN")))
     checks += _unknown_checks()

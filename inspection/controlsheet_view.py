@@ -8,6 +8,7 @@ from typing import Any
 from inspection.controlsheet import ControlSheet, StepRow
 from schemas.jsonform import format_timestamp
 from schemas.rendering import render_table
+from schemas.textnorm import normalise
 from schemas.transitions import status_label
 from schemas.workingtime import HCMC_TZ
 
@@ -73,9 +74,10 @@ def render_text(sheet: ControlSheet) -> str:
             timely = (
                 "timely" if apology.timely_national else ("by the due date only" if apology.timely_hcmc else "LATE")
             )
+            reason = normalise(apology.reason or "") or "no reason given"  # a reason of only NBSPs is none
             lines.append(
                 f"  seq {apology.seq} {_t(apology.at)} by {apology.actor}: new date {_t(apology.new_due_at)} "
-                f"({timely}); {apology.reason or 'no reason given'}"
+                f"({timely}); {reason}"
             )
     v = sheet.verdict
     lines += ["", f"Verdict against the original due date: {v.outcome.upper()}"]

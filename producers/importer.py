@@ -50,6 +50,7 @@ from schemas.events import (
 from schemas.hashchain import seal_chain
 from schemas.lifecycle import check_history
 from schemas.pseudonym import applicant_ref
+from schemas.textnorm import is_blank
 from schemas.workingtime import default_calendar
 
 IMPORT_NAMESPACE: Final = uuid.UUID("3b8f5d2a-6c1e-5f4b-9a7d-2e0c8b6a4f19")
@@ -116,7 +117,7 @@ class _Parsed:
 
 
 def _parse(row: Row) -> _Parsed:
-    empty = [c for c in REQUIRED if not row[c]]
+    empty = [c for c in REQUIRED if is_blank(row[c])]
     if empty:
         raise ValueError(f"empty {', '.join(empty)}")
     if not DOSSIER_ID_RE.match(row["MaHoSo"]):
@@ -241,7 +242,7 @@ def _envelope(dossier_id: str, rows: list[_Parsed], defaults: DossierDefaults, k
 
 
 def _unit(name: str, dossier_id: str, mapping: ImportMapping) -> str:
-    if not name:
+    if is_blank(name):
         match = DOSSIER_ID_RE.match(dossier_id)
         return match.group("unit") if match else ""
     if name in mapping.units:

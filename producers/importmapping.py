@@ -41,6 +41,7 @@ from schemas.events import (
     ServiceLevel,
     TimeLimitUnit,
 )
+from schemas.textnorm import normalise
 
 _E = EventType
 ANY: Final = frozenset(range(1, 11))
@@ -233,7 +234,8 @@ def load_mapping(path: Path | None, base: ImportMapping | None = None) -> Import
     if "amount_vnd" in obj:
         changes["amount_vnd"] = int(obj["amount_vnd"])
     if "units" in obj:
-        changes["units"] = {**mapping.units, **{str(k): str(v) for k, v in dict(obj["units"]).items()}}
+        # keys compared with PhongBanXuLy as the rows hold it: NFC, no invisible padding
+        changes["units"] = {**mapping.units, **{normalise(str(k)): str(v) for k, v in dict(obj["units"]).items()}}
     if "roles" in obj:
         extra = tuple((plain(str(p)), _enum(ActorRole, r, "roles")) for p, r in obj["roles"])
         changes["roles"] = extra + mapping.roles

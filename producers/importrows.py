@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from producers.inputs import InputProblem
+from schemas.textnorm import normalise
 
 COLUMNS: Final = (
     "MaHoSo",
@@ -54,7 +55,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value).strip()
+    return normalise(str(value))  # NFC, no NBSP/zero-width/BOM padding: checked and stored once
 
 
 def _row_values(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -86,7 +87,7 @@ def _read_csv(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in reader.fieldnames or []]
+    header = [normalise(h) for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         yield InputProblem(f"{name}:1", f"missing column(s) {', '.join(missing)} (the header has: {', '.join(header)})")

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from schemas.errors import EventValidationError
+from schemas.textnorm import is_blank
 
 
 class EventType(StrEnum):
@@ -221,7 +222,8 @@ def _rule(required: str = "", optional: str = "") -> FieldRule:
 _HANDOVER = "to_unit to_actor to_role"
 _STEP = "step_due_at step_budget_minutes"
 
-#: The per-type field contract. Emptiness of a *present* ``reason`` is not a
+#: The per-type field contract. Emptiness of a *present* ``reason`` ("", or only
+#: spaces and invisible characters: :func:`schemas.textnorm.is_blank`) is not a
 #: contract violation but an audit finding (R17), so it is checked there.
 EVENT_FIELDS: Final[Mapping[EventType, FieldRule]] = {
     EventType.DOSSIER_SUBMITTED: _rule(optional="documents service_level"),
@@ -423,8 +425,12 @@ def envelope_problems(event: DossierEvent) -> list[str]:
     if not UNIT_CODE_RE.match(event.unit_code or ""):
         problems.append(f"unit_code {event.unit_code!r} is not an electronic unit ID such as 000.00.31.H29")
     for name in ("actor_id", "procedure_code", "rule_set", "applicant_ref"):
-        if not getattr(event, name):
+        value = getattr(event, name)
+        if not value:
             problems.append(f"{name} is empty")
+        elif isinstance(value, str) and is_blank(value):
+            shown = " ".join(f"U+{ord(c):04X}" for c in value[:6])
+            problems.append(f"{name} is empty: only spaces or invisible characters ({shown})")
     for name, member in (
         ("actor_role", event.actor_role),
         ("applicant_kind", event.applicant_kind),

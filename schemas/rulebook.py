@@ -331,9 +331,10 @@ _RULES: Final[tuple[Rule, ...]] = (
         (),
         "full",
         "",
-        "(a) any ReceptionRefused or ProcessingStopped X with reason NULL, reason of only whitespace, or "
-        "n_attachments = 0; (b) any ProcessingStopped X with X.occurred_at > due0 and no WithdrawalRequested by "
-        "actor_role APPLICANT with seq < X.seq.",
+        "(a) any ReceptionRefused or ProcessingStopped X with a blank reason (NULL, or only spaces and invisible "
+        "characters such as NBSP or zero-width space: schemas.textnorm), or n_attachments = 0; (b) any "
+        "ProcessingStopped X with X.occurred_at > due0 and no WithdrawalRequested by actor_role APPLICANT with "
+        "seq < X.seq.",
         "seqs of every such X",
         "(a) a stop with an empty reason or a refusal without attachments",
     ),

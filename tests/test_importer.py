@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -227,3 +228,37 @@ def test_import_publishes_with_verified_delivery(broker: BrokerHandle, topic: st
     records = consume(broker.bootstrap, topic, 2, expected=15)
     expected = import_files([CSV], ImportMapping(defaults=DossierDefaults(procedure_code="2.000635"))).events
     assert sorted(r.value for r in records) == sorted(encode(e) for e in expected)
+
+
+def test_export_text_is_normalised_once(tmp_path: Path) -> None:
+    """NFC, no NBSP / zero-width / BOM padding: a stop "reason" of only NBSPs imports as "" (R17 flags it)."""
+    nfd = unicodedata.normalize("NFD", "Hồ sơ không đủ điều kiện")
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "MaHoSo,NguoiXuLy,ThoiDiemXuLy,TrangThai,NoiDungXuLy\n"
+        "000.00.31.H29-240301-0001,A,20240301080000,2,Tiếp nhận\n"
+        "000.00.31.H29-240301-0001,A,20240301090000,8,\u00a0\u00a0\n"
+        "000.00.31.H29-240301-0002,A,20240301080000,2,Tiếp nhận\n"
+        f"000.00.31.H29-240301-0002,\ufeffB\u200b,20240301090000,8,\u00a0{nfd}\u200b\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "x.jsonl"
+    result = run(str(path), "--procedure-code", "1.001612", "--time-limit", "3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    stops = [e for e in events_in(out) if e.status == 8]
+    assert [(e.event_type.value, e.actor_id, e.reason) for e in stops] == [
+        ("ProcessingStopped", "A", ""),
+        ("ProcessingStopped", "B", "Hồ sơ không đủ điều kiện"),
+    ]
+
+
+def test_a_name_of_invisible_characters_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "MaHoSo,NguoiXuLy,ThoiDiemXuLy,TrangThai,NoiDungXuLy\n"
+        "000.00.31.H29-240301-0001,\u200b\ufeff,20240301080000,2,Tiếp nhận\n",
+        encoding="utf-8",
+    )
+    result = run(str(path), "--procedure-code", "1.001612", "--time-limit", "3", "--check")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[0] == f"{path}:2: 000.00.31.H29-240301-0001: empty NguoiXuLy"

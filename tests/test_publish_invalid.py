@@ -7,6 +7,7 @@ have failed with exit 1 after the bootstrap timeout instead of exit 3 at once.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import fastavro
@@ -15,9 +16,10 @@ from click.testing import CliRunner, Result
 
 from dossier_runtime.settings import Settings
 from producers.cli_publish import publish_cmd
+from schemas.events import EventType as E
 from schemas.jsonform import to_json, to_json_line
 from schemas.registry import current_schema
-from tests.eventfactory import history
+from tests.eventfactory import T0, history
 from tests.test_publish_support import dossier_id, full_history, write_jsonl
 
 CLOSED = Settings(kafka_bootstrap="127.0.0.1:1")
@@ -234,3 +236,27 @@ def test_unreachable_broker_is_exit_1_within_seconds(tmp_path: Path) -> None:
         "Error: cannot reach Kafka at 127.0.0.1:1 within 5 s (KafkaTimeoutError); check DOSSIER_KAFKA_BOOTSTRAP, "
         "or unset it to use the embedded broker; nothing was published"
     )
+
+
+def test_a_name_of_invisible_characters_is_empty(tmp_path: Path) -> None:
+    events = full_history()
+    # zero-width space + BOM: what a copy from a chat or a spreadsheet export can leave in a field
+    bad = history(*(e.replace(actor_id="\u200b\ufeff") if e.seq == 3 else e for e in events), dossier_id=D1)
+    path = write_jsonl(tmp_path / "events.jsonl", bad)
+    expect_refused(
+        run(str(path), "--check"),
+        f"{path}:3: {D1} seq 3: invalid DossierTransferred event: actor_id is empty: only spaces or invisible "
+        "characters (U+200B U+FEFF)",
+    )
+
+
+def test_a_stop_whose_reason_is_only_nbsp_is_for_the_audit_to_flag(tmp_path: Path) -> None:
+    """Like "", a reason of only NBSPs satisfies the contract: the audit (R17) reports it; refusing would hide it."""
+    stop = history(
+        (E.DOSSIER_SUBMITTED, 1),
+        (E.DOSSIER_RECEIVED, 2, {"due_at": T0 + timedelta(days=3)}),
+        (E.PROCESSING_STOPPED, 8, {"reason": "\u00a0\u00a0"}),
+        dossier_id=D1,
+    )
+    result = run(str(write_jsonl(tmp_path / "events.jsonl", stop)), "--check")
+    assert (result.exit_code, result.stderr) == (0, "")

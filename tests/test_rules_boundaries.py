@@ -7,6 +7,7 @@ other rules may fire on them too; each case asserts only its own rule.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,9 @@ import pytest
 from schemas.events import Channel, DossierEvent, EventType
 from tests.eventfactory import VN, history, make_event
 from tests.test_audit_store import AuditStore, Findings
+
+#: "Hồ sơ không đủ điều kiện" as some exports write it: letters + combining accents (NFD).
+NFD_REASON = unicodedata.normalize("NFD", "Hồ sơ không đủ điều kiện")
 
 E = EventType
 US = timedelta(microseconds=1)
@@ -384,6 +388,28 @@ case(
     (2,),
     received(at("2024-01-15 08:00"), _due),
     ev(E.PROCESSING_STOPPED, 8, at("2024-01-15 09:00"), reason=" \t", n_attachments=1),
+)
+# a reason of what a web form's &nbsp;&nbsp; leaves, or of zero-width space + BOM, is no reason
+case(
+    "r17-nbsp-reason",
+    "R17",
+    (2,),
+    received(at("2024-01-15 08:00"), _due),
+    ev(E.PROCESSING_STOPPED, 8, at("2024-01-15 09:00"), reason="\u00a0\u00a0", n_attachments=1),
+)
+case(
+    "r17-invisible-refusal-reason",
+    "R17",
+    (2,),
+    ev(E.DOSSIER_SUBMITTED, 1, at("2024-01-15 08:00")),
+    ev(E.RECEPTION_REFUSED, 3, at("2024-01-15 09:00"), reason="\u200b\ufeff", n_attachments=1),
+)
+case(
+    "r17-nfd-vietnamese-reason",
+    "R17",
+    None,
+    received(at("2024-01-15 08:00"), _due),
+    ev(E.PROCESSING_STOPPED, 8, at("2024-01-15 09:00"), reason=NFD_REASON, n_attachments=1),
 )
 case(
     "r17-stop-with-reason",

@@ -23,6 +23,7 @@ from schemas.events import ZERO_HASH, DossierEvent, EventType
 from schemas.hashchain import compute_hash
 from schemas.lifecycle import replay
 from schemas.rulebook import RULE_IDS, default_params
+from schemas.textnorm import is_blank
 from schemas.workingtime import HCMC_TZ, default_calendar
 
 E = EventType
@@ -179,7 +180,7 @@ def check(events: list[DossierEvent], procs: dict[str, Procedure], p: dict[str, 
     # R17
     for x in events:
         if x.event_type in (E.RECEPTION_REFUSED, E.PROCESSING_STOPPED):
-            if x.reason is None or not x.reason.strip() or x.n_attachments == 0:
+            if is_blank(x.reason) or x.n_attachments == 0:
                 found["R17"].add(x.seq)
         if x.event_type is E.PROCESSING_STOPPED and due0 and x.occurred_at > due0:
             if not any(

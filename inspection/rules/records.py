@@ -20,6 +20,7 @@ from inspection.rules.base import (
     rule_sql,
     working_instant,
 )
+from schemas.textnorm import blank_sql
 
 _ENDS = "status IN (3, 7, 8, 9, 10)"
 _NOT_PEOPLE = "('SYSTEM', 'APPLICANT')"
@@ -114,7 +115,7 @@ def r17(scope: Scope) -> str:
         scope=scope,
         candidates=having("event_type IN ('ReceptionRefused', 'ProcessingStopped')", scope=scope),
     )
-    no_reason = r"(isNull(e_reason[i]) OR match(assumeNotNull(e_reason[i]), '^[ \t\n\r]*$'))"
+    no_reason = blank_sql("e_reason[i]")  # NBSP, zero-width and other invisible characters count as nothing
     hiding = (
         "(e_event_type[i] = 'ProcessingStopped' AND r > 0 AND isNotNull(e_due_at[r]) "
         "AND e_occurred_at[i] > e_due_at[r] "

@@ -19,6 +19,7 @@ from producers.simulator.clock import HOUR, MINUTE, WD, FastClock
 from producers.simulator.fastcodec import CANONICAL
 from schemas.catalogue import Procedure
 from schemas.rulebook import RULE_IDS
+from schemas.textnorm import is_blank
 
 Raw = dict[str, Any]
 HANDOVERS: Final = frozenset({"DossierTransferred", "StepHandedOver", "StepReturned", "InterAgencyTransferred"})
@@ -238,7 +239,7 @@ class Judge:
             kind = x["event_type"]
             if kind in ("ReceptionRefused", "ProcessingStopped"):
                 reason = x.get("reason")
-                if reason is None or not reason.strip(" \t\n\r") or x.get("n_attachments", 0) == 0:
+                if is_blank(reason) or x.get("n_attachments", 0) == 0:
                     out.add(x["seq"])
             if kind == "ProcessingStopped" and c.due0 is not None and x["occurred_at"] > c.due0:
                 asked = any(
