@@ -25,9 +25,10 @@ def test_schema_list_json() -> None:
         "version": current_schema().version,
         "fingerprint": current_schema().fingerprint_hex,
         "file": f"schemas/avro/dossier_event.v{current_schema().version}.avsc",
-        "fields": 46,
+        "fields": 47,
         "current": True,
     }
+    assert rows[0]["fields"] == 46 and rows[0]["version"] == 1
 
 
 def test_schema_fields_rejects_an_unknown_type() -> None:
