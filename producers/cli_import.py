@@ -15,7 +15,7 @@ from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from producers.importer import ImportResult, import_files
 from producers.importmapping import ImportMapping, MappingError, load_mapping
-from producers.importrows import COLUMNS
+from producers.importrows import COLUMNS, ProcedureCatalogueError, read_procedures
 from producers.inputs import write_event_file
 from producers.publish import outbound_event, publish_with_settings
 from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, warn
@@ -36,6 +36,11 @@ def _choice(enum: type[StrEnum]) -> click.Choice[str]:
 @click.option("--check", "check_only", is_flag=True, help="Only check the export; write and publish nothing.")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Mapping file (JSON).")
 @click.option("--procedure-code", help="MaTTHC of every dossier (e.g. 1.001612) unless the mapping names one.")
+@click.option(
+    "--catalogue",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory with procedures.jsonl: sets procedure_version to the version in force at reception.",
+)
 @click.option("--rule-set", help="Rule set [default: ND61-2018, or ND118-2025 for receptions from 2025-07-01].")
 @click.option("--channel", type=_choice(Channel), help="[default: ONLINE when the history starts at status 1]")
 @click.option("--applicant-kind", type=_choice(ApplicantKind), help="[default: INDIVIDUAL]")
@@ -57,6 +62,7 @@ def import_cmd(
     check_only: bool,
     mapping: Path | None,
     procedure_code: str | None,
+    catalogue: Path | None,
     rule_set: str | None,
     channel: str | None,
     applicant_kind: str | None,
@@ -79,6 +85,10 @@ def import_cmd(
 
     Fields the export lacks come from options or the --mapping file (options
     win over the file's defaults; the file's per-dossier entries win over both).
+    With --catalogue DIR (DIR/procedures.jsonl, as the simulator writes it),
+    procedure_version is the version in force on the local date of reception
+    (valid_from <= date <= valid_to); without it, or when none is in force,
+    it stays null.
 
     Exit codes: 0 imported; 1 broker unreachable, delivery failed, or a file
     could not be written; 2 usage error (also: neither --out, --publish nor
@@ -90,6 +100,7 @@ def import_cmd(
       dossier produce import export.csv --procedure-code 1.001612 --out imported.jsonl
       dossier produce import export.json --mapping mapping.json --out imported.avro --publish
       dossier produce import export.csv --procedure-code 2.000908 --check
+      dossier produce import export.csv --procedure-code 1.001612 --catalogue sim/ --out imported.jsonl
     """
     if not (out or to_kafka or check_only):
         raise click.UsageError("say where the events go: --out FILE (.jsonl or .avro), --publish, or --check")
@@ -107,11 +118,21 @@ def import_cmd(
         )
     except MappingError as exc:
         raise click.BadParameter(str(exc), param_hint="--mapping") from None
-    result = import_files(list(files), base, pseudonym_key=settings.pseudonym_key)
+    try:
+        procedures = read_procedures(catalogue) if catalogue is not None else None
+    except ProcedureCatalogueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--catalogue") from None
+    result = import_files(list(files), base, pseudonym_key=settings.pseudonym_key, procedures=procedures)
     for problem in result.problems:
         click.echo(str(problem), err=True)
     for duplicate in result.duplicates:
         warn(duplicate, quiet=quiet)
+    for dossier_id in result.unversioned or ():
+        warn(
+            f"{dossier_id}: no version of its procedure in force at reception in the catalogue; "
+            "procedure_version left null",
+            quiet=quiet,
+        )
     summary = result.summary()
     if result.problems and skip_invalid and not check_only:
         summary["rejected_file"] = str(_write_rejected(result, rejected_out or sidecar(files, ".rejected.csv"), quiet))

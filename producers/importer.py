@@ -13,7 +13,11 @@ Deterministic by construction, so a re-import yields the same bytes:
   an exact duplicate row is skipped (and reported), not imported twice;
 * ``recorded_at`` = ``occurred_at`` = ``ThoiDiemXuLy`` (the export has one
   time per row), read as Asia/Ho_Chi_Minh (UTC+7) and stored in UTC;
-* no other input than the files, the mapping and the options.
+* ``procedure_version``: given a procedure catalogue, the version in force at
+  reception (the DossierReceived event's time, else the first event's;
+  :func:`schemas.catalogue.version_in_force`, the audit's rule); without one,
+  or when no version is in force then, null;
+* no other input than the files, the mapping, the options and the catalogue.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from producers.importmapping import (
     ImportMapping,
     MappingError,
 )
-from producers.importrows import COLUMNS, REQUIRED, Row, read_rows
+from producers.importrows import COLUMNS, REQUIRED, Procedures, Row, read_rows
 from producers.inputs import InputProblem
 from producers.validation import Problem
+from schemas.catalogue import version_in_force
 from schemas.events import (
     DOSSIER_ID_RE,
     UNIT_CODE_RE,
@@ -74,13 +79,16 @@ class ImportResult:
     rows_read: int
     dossiers_read: int
     dossiers_rejected: int
+    #: Accepted dossiers left without procedure_version: no version in force at reception in the
+    #: catalogue (None: no catalogue was given).
+    unversioned: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rows_read": self.rows_read,
             "dossiers_read": self.dossiers_read,
             "dossiers_accepted": self.dossiers_read - self.dossiers_rejected,
@@ -90,6 +98,9 @@ class ImportResult:
             "duplicate_rows_skipped": len(self.duplicates),
             "problems": len(self.problems),
         }
+        if self.unversioned is not None:
+            out["dossiers_without_version"] = len(self.unversioned)
+        return out
 
 
 def parse_stamp(value: str, column: str) -> datetime:
@@ -136,8 +147,17 @@ def _parse(row: Row) -> _Parsed:
     return _Parsed(row, at, status, started, due)
 
 
-def import_files(paths: Sequence[Path], mapping: ImportMapping, *, pseudonym_key: bytes | None = None) -> ImportResult:
-    """Read, map, chain and check every dossier of the exports (see the module docstring)."""
+def import_files(
+    paths: Sequence[Path],
+    mapping: ImportMapping,
+    *,
+    pseudonym_key: bytes | None = None,
+    procedures: Procedures | None = None,
+) -> ImportResult:
+    """Read, map, chain and check every dossier of the exports (see the module docstring).
+
+    ``procedures``: the catalogue the procedure versions come from (None: versions stay null).
+    """
     loose: list[Problem] = []
     by_dossier: dict[str, list[Row]] = {}
     rows_read = 0
@@ -154,7 +174,7 @@ def import_files(paths: Sequence[Path], mapping: ImportMapping, *, pseudonym_key
     problems: list[tuple[int, Problem]] = [(-1, p) for p in loose]
     duplicates: list[str] = []
     for dossier_id, rows in by_dossier.items():
-        converted, found, dups = _convert(dossier_id, rows, mapping, pseudonym_key)
+        converted, found, dups = _convert(dossier_id, rows, mapping, pseudonym_key, procedures)
         duplicates.extend(dups)
         if found:
             problems.extend(found)
@@ -172,11 +192,14 @@ def import_files(paths: Sequence[Path], mapping: ImportMapping, *, pseudonym_key
         rows_read=rows_read,
         dossiers_read=len(by_dossier),
         dossiers_rejected=len({r["MaHoSo"] for r in rejected}),
+        unversioned=None
+        if procedures is None
+        else tuple(dict.fromkeys(e.dossier_id for e in events if e.procedure_version is None)),
     )
 
 
 def _convert(
-    dossier_id: str, rows: list[Row], mapping: ImportMapping, key: bytes | None
+    dossier_id: str, rows: list[Row], mapping: ImportMapping, key: bytes | None, procedures: Procedures | None
 ) -> tuple[list[tuple[DossierEvent, str]], list[tuple[int, Problem]], list[str]]:
     parsed: list[_Parsed] = []
     found: list[tuple[int, Problem]] = []
@@ -211,6 +234,8 @@ def _convert(
             found.append((p.row.ordinal, Problem(p.row.source, f"{dossier_id}: {exc}", dossier_id)))
     if found:
         return [], found, duplicates
+    if procedures is not None:
+        drafts = _with_version(drafts, procedures)
     sealed = list(seal_chain(drafts))
     for error in check_history(sealed):
         row = unique[error.seq - 1].row if 1 <= error.seq <= len(unique) else unique[0].row
@@ -218,6 +243,15 @@ def _convert(
     if found:
         return [], found, duplicates
     return [(e, p.row.source) for e, p in zip(sealed, unique, strict=True)], [], duplicates
+
+
+def _with_version(drafts: list[DossierEvent], procedures: Procedures) -> list[DossierEvent]:
+    """The events with the procedure version in force at reception (unchanged when none is)."""
+    received = next((e.occurred_at for e in drafts if e.event_type is _E.DOSSIER_RECEIVED), drafts[0].occurred_at)
+    version = version_in_force(procedures.get(drafts[0].procedure_code, ()), received)
+    if version is None:
+        return drafts
+    return [e.replace(procedure_version=version.version) for e in drafts]
 
 
 def _envelope(dossier_id: str, rows: list[_Parsed], defaults: DossierDefaults, key: bytes | None) -> dict[str, Any]:

@@ -10,6 +10,9 @@
 
 Values are kept as text (numbers in JSON become their decimal text, so
 ``"TrangThai": 4`` and ``"TrangThai": "4"`` are the same row).
+
+The procedure catalogue the versions come from (``--catalogue DIR``) is read
+by :func:`read_procedures`.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from producers.inputs import InputProblem
+from schemas.catalogue import CatalogueError, Procedure
 from schemas.textnorm import normalise
 
 COLUMNS: Final = (
@@ -144,3 +148,30 @@ def _read_json(text: str, name: str, start: int) -> Iterator[Row | InputProblem]
                 yield InputProblem(where, "a row must be a JSON object")
                 continue
             yield Row(where, _row_values({**inherited, **obj}), start + index)
+
+
+#: A procedure catalogue: every version of each procedure code.
+Procedures = Mapping[str, Sequence[Procedure]]
+
+
+class ProcedureCatalogueError(ValueError):
+    """A procedures.jsonl that cannot be read; the message says file:line."""
+
+
+def read_procedures(directory: Path) -> dict[str, tuple[Procedure, ...]]:
+    """``DIRECTORY/procedures.jsonl`` (the shape of :class:`schemas.catalogue.Procedure`) by procedure code."""
+    path = directory / "procedures.jsonl"
+    out: dict[str, list[Procedure]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProcedureCatalogueError(f"cannot read {path}: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            procedure = Procedure.from_json(json.loads(line))
+        except (json.JSONDecodeError, CatalogueError) as exc:
+            raise ProcedureCatalogueError(f"{path}:{number}: {exc}") from exc
+        out.setdefault(procedure.procedure_code, []).append(procedure)
+    return {code: tuple(versions) for code, versions in out.items()}

@@ -4,19 +4,26 @@ Written by the simulator as ``units.jsonl``, ``officials.jsonl`` and
 ``procedures.jsonl`` (one JSON object a line, exactly the keys below) and read
 by the loader into dimension tables that the audit rules join (R7, R16, R20).
 Units and procedure versions are effective-dated (domain.md §0): ``valid_from``
-and ``valid_to`` are ISO dates, ``valid_to`` null while in force.
+and ``valid_to`` are ISO dates, ``valid_to`` null while in force. Both days are
+in force, in local time: a version is in force from 00:00 Asia/Ho_Chi_Minh on
+``valid_from`` until 24:00 on ``valid_to`` (its last day).
+:func:`version_in_force` picks the version a dossier is pinned to, exactly as
+the audit's SQL does (``inspection.rules.base.catalogue_index``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from schemas.events import UNIT_CODE_RE, ActorRole, ServiceLevel, TimeLimitUnit
 
+#: The zone whose dates valid_from / valid_to are.
+LOCAL_ZONE: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 UNIT_LEVELS: Final = ("city", "department", "district", "commune")
 PROCEDURE_LEVELS: Final = ("department", "district", "commune")
 OFFICIAL_ROLES: Final = frozenset(
@@ -252,3 +259,17 @@ class Procedure:
 def to_json_line(item: Unit | Official | Procedure) -> str:
     """One catalogue line: compact, UTF-8 kept readable, keys in the documented order."""
     return json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+
+def version_in_force(versions: Iterable[Procedure], received_at: datetime) -> Procedure | None:
+    """The version in force at ``received_at`` (aware): valid_from <= its local date <= valid_to.
+
+    None when no version is (before the first, in a gap, after the last's valid_to): the dossier is
+    then not assessable against the catalogue. Several in force: the latest valid_from (then the
+    greatest version) wins, as in the audit's SQL.
+    """
+    if received_at.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware")
+    day = received_at.astimezone(LOCAL_ZONE).date().isoformat()
+    in_force = [v for v in versions if v.valid_from <= day and (v.valid_to is None or day <= v.valid_to)]
+    return max(in_force, key=lambda v: (v.valid_from, v.version), default=None)

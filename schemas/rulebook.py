@@ -92,7 +92,10 @@ TERMS: Final[Mapping[str, str]] = MappingProxyType(
         "ReceptionRefused.",
         "document requests": "SupplementRequested and ReceptionGuidanceIssued events (their requested_documents).",
         "catalogue": "procedures.jsonl row with the dossier's procedure_code and procedure_version (those of R, "
-        "else of the first event).",
+        "else of the first event); without a procedure_version, the version in force at reception: valid_from <= "
+        "the local (Asia/Ho_Chi_Minh) date of R.occurred_at (else of the first event's) <= valid_to, a missing "
+        "valid_to meaning still in force (the latest valid_from when several are). No such row: the rule does not "
+        "apply (the dossier is not assessable against the catalogue).",
         "as_of": "the instant a rule about something that has not happened yet is judged at; default the latest "
         "occurred_at in the data the rule runs over.",
     }

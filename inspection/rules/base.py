@@ -254,35 +254,97 @@ def minutes_text(us: str) -> str:
     return f"concat(toString(round(({us}) / {MINUTE_US}, 1)), ' min')"
 
 
-def catalogue_join(proc_code: str = "proc_code", proc_version: str = "proc_version") -> str:
-    """``LEFT JOIN`` of the procedure catalogue: one row per code with its versions sorted.
+#: The history columns :func:`procedure_of` reads.
+PROCEDURE_COLUMNS: Final = ("procedure_code", "procedure_version", "occurred_at")
+#: Where a missing ``valid_from`` / ``valid_to`` puts a version: in force since always / still in force.
+_SINCE_ALWAYS: Final = "toDate32('1900-01-01')"
+_STILL_IN_FORCE: Final = "toDate32('2299-12-31')"
 
-    The rule's subquery names its dossier's procedure ``proc_code`` / ``proc_version``
-    (those of R, else of the first event); :func:`catalogue_index` then picks the row
-    of that version, or the latest version when the events carry none.
+
+def catalogue_join(proc_code: str = "proc_code") -> str:
+    """``LEFT JOIN`` of the procedure catalogue: one row per code, ``cat_versions`` sorted by valid_from.
+
+    Each version is ``(version, component_codes, same_day, paper_result, valid_from, valid_to)``, the
+    dates made total (missing valid_from: 1900-01-01; missing valid_to: 2299-12-31). The rule's
+    subquery names its dossier's procedure with :func:`procedure_of`; :func:`catalogue_index` then
+    picks the version. A code the catalogue lacks joins an empty ``cat_versions``.
     """
+    version = (
+        f"tuple(version, component_codes, same_day, paper_result, ifNull(valid_from, {_SINCE_ALWAYS}), "
+        f"ifNull(valid_to, {_STILL_IN_FORCE}))"
+    )
     return (
         "LEFT JOIN (SELECT procedure_code AS cat_code, "  # noqa: S608 (fixed text)
-        "arraySort(x -> tupleElement(x, 1), groupArray(tuple(version, component_codes, same_day, paper_result))) "
+        f"arraySort(x -> (tupleElement(x, 5), tupleElement(x, 1)), groupArray({version})) "
         "AS cat_versions FROM procedures FINAL GROUP BY procedure_code) AS cat "
         f"ON cat.cat_code = {proc_code}"
     )
 
 
-def catalogue_index(proc_version: str = "proc_version") -> str:
-    """Index into ``cat_versions`` of the dossier's procedure version (0: not in the catalogue)."""
+def catalogue_index(proc_version: str = "proc_version", proc_day: str = "proc_day") -> str:
+    """Index into ``cat_versions`` of the version the dossier is judged against (0: none).
+
+    The one place the version is chosen (domain.md §0: a dossier is pinned to the version in force
+    at its reception). The version the events name, when they name one; otherwise the version in
+    force on ``proc_day``, the local (Asia/Ho_Chi_Minh) date of reception: ``valid_from <= day <=
+    valid_to``. So a version is in force from 00:00 local on its valid_from (17:00 UTC the day
+    before) up to and including the whole of its valid_to, the last day in force (the catalogue's
+    convention: district units end 2025-06-30, abolished the next day). Overlapping versions: the
+    latest valid_from wins. :func:`catalogue_gap` says why the index is 0.
+    """
+    in_force = (
+        f"arrayLastIndex(x -> tupleElement(x, 5) <= {proc_day} AND {proc_day} <= tupleElement(x, 6), cat_versions)"
+    )
     return (
-        f"if(isNull({proc_version}), length(cat_versions), "
+        f"if(isNull({proc_version}), {in_force}, "
         f"arrayFirstIndex(x -> tupleElement(x, 1) = {proc_version}, cat_versions))"
     )
 
 
+#: Why a dossier has no catalogue version (:func:`catalogue_gap`); '' when it has one.
+GAP_NO_PROCEDURE: Final = "procedure not in the catalogue"
+GAP_NO_VERSION: Final = "version not in the catalogue"
+GAP_NOT_IN_FORCE: Final = "no version in force at reception"
+
+
+def catalogue_gap(ci: str = "ci", proc_version: str = "proc_version") -> str:
+    """Why the dossier is not judged against the catalogue ('' when it is: ``ci`` > 0).
+
+    A rule that needs the catalogue does not fire on such a dossier: it is not assessable.
+    """
+    return (
+        f"multiIf({ci} > 0, '', empty(cat_versions), '{GAP_NO_PROCEDURE}', "
+        f"isNotNull({proc_version}), '{GAP_NO_VERSION}', '{GAP_NOT_IN_FORCE}')"
+    )
+
+
 def procedure_of(r: str = "r") -> str:
-    """``proc_code``, ``proc_version``: those of R, else of the first event (needs the two columns)."""
+    """``proc_code``, ``proc_version``, ``proc_day``: those of R, else of the first event.
+
+    ``proc_day`` is the local date of reception (R's occurred_at, else the first event's). Needs the
+    history columns :data:`PROCEDURE_COLUMNS`.
+    """
     return (
         f"if({r} > 0, e_procedure_code[{r}], e_procedure_code[1]) AS proc_code, "
-        f"if({r} > 0, e_procedure_version[{r}], e_procedure_version[1]) AS proc_version"
+        f"if({r} > 0, e_procedure_version[{r}], e_procedure_version[1]) AS proc_version, "
+        f"toDate32(if({r} > 0, e_occurred_at[{r}], e_occurred_at[1]), 'Asia/Ho_Chi_Minh') AS proc_day"
     )
+
+
+def catalogue_versions(scope: Scope) -> str:
+    """One row per dossier in scope: its procedure, the catalogue version it is judged against, or why none.
+
+    Columns ``dossier_id, proc_code, proc_version`` (as the events name it, NULL when they do not),
+    ``proc_day``, ``ci`` (:func:`catalogue_index`), ``version`` ('' when none) and ``gap``
+    (:func:`catalogue_gap`): what a coverage report counts as not assessable by R7, R16 and R20.
+    """
+    h = history((*PROCEDURE_COLUMNS, "event_type"), scope=scope)
+    return f"""
+SELECT dossier_id, proc_code, proc_version, proc_day, ({catalogue_index()}) AS ci,
+       if(ci > 0, tupleElement(cat_versions[ci], 1), '') AS version, {catalogue_gap()} AS gap
+FROM (SELECT dossier_id, {R_INDEX} AS r, {procedure_of()} FROM ({h})) AS d
+{catalogue_join()}
+"""  # noqa: S608
 
 
 def end_facts(scope: Scope) -> str:

@@ -1,9 +1,15 @@
-"""R7, R8, R16, R20: documents asked for, held, received and digitised."""
+"""R7, R8, R16, R20: documents asked for, held, received and digitised.
+
+R7, R16 and R20 (b) judge a dossier against one catalogue version, chosen by
+:func:`inspection.rules.base.catalogue_index` (the one its events name, else the one in force at
+reception); a dossier without one is not assessed by them.
+"""
 
 from __future__ import annotations
 
 from inspection.rules.base import (
     DOC_REQUESTS,
+    PROCEDURE_COLUMNS,
     R_INDEX,
     Scope,
     catalogue_index,
@@ -22,7 +28,7 @@ _REQUESTS = sql_list(DOC_REQUESTS)
 @rule_sql("R7")
 def r7(scope: Scope) -> str:
     h = history(
-        ("event_type", "requested_documents", "procedure_code", "procedure_version"),
+        ("event_type", "requested_documents", *PROCEDURE_COLUMNS),
         scope=scope,
         candidates=having(f"event_type IN ({_REQUESTS})", scope=scope),
     )
@@ -30,10 +36,11 @@ def r7(scope: Scope) -> str:
     return f"""
 SELECT dossier_id, {evidence("arrayMap(i -> e_seq[i], x)")} AS evidence_seqs,
        concat('requested ', arrayStringConcat(arrayDistinct(arrayFlatten(arrayMap(i -> {foreign}, x))), ', '),
-              ': not in the published components of ', proc_code, ' ', ifNull(proc_version, '')) AS explanation,
+              ': not in the published components of ', proc_code, ' version ', version,
+              if(isNull(proc_version), ' (in force at reception)', '')) AS explanation,
        arrayMap(i -> e_seq[i], x) AS actor_seqs, false AS holder
 FROM (
-    SELECT *, tupleElement(cat_versions[ci], 2) AS allowed,
+    SELECT *, tupleElement(cat_versions[ci], 1) AS version, tupleElement(cat_versions[ci], 2) AS allowed,
            arrayFilter(i -> e_event_type[i] IN ({_REQUESTS}) AND length({foreign}) > 0, arrayEnumerate(e_seq)) AS x
     FROM (SELECT *, {R_INDEX} AS r, {procedure_of()} FROM ({h})) AS d
     {catalogue_join()}
@@ -79,7 +86,7 @@ WHERE length(x) > 0
 @rule_sql("R16")
 def r16(scope: Scope) -> str:
     h = history(
-        ("form_code", "due_at", "procedure_code", "procedure_version"),
+        ("form_code", "due_at", *PROCEDURE_COLUMNS),
         scope=scope,
         where="event_type = 'DossierReceived'",
         candidates=having("event_type = 'DossierReceived' AND (form_code IS NULL OR due_at IS NULL)", scope=scope),
@@ -120,9 +127,9 @@ GROUP BY dossier_id
 SELECT dossier_id, arrayFirstIndex(x -> x, e_is_r) AS r, {procedure_of()}
 FROM ({
         history(
-            ("event_type = 'DossierReceived'", "procedure_code", "procedure_version"),
+            ("event_type = 'DossierReceived'", *PROCEDURE_COLUMNS),
             scope=scope,
-            names=("is_r", "procedure_code", "procedure_version"),
+            names=("is_r", *PROCEDURE_COLUMNS),
             candidates=having("event_type = 'ResultIssued' AND result_electronic = false", scope=scope),
         )
     })
