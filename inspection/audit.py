@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from inspection import ledger
+from inspection.coverage import RuleCoverage, not_assessable, rule_coverage
 from inspection.dossier_facts import NONE_SEQ
 from inspection.rules import CATALOGUE, FINDING_COLUMNS, RuleSQL, Scope
 from inspection.worktime_sql import params as calendar_params
@@ -63,6 +64,7 @@ class AuditReport:
     params: Mapping[str, int | str]
     as_of: datetime | None
     integrity: Mapping[str, str] | None = None  # INTEGRITY-HASH: what was recomputed, what the ledger covered
+    coverage: Mapping[str, RuleCoverage] = dataclasses.field(default_factory=dict)  # per rule: what it assessed
 
     def counts(self) -> dict[str, int]:
         return {run.rule: run.findings for run in self.runs}
@@ -237,6 +239,9 @@ def audit(
     for rule in rules:
         started = time.perf_counter()
         rows = query(rule_query(rule, Scope(scope, use_ledger)), bound)
+        # A rule never fires on a fact the source did not say: those dossiers are counted, not judged.
+        unsure = not_assessable(query, rule.id, sorted({str(r[0]) for r in rows}))
+        rows = [r for r in rows if str(r[0]) not in unsure]
         run = RuleRun(rule.id, get_rule(rule.id).version, len(rows), time.perf_counter() - started)
         found.append((run, rows))
         if on_rule is not None:
@@ -250,7 +255,9 @@ def audit(
             unit, actor = _attribute(people.get(dossier_id), actor_seqs, bool(holder))
             evidence = tuple(int(s) for s in seqs)
             findings.append(Finding(run.rule, run.version, dossier_id, unit, actor, evidence, explanation))
-    return AuditReport(tuple(findings), tuple(run for run, _ in found), rule_params(rules, params), as_of, integrity)
+    reach = rule_coverage(query, [r.id for r in rules], scope=scope, params=scope_params)
+    runs = tuple(run for run, _ in found)
+    return AuditReport(tuple(findings), runs, rule_params(rules, params), as_of, integrity, reach)
 
 
 def as_of_in_calendar(as_of: datetime) -> bool:

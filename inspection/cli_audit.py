@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 
 import click
@@ -21,8 +22,9 @@ from inspection.cliutil import (
     quiet_option,
     reader,
 )
+from inspection.coverage import LOAD_CATALOGUE, NO_CATALOGUE, RuleCoverage
 from schemas.rendering import render
-from schemas.rulebook import RULES
+from schemas.rulebook import CATALOGUE_PARTS, RULES, needs
 from schemas.workingtime import HCMC_TZ
 
 FINDING_COLUMNS = ("rule", "version", "dossier_id", "unit_code", "actor_id", "evidence_seqs", "explanation")
@@ -100,7 +102,12 @@ def audit_cmd(
         "rules": {run.rule: run.version for run in report.runs},
         "params": dict(report.params),
         **({"integrity": dict(report.integrity)} if report.integrity else {}),
+        "coverage": {rule: reach.describe() for rule, reach in report.coverage.items()},
     }
+    if fmt == "table":  # the coverage goes to stderr as lines of its own, not into the one-line header
+        del computed_on["coverage"]
+        if not quiet:
+            _tell_coverage(report.coverage)
     rows = [f.row() for f in report.findings]
     dossiers = len({f.dossier_id for f in report.findings})
     counts = Counter(f.rule for f in report.findings)
@@ -111,6 +118,24 @@ def audit_cmd(
     )
     emit(rows, fmt, columns=FINDING_COLUMNS, computed_on=computed_on, key="findings", title=title, quiet=quiet)
     exit_with_findings(bool(rows), no_fail)
+
+
+def _tell_coverage(reach: Mapping[str, RuleCoverage]) -> None:
+    """On stderr: one line per rule that could not judge every dossier, one warning when no catalogue is loaded."""
+    blind = [
+        rule if rule not in CATALOGUE_PARTS else f"part {CATALOGUE_PARTS[rule]} of {rule}"
+        for rule, c in reach.items()
+        if any(reason.startswith(NO_CATALOGUE) for reason in c.reasons)
+    ]
+    if blind:
+        click.echo(
+            f"warning: no procedure catalogue is loaded, so {', '.join(blind)} judged nothing; load one with "
+            f"`{LOAD_CATALOGUE}` (procedures.jsonl)",
+            err=True,
+        )
+    for c in reach.values():
+        if any(not reason.startswith(NO_CATALOGUE) for reason in c.reasons):
+            click.echo(c.line(), err=True)
 
 
 @click.command("rules")
@@ -148,8 +173,17 @@ def rules_cmd(rule_ids: tuple[str, ...], full: bool, fmt: str) -> None:
             row["predicate"] = r.predicate
             row["evidence"] = r.evidence
             row["parameter_docs"] = {p.name: p.doc for p in r.params}
+            row["needs"] = _needs_text(r.id, r.needs_catalogue)
         rows.append(row)
     columns = ["id", "version", "title", "legal_basis", "parameters", "expressible", "not_expressed"]
     if full or fmt != "table":
-        columns += ["predicate", "evidence", "parameter_docs"]
+        columns += ["predicate", "evidence", "parameter_docs", "needs"]
     click.echo(render(rows, fmt, columns))
+
+
+def _needs_text(rule_id: str, catalogue: bool) -> str:
+    """What the rule must know to judge a dossier (it reports the dossiers where it cannot)."""
+    parts = [f"{n.fact} on {'/'.join(n.events)}" for n in needs(rule_id)]
+    if catalogue:
+        parts.append("the procedure's version in force at reception in the catalogue")
+    return "; ".join(parts) if parts else "nothing that can be unknown"

@@ -90,7 +90,18 @@ def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str 
                  "procedure": procedure, "from": query.date_from, "to": query.date_to}.items() if v}  # fmt: skip
     computed_on = {**computed_on, "as_of": card.as_of.isoformat() if card.as_of else None, **selection,
                    "apology_lead_wd": apology_lead_wd, "units_scored": card.groups}  # fmt: skip
+    reach = card.coverage()
     if fmt == "json":
         computed_on["indicators"] = [i.describe() for i in INDICATORS]
+    if fmt != "table":
+        computed_on["coverage"] = reach
+    elif not quiet:
+        received = sum(int(r["received"]) for r in card.rows)
+        for ind, c in reach.items():
+            for why, n in c["not_assessable"].items():
+                click.echo(
+                    f"{ind}: computed on {c['assessed']:,} of {received:,} dossier(s); {n:,} with {why}", err=True
+                )
     title = f"Scorecard ({unit or level}, {period or 'whole range'})\n{_legend()}" if fmt == "table" else None
-    emit(card.rows, fmt, columns=COLUMNS, computed_on=computed_on, key="units", title=title, quiet=quiet)
+    columns = COLUMNS if fmt == "table" else [*COLUMNS, "on_time_of", "digitised_of"]  # machines get the bases
+    emit(card.rows, fmt, columns=columns, computed_on=computed_on, key="units", title=title, quiet=quiet)

@@ -67,6 +67,18 @@ class Scorecard:
     groups: int
     query: ScorecardQuery
 
+    def coverage(self) -> dict[str, dict[str, Any]]:
+        """Per indicator that can lose dossiers to an unknown fact: on how many of the received it stands."""
+        received = sum(int(r["received"]) for r in self.rows)
+        out = {}
+        for ind, (column, fact) in JUDGED.items():
+            judged = sum(int(r[column]) for r in self.rows)
+            out[ind] = {
+                "assessed": judged,
+                "not_assessable": {f"{fact} unknown": received - judged} if received - judged else {},
+            }
+        return out
+
 
 def _group_select(period: Period) -> str:
     key = {
@@ -93,11 +105,29 @@ SELECT r_grp, {_group_select(q.period)} AS period,
     countIf(completed) AS n_completed, sum(handling_us) AS sum_handling_us,
     countIf(online) AS n_online, countIf(online_full) AS n_online_full, countIf(online_partial) AS n_online_partial,
     countIf(digitised_ok) AS n_digitised, countIf(fee_bearing) AS n_fee_bearing, countIf(paid_online) AS n_paid_online,
-    countIf(complained) AS n_complained, sum(rating_n) AS n_ratings, sum(rating_sum) AS sum_rating
-FROM ({facts_sql(procedure=q.procedure is not None)})
+    countIf(complained) AS n_complained, sum(rating_n) AS n_ratings, sum(rating_sum) AS sum_rating,
+    countIf(due_unknown) AS n_due_unknown, countIf(late AND NOT due_unknown) AS n_late_known,
+    countIf(result_unknown) AS n_result_unknown, countIf(digitised_ok AND NOT result_unknown) AS n_digitised_known
+FROM ({facts_sql(procedure=q.procedure is not None)}) AS f
+LEFT JOIN ({UNKNOWN_SQL}) AS u USING dossier_id
 WHERE {" AND ".join(where)}
 GROUP BY r_grp, period
 """  # noqa: S608
+
+
+#: Per dossier with a fact unknown: those an indicator reads. 2.1 needs the due date at reception, 4.2 whether
+#: a result was issued electronically (``unknown_facts``, schema v2). A dossier without them is left out of that
+#: indicator's ratio, never counted as late or as not digitised; the row says on how many dossiers it stands.
+UNKNOWN_SQL: Final = """
+SELECT dossier_id,
+       max(event_type = 'DossierReceived' AND has(unknown_facts, 'due_at')) AS due_unknown,
+       max(event_type IN ('ResultIssued', 'DossierDigitized') AND has(unknown_facts, 'result_electronic'))
+           AS result_unknown
+FROM events PREWHERE notEmpty(unknown_facts)
+GROUP BY dossier_id
+"""
+#: Indicator id -> (row column holding the dossiers it is computed on, the fact whose absence leaves one out).
+JUDGED: Final = {"2.1": ("on_time_of", "due_at"), "4.2": ("digitised_of", "result_electronic")}
 
 
 def unit_groups(store: Store, level: Level, unit: str | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -143,14 +173,17 @@ def _pct(num: int, den: int) -> float | None:
 
 
 def _row(grp: str, name: str, r: Mapping[str, Any]) -> dict[str, Any]:
-    received, late = int(r["n_received"]), int(r["n_late"])
+    received, late = int(r["n_received"]), int(r["n_late_known"])
     complained, completed, ratings = int(r["n_complained"]), int(r["n_completed"]), int(r["n_ratings"])
+    timed = received - int(r["n_due_unknown"])  # dossiers whose due date the source said
+    judged_digitised = received - int(r["n_result_unknown"])
     row: dict[str, Any] = {
         "unit_code": grp,
         "unit_name": name,
         "period": r["period"],
         "received": received,
-        "on_time_pct": _pct(received - late, received),
+        "on_time_pct": _pct(timed - late, timed),
+        "on_time_of": timed,
         "late": late,
         "apology_pct": _pct(int(r["n_late_apologised"]), late),
         "apology_timely_pct": _pct(int(r["n_late_apology_timely"]), late),
@@ -158,10 +191,11 @@ def _row(grp: str, name: str, r: Mapping[str, Any]) -> dict[str, Any]:
         "online_pct": _pct(int(r["n_online"]), received),
         "online_full_pct": _pct(int(r["n_online_full"]), received),
         "online_partial_pct": _pct(int(r["n_online_partial"]), received),
-        "digitised_pct": _pct(int(r["n_digitised"]), received),
+        "digitised_pct": _pct(int(r["n_digitised_known"]), judged_digitised),
+        "digitised_of": judged_digitised,
         "paid_online_pct": _pct(int(r["n_paid_online"]), int(r["n_fee_bearing"])),
         "fee_bearing": int(r["n_fee_bearing"]),
-        "satisfaction_pct": round(max(0.0, 100.0 - 100.0 * (late + complained) / received), 4) if received else None,
+        "satisfaction_pct": round(max(0.0, 100.0 - 100.0 * (late + complained) / received), 4) if timed else None,
         "ratings": ratings,
         "avg_rating": round(int(r["sum_rating"]) / ratings, 3) if ratings else None,
     }

@@ -461,3 +461,48 @@ ON_TIME_2_1: Final = (
     "is 5 and wt(due0, the last SupplementRequested.occurred_at) - pause_wt > 0, or otherwise (in progress) when "
     "wt(due0, as_of) - pause_wt > 0. Every other dossier counts as on time (early or on time)."
 )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Need:
+    """A fact a rule reads on some events: when one of them has it unknown, the rule does not judge the dossier."""
+
+    fact: str  # a field of schemas.events.UNKNOWABLE_FACTS
+    events: tuple[str, ...]  # event types on which the rule reads it
+
+
+_RECEIVED: Final = ("DossierReceived",)
+_DOC_REQUESTS: Final = ("SupplementRequested", "ReceptionGuidanceIssued")
+_HANDOVERS: Final = ("DossierTransferred", "StepHandedOver", "StepReturned", "InterAgencyTransferred")
+_STOPS: Final = ("ReceptionRefused", "ProcessingStopped")
+
+#: The facts each rule reads whose absence it could mistake for evidence. A dossier with one of them unknown
+#: (``unknown_facts``) on such an event is not assessable by the rule: it yields no finding there, and the audit
+#: counts it under "<fact> unknown". Rules not listed read no such fact. ``needs_catalogue`` rules are also not
+#: assessable on a dossier whose procedure (or the version in force at reception) is not in the catalogue. A
+#: procedure version the source did not say is not a need: the version in force at reception is the one that
+#: applies (domain.md §0).
+NEEDS: Final[Mapping[str, tuple[Need, ...]]] = MappingProxyType(
+    {
+        "R1": (Need("due_at", _RECEIVED),),
+        "R3": (Need("due_at", _RECEIVED),),
+        "R6": (Need("due_at", _RECEIVED),),
+        "R7": (Need("requested_documents", _DOC_REQUESTS),),
+        "R8": (Need("requested_documents", _DOC_REQUESTS), Need("documents", ("DossierDigitized",))),
+        "R10": (Need("step_budget_minutes", _HANDOVERS),),
+        "R11": (Need("due_at", _RECEIVED),),
+        "R12": (Need("due_at", _RECEIVED),),
+        "R14": (Need("n_attachments", _RECEIVED),),
+        "R16": (Need("form_code", _RECEIVED), Need("due_at", _RECEIVED)),
+        "R17": (Need("reason", _STOPS), Need("n_attachments", _STOPS), Need("due_at", _RECEIVED)),
+        "R20": (Need("result_electronic", ("ResultIssued", "DossierDigitized")),),
+    }
+)
+
+#: Rules that read the catalogue in one part only: without it, that part is not judged and the rest is.
+CATALOGUE_PARTS: Final[Mapping[str, str]] = MappingProxyType({"R20": "(b)"})
+
+
+def needs(rule_id: str) -> tuple[Need, ...]:
+    """The facts rule ``rule_id`` needs known (empty when it reads none that can be unknown)."""
+    return NEEDS.get(get_rule(rule_id).id, ())
