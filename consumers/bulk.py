@@ -309,7 +309,8 @@ def _stage_blocks(sink: Sink, sources: list[Source], work_dir: Path, ingested: d
                 )
         return
     _prepare_staging(sink)
-    tmp = Path(tempfile.mkdtemp(prefix=".load-", dir=work_dir))
+    # absolute: ClickHouse's _path is, and a relative data dir (the default) matched no name (_topic '', _offset 0)
+    tmp = Path(tempfile.mkdtemp(prefix=".load-", dir=work_dir)).resolve()
     try:
         names: list[str] = []
         topics, firsts = [], []

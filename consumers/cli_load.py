@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from consumers.bulk import load_files
 from consumers.catalogue import load_catalogue
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
+from consumers.jsonlfile import is_container, load_paths
 from consumers.migrations import cluster_of, migrate
 from consumers.sink import Sink
 from dossier_runtime.settings import Settings
@@ -21,14 +21,18 @@ from dossier_runtime.store import opened_store
 @quiet_option
 @pass_settings
 def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool) -> None:
-    """Load Avro container files of dossier events into the store, without Kafka.
+    """Load Avro container or contract JSON Lines files of dossier events into the store, without Kafka.
 
     Same contract check and dead letters as the live loader; loading a file
-    again stores nothing twice. One output row per file.
+    again stores nothing twice. A JSON Lines line that is not a contract
+    event is a dead letter naming its line; a file without any event line
+    is refused (exit 1). The format is read from the content (Avro starts
+    with Obj\\x01). One output row per file.
 
     \b
-    Example:
+    Examples:
       dossier consume load sim/events.avro
+      dossier consume load sealed.jsonl
     """
     log = logger(quiet)
     rows = []
@@ -37,10 +41,11 @@ def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool)
         sink = Sink(store, engine="MergeTree")
         try:
             log(f"loading {len(files)} file(s) …")
-            for loaded in load_files(sink, list(files), settings.data_dir):
+            for loaded in load_paths(sink, list(files), settings.data_dir):
                 path = loaded.path
+                unit = "record" if is_container(Path(path)) else "line"  # Avro: index from 0; JSON Lines: line
                 for dead in loaded.result.dead[:20]:
-                    log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
+                    log(f"dead letter {Path(path).name} {unit} {dead.offset}: {dead.kind}: {dead.error}")
                 row = loaded.row()
                 log(
                     f"{path}: {row['stored']:,} stored, {row['duplicates']:,} already stored, "
