@@ -149,8 +149,8 @@ ENVELOPE_FIELDS: Final = (
     "hash",
 )
 
-#: Nullable envelope context: allowed on every event type.
-CONTEXT_FIELDS: Final = ("procedure_version", "step_code", "due_at", "form_code", "n_attachments")
+#: Envelope context, allowed on every event type (nullable, or empty by default).
+CONTEXT_FIELDS: Final = ("procedure_version", "step_code", "due_at", "form_code", "n_attachments", "unknown_facts")
 
 #: Type-specific fields (nullable, arrays default to empty).
 PAYLOAD_FIELDS: Final = (

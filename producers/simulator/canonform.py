@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from producers.simulator.memo import Memo, canonical_piece
-from schemas.events import ARRAY_FIELDS, CONTEXT_FIELDS, ENVELOPE_FIELDS, EVENT_FIELDS, EventType
+from schemas.events import ARRAY_FIELDS, CONTEXT_FIELDS, ENVELOPE_FIELDS, EVENT_FIELDS, UNKNOWABLE_FACTS, EventType
 from schemas.hashchain import HASHED_FIELDS
 
 RawEvent = dict[str, Any]
@@ -99,7 +99,10 @@ def _compile(event_type: EventType) -> Callable[[RawEvent], bytes]:
         elif name == "event_type":
             pieces.append(f"event_type:{len(event_type.value)}:{event_type.value}")
         elif name in ENVELOPE_FIELDS or name in CONTEXT_FIELDS or name in rule.allowed:
-            required = name in ENVELOPE_FIELDS or (name in rule.required and name not in ARRAY_FIELDS)
+            # A required fact the source did not say (unknown_facts) is absent from the event: not required here.
+            required = name in ENVELOPE_FIELDS or (
+                name in rule.required and name not in ARRAY_FIELDS and name not in UNKNOWABLE_FACTS
+            )
             pieces.append(_piece(name, required))
     src = 'def canon(e):\n    return f"' + "".join(pieces) + '".encode()\n'
     exec(compile(src, f"<canonical {event_type.value}>", "exec"), env)

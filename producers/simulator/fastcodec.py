@@ -40,7 +40,7 @@ from producers.simulator.memo import (
     zz_ts,
 )
 from schemas.codec import MAGIC
-from schemas.events import ARRAY_FIELDS, CONTEXT_FIELDS, ENVELOPE_FIELDS, EVENT_FIELDS, EventType
+from schemas.events import ARRAY_FIELDS, CONTEXT_FIELDS, ENVELOPE_FIELDS, EVENT_FIELDS, UNKNOWABLE_FACTS, EventType
 from schemas.registry import current_schema
 
 RawEvent = dict[str, Any]
@@ -139,7 +139,8 @@ def _compile_body(event_type: EventType, symbols: dict[str, list[str]]) -> Calla
             if name in _PRECOMPUTED_BODY:
                 parts.append(f"e[{_PRECOMPUTED_BODY[name]!r}]")
             else:
-                parts.append(_body_expr(name, ftype, symbols, env, required=name in rule.required))
+                required = name in rule.required and name not in UNKNOWABLE_FACTS  # unknown: absent, though required
+                parts.append(_body_expr(name, ftype, symbols, env, required=required))
             continue
         const += b"\x00"  # null union branch, empty array, or n_attachments 0
     if const:
