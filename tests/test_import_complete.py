@@ -251,3 +251,17 @@ def test_a_missing_content_column_leaves_the_reason_unknown(tmp_path: Path) -> N
     assert (stop.reason, stop.unknown_facts) == (None, ("form_code", "n_attachments", "procedure_version", "reason"))
     received = result.events[0]
     assert "due_at" in received.unknown_facts and received.due_at is None
+
+
+def test_rejected_rows_keep_the_applicant_columns_so_a_fixed_import_still_scrubs(tmp_path: Path) -> None:
+    lines = [
+        "000.00.31.H29-240304-0001,Trần Thị Bích,Cán bộ một cửa,20240304081000,,Tiếp nhận,2,,20240307081000,Lý Thị Mai",
+        "000.00.31.H29-240304-0002,Trần Thị Bích,Cán bộ một cửa,20240304081000,,Tiếp nhận,2,,20240307081000,Đỗ Văn Tư",
+        "000.00.31.H29-240304-0002,Trần Thị Bích,Cán bộ một cửa,20240304091000,,Trả kết quả,10,,,Đỗ Văn Tư",
+    ]
+    export = _write(tmp_path / "x.csv", lines, header=f"{HEADER},ChuHoSo")
+    rejected = tmp_path / "fix.csv"
+    args = [str(export), "--procedure-code", CODE, "--out", str(tmp_path / "ok.jsonl"), "--skip-invalid"]
+    result = CliRunner().invoke(import_cmd, [*args, "--rejected-out", str(rejected)], obj=Settings())
+    assert result.exit_code == 0, result.output
+    assert rejected.read_text(encoding="utf-8").splitlines()[0] == f"{HEADER},ChuHoSo"
