@@ -204,6 +204,10 @@ def _payload(d: DossierRows, i: int, where: str, text: str) -> dict[str, Any]:
             raise ValueError("an apology row needs NgayKetThucTheoQuyDinh (the new due date)")
         return {"new_due_at": p.due, "reason": reason}
     if t is _E.ADMIN_OVERRIDE:
+        before = d.rows[i - 1].status if i else p.status
+        if before != p.status:  # a mapping rule that reads a move as an override: the status is what changed
+            return {"override_field": "status", "override_old": str(before), "override_new": str(p.status),
+                    "reason": optional}  # fmt: skip
         if p.due is None:
             raise ValueError("a row that resets the due date needs NgayKetThucTheoQuyDinh (the new due date)")
         new = p.due.astimezone(VN).isoformat()

@@ -19,7 +19,7 @@ from producers.cli_import import import_cmd
 from producers.exportqtxl import CONTENT
 from producers.importer import import_files
 from producers.importfacts import document_items, match_documents
-from producers.importmapping import DossierDefaults, ImportMapping
+from producers.importmapping import DossierDefaults, ImportMapping, load_mapping
 from producers.importrows import read_procedures
 from schemas.catalogue import Procedure
 from schemas.events import DossierEvent, EventType, validate_event
@@ -265,3 +265,26 @@ def test_rejected_rows_keep_the_applicant_columns_so_a_fixed_import_still_scrubs
     result = CliRunner().invoke(import_cmd, [*args, "--rejected-out", str(rejected)], obj=Settings())
     assert result.exit_code == 0, result.output
     assert rejected.read_text(encoding="utf-8").splitlines()[0] == f"{HEADER},ChuHoSo"
+
+
+def test_a_mapping_rule_may_read_a_move_as_a_status_override(tmp_path: Path) -> None:
+    d = "000.00.31.H29-240304-0001"
+    lines = [
+        f"{d},Trần Thị Bích,Cán bộ một cửa,20240304081000,,Tiếp nhận,2,,20240307081000",
+        f"{d},Trần Thị Bích,Cán bộ một cửa,20240304091000,,Chuyển xử lý,4,,",
+        f"{d},Võ Thị Hoa,Văn thư,20240305091000,,Phát hành kết quả,9,,",
+        f"{d},Quản trị hệ thống,Quản trị viên,20240305101000,,Đặt lại trạng thái,4,,",
+        f"{d},Hệ thống,Hệ thống,20240306101000,,Đặt lại ngày hẹn trả,4,,20240311081000",
+    ]
+    export = _write(tmp_path / "x.csv", lines)
+    rules = tmp_path / "m.json"
+    rules.write_text(json.dumps({"events": [{"from": [9], "to": 4, "match": "đặt lại", "event": "AdminOverride"}]}))
+    result = import_files([export], load_mapping(rules, ImportMapping(DossierDefaults(procedure_code=CODE))))
+    assert result.ok, result.problems
+    status, due = result.events[3], result.events[4]
+    assert (status.actor_role.value, status.override_field, status.override_old, status.override_new) == (
+        "ADMIN", "status", "9", "4",
+    )  # fmt: skip
+    assert (due.event_type, due.override_field, due.override_new) == (
+        E.ADMIN_OVERRIDE, "due_at", "2024-03-11T08:10:00+07:00",
+    )  # fmt: skip
