@@ -119,7 +119,8 @@ def _opened(path: Path) -> Iterator[tuple[memoryview, int, list[Block]]]:
             buf.release()
 
 
-def _topic(path: Path) -> str:
+def file_topic(path: Path) -> str:
+    """Where a file load says its rows came from (``_topic`` and dead letters): ``file:<name>``."""
     return f"file:{path.name}"
 
 
@@ -133,7 +134,7 @@ def load_file(sink: Sink, path: Path, work_dir: Path) -> FileLoad:
 def _load_one(
     sink: Sink, path: Path, buf: memoryview, header_end: int, blocks: list[Block], work_dir: Path, started: float
 ) -> FileLoad:
-    dead = _stage(sink, buf, header_end, blocks, _topic(path), work_dir, path)
+    dead = _stage(sink, buf, header_end, blocks, file_topic(path), work_dir, path)
     result = sink.publish("file")
     result.dead = dead + result.dead
     sink.write_dead_letters(result.dead)
@@ -170,7 +171,7 @@ def _batches(paths: list[Path]) -> Iterator[list[Path]]:
             length = path.stat().st_size
         except OSError:
             length = _BATCH_BYTES  # alone: load_file reports it
-        if batch and (size + length > _BATCH_BYTES or _topic(path) in {_topic(p) for p in batch}):
+        if batch and (size + length > _BATCH_BYTES or file_topic(path) in {file_topic(p) for p in batch}):
             yield batch
             batch, size = [], 0
         batch.append(path)
@@ -201,14 +202,14 @@ def _publish_batch(sink: Sink, opened: list[Opened], work_dir: Path) -> list[Fil
     ingested = datetime.now(UTC)  # marks this batch's rows in events, to count them per file on the slow path
     sink.truncate()
     try:
-        sources: list[Source] = [(_topic(p), p, b, h, bl, _bases(bl)) for p, b, h, bl in opened]
+        sources: list[Source] = [(file_topic(p), p, b, h, bl, _bases(bl)) for p, b, h, bl in opened]
         _stage_blocks(sink, sources, work_dir, ingested)
     except StoreQueryError:
         return [_load_one(sink, p, b, h, bl, work_dir, time.perf_counter()) for p, b, h, bl in opened]
     result = sink.publish("file")
     sink.write_dead_letters(result.dead)
     seconds = time.perf_counter() - started
-    received = {_topic(p): sum(c for _s, _e, c in bl) for p, _b, _h, bl in opened}
+    received = {file_topic(p): sum(c for _s, _e, c in bl) for p, _b, _h, bl in opened}
     stored = received
     if not result.fast_path:
         stored = dict(
@@ -220,7 +221,7 @@ def _publish_batch(sink: Sink, opened: list[Opened], work_dir: Path) -> list[Fil
         )
     loads = []
     for path, *_ in opened:
-        topic = _topic(path)
+        topic = file_topic(path)
         dead = [d for d in result.dead if d.topic == topic]
         n, kept = received[topic], int(stored.get(topic, 0))
         share = seconds * n / max(1, sum(received.values()))

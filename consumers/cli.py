@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from consumers.cli_dead import dead_letters_cmd
 from consumers.cli_load import load_catalogue_cmd, load_cmd
 from consumers.cli_migrate import migrate_cmd
 from consumers.cli_run import run_cmd
@@ -24,6 +25,7 @@ def consume_group() -> None:
       dossier consume load sim/events.avro
       dossier consume load-catalogue sim/
       dossier consume status --format json
+      dossier consume dead-letters --kind conflict
     """
 
 
@@ -32,3 +34,4 @@ consume_group.add_command(run_cmd)
 consume_group.add_command(load_cmd)
 consume_group.add_command(load_catalogue_cmd)
 consume_group.add_command(status_cmd)
+consume_group.add_command(dead_letters_cmd)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections import Counter
 from collections.abc import Iterator
 
 import click
 
+from consumers.cli_dead import EXIT_DEAD_LETTERS, dead_letter_summary
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
 from consumers.live import DEFAULT_GROUP, DEFAULT_MAX_EVENTS, RunOptions
 from consumers.migrations import cluster_of, migrate
@@ -49,8 +51,9 @@ def run_cmd(
 
     Offsets are committed only after a batch is stored; a crash, restart or
     rebalance replays at most a batch, which is not stored twice. Bad messages
-    go to dead letters. Ctrl-C or SIGTERM stores the current batch, commits
-    and exits 0. Progress (events/s, lag per partition) goes to stderr. The
+    go to dead letters (a few are shown; `dossier consume dead-letters`
+    lists them). Ctrl-C or SIGTERM stores the current batch, commits and
+    exits 0, or 3 when this run dead-lettered anything. Progress (events/s, lag per partition) goes to stderr. The
     Kafka reader runs in a child process so that polling and storing overlap.
 
     \b
@@ -92,3 +95,6 @@ def run_cmd(
         ],
         fmt,
     )
+    if t.dead:
+        click.echo(dead_letter_summary(Counter(d.kind for d in t.dead), [settings.topic]), err=True)
+        raise SystemExit(EXIT_DEAD_LETTERS)

@@ -39,7 +39,7 @@ from typing import Any, Final
 from fastavro import schemaless_writer
 
 from consumers.avrofile import MAGIC, header
-from consumers.bulk import FileLoad, InputFileError, Source, _stage_blocks, _topic, load_files
+from consumers.bulk import FileLoad, InputFileError, Source, _stage_blocks, file_topic, load_files
 from consumers.sink import BatchResult, DeadLetter, Sink
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
@@ -107,7 +107,7 @@ def load_json_lines(sink: Sink, path: Path, work_dir: Path) -> FileLoad:
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read it ({exc.strerror})") from exc
     with handle:
-        for chunk, last in _chunks(handle, _topic(path)):
+        for chunk, last in _chunks(handle, file_topic(path)):
             if last and not total.received and not total.dead and not chunk.records:
                 if not chunk.dead:
                     raise InputFileError(f"{path}: the file is empty (no event lines); nothing loaded")
@@ -224,7 +224,7 @@ def _sources(chunk: _Chunk, topic: str) -> list[Source]:
 
 
 def _publish(sink: Sink, path: Path, chunk: _Chunk, work_dir: Path) -> BatchResult:
-    topic = _topic(path)
+    topic = file_topic(path)
     sink.truncate()
     if chunk.records:
         try:

@@ -72,6 +72,8 @@ from dossier_runtime.settings import Settings
 DEFAULT_GROUP = "dossier-loader"
 DEFAULT_MAX_EVENTS = 100_000
 REJOIN_POLL_MS = 3_000
+#: Dead letters printed on stderr by one run, at most (the rest are listed by `dossier consume dead-letters`).
+DEAD_EXAMPLES = 5
 
 
 @dataclasses.dataclass
@@ -161,6 +163,7 @@ class LiveLoader:
         self._failure: BaseException | None = None
         self._epoch = 0  # bumped by a broker reset: offsets of older batches are never committed
         self._counted = 0
+        self._dead_seen = 0
         self._last_progress = time.monotonic()
         self._seen_topic = True
         self._committed: dict[int, int] = {}
@@ -228,7 +231,11 @@ class LiveLoader:
             self.summary.totals.merge(batch.result)
             self._counted += batch.count
             for dead in batch.result.dead:
-                self.log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
+                self._dead_seen += 1
+                if self._dead_seen <= DEAD_EXAMPLES:  # a few examples; `dossier consume dead-letters` lists them
+                    self.log(f"dead letter {dead.where()}: {dead.kind}: {dead.error}")
+                elif self._dead_seen == DEAD_EXAMPLES + 1:
+                    self.log(f"more dead letters: not printed; `dossier consume dead-letters --source {self.topic}`")
             if batch.epoch == self._epoch:
                 for partition, offset in batch.gathered.next_offsets().items():
                     offsets[partition] = max(offsets.get(partition, 0), offset)

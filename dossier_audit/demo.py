@@ -14,6 +14,8 @@ stores nothing twice, so the store and the report stay the same.
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import threading
 import time
@@ -27,7 +29,7 @@ from consumers.live import RunOptions
 from consumers.readerproc import load_live
 from consumers.sink import Sink
 from dossier_audit.pipeline import PipelineResult, run_pipeline
-from dossier_runtime.broker import BrokerHandle, embedded_broker
+from dossier_runtime.broker import BrokerHandle, embedded_broker, find_broker
 from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
@@ -147,20 +149,71 @@ def _report(store: Store, result: PipelineResult) -> Iterator[str]:
     yield "  dossier inspect verify                        dossier consume status"
 
 
+#: What city the demo put in a data directory (``<data dir>/demo/city.json``): a demo of another never mixes in.
+CITY_FILE = "city.json"
+
+
+def _city_here(settings: Settings, city: dict[str, int], fresh: bool, log: Callable[[str], None]) -> None:
+    """Refuse to mix two cities in one store; with ``fresh``, delete the store first, saying so."""
+    store_dir = settings.data_dir / "store"
+    marker = settings.data_dir / "demo" / CITY_FILE
+    if not store_dir.is_dir():
+        return
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if recorded == city:
+        return  # the same city again: nothing is stored twice
+    held = (
+        f"a demo city of {recorded.get('dossiers'):,} dossiers (seed {recorded.get('seed')})"
+        if isinstance(recorded, dict)
+        else "events that no demo put there"
+    )
+    if fresh:
+        if find_broker(settings.data_dir) is not None:
+            raise click.ClickException(
+                f"--fresh: a demo broker still runs for {settings.data_dir} (`dossier demo --keep-running`); "
+                "stop it (Ctrl-C in its terminal) first"
+            )
+        log(f"--fresh: deleting the store in {store_dir} ({held}) and starting a new city")
+        shutil.rmtree(store_dir)
+        shutil.rmtree(settings.data_dir / "demo", ignore_errors=True)
+        return
+    with opened_store(settings, serve=False) as store:
+        if not int(
+            store.query(
+                "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'events'"
+            ).scalar()
+            or 0
+        ):
+            return  # fmt: skip
+        if not int(store.query("SELECT count() FROM events").scalar() or 0):
+            return
+    raise click.ClickException(
+        f"the store in {store_dir} holds {held}; a demo of {city['dossiers']:,} dossiers (seed {city['seed']}) "
+        "would mix two cities in one report. Use another directory (dossier --data-dir NEWDIR demo …), or add "
+        "--fresh to delete this store first"
+    )
+
+
 @click.command("demo")
 @click.option("--dossiers", type=click.IntRange(100, 2_000_000), default=20_000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same city.")
 @click.option("--keep-running", is_flag=True, help="Leave the broker and the live loader running afterwards.")
+@click.option("--fresh", is_flag=True, help="Delete the store of another city in this directory first.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
-def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, quiet: bool) -> None:
+def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, fresh: bool, quiet: bool) -> None:
     """Run the whole pipeline on the embedded stack and print an inspection report.
 
     Simulates a city with injected violations, publishes it to the embedded
     Kafka broker, loads it into the embedded ClickHouse with the live loader,
     then prints the city scorecard, findings per rule, the control sheet of a
     late dossier and the integrity check. The data stays in DOSSIER_DATA_DIR for
-    `dossier inspect …`; running it again stores nothing twice.
+    `dossier inspect …`; running it again stores nothing twice. A directory
+    holding another city (other --dossiers or --seed, or data loaded
+    otherwise) is refused: use another one, or --fresh to start over there.
 
     \b
     Examples:
@@ -177,11 +230,16 @@ def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, q
         if not quiet:
             click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
 
+    city = {"dossiers": dossiers, "seed": seed}
     try:
+        _city_here(settings, city, fresh, log)
         with (
             embedded_broker(settings.data_dir, keep_running=keep_running) as broker,
             opened_store(settings, role="writer") as store,
         ):
+            marker = settings.data_dir / "demo" / CITY_FILE  # before loading: a run cut short can be run again
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(city), encoding="utf-8")
             result = run_pipeline(settings, store, broker, dossiers=dossiers, seed=seed, log=log)
             log("computing the report")
             for line in _report(store, result):

@@ -308,6 +308,13 @@ def open_store(settings: Settings, *, role: Role = "reader", serve: bool = True)
 def _open_embedded(settings: Settings, role: Role, serve: bool) -> Store:
     chdb_dir = store_path(settings)
     location = f"embedded chDB in {chdb_dir}"
+    if role == "reader" and not chdb_dir.is_dir():
+        # A reading command never creates a store: a mistyped directory must be named, not filled.
+        what = "does not exist" if not settings.data_dir.exists() else f"holds no store (no {STORE_SUBDIR}/ in it)"
+        raise StoreError(
+            f"no store in {settings.data_dir.resolve()}: the directory {what}; check DOSSIER_DATA_DIR (or "
+            "--data-dir), or create a store there with `dossier consume migrate`"
+        )
     with _local_lock:
         if chdb_dir in _local_open:  # this process already has the engine: another session on it
             _local_open[chdb_dir] += 1

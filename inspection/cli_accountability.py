@@ -18,6 +18,7 @@ from inspection.cliutil import (
     date_range,
     emit,
     format_option,
+    nothing_matched,
     pass_settings,
     provenance,
     quiet_option,
@@ -105,6 +106,8 @@ def accountability_cmd(settings: Settings, by: str, unit: str | None, procedure:
                  "to": query.date_to}.items() if v}  # fmt: skip
     computed_on = {**computed_on, "as_of": report.as_of.isoformat() if report.as_of else None, **selection,
                    "findings_from": report.findings_hook}  # fmt: skip
+    if not report.rows:
+        nothing_matched(selection)
     columns = [c for c in COLUMNS[by] if findings or not c.startswith("findings")]
     emit(report.rows, fmt, columns=columns, computed_on=computed_on, key="rows",
          title=f"Accountability by {by}", quiet=quiet)  # fmt: skip

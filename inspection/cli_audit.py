@@ -84,6 +84,7 @@ def audit_cmd(
         progress.step(f"{run.rule}: {run.findings:,} finding(s) in {run.seconds:.2f}s")
 
     with reader(settings) as store:
+        filters.require(store)
         computed_on = provenance(store)
         progress.step(f"auditing {computed_on['events']:,} events of {computed_on['dossiers']:,} dossiers")
         report = audit(

@@ -45,6 +45,7 @@ def export_cmd(settings: Settings, fmt: str, out_path: Path | None, filters: Fil
     condition, params = filters.dossier_condition()
     progress = _Progress(quiet)
     with reader(settings) as store:
+        filters.require(store)
         computed_on = {**provenance(store), **filters.describe()}
         if not quiet:
             click.echo(describe_provenance(computed_on), err=True)

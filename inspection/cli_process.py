@@ -43,6 +43,7 @@ def variants_cmd(settings: Settings, by: str, top: int, with_sync: bool, filters
     condition, params = filters.dossier_condition()
     progress = Progress(quiet)
     with reader(settings) as store:
+        filters.require(store)
         computed_on = provenance(store)
         progress.step("counting path variants")
         rows = variants(store, ProcessQuery(condition, params, by=by, top=top, with_sync=with_sync))
@@ -81,6 +82,7 @@ def flow_cmd(settings: Settings, view: str, top: int, with_sync: bool, filters: 
     progress = Progress(quiet)
     query = ProcessQuery(condition, params, top=top, with_sync=with_sync)
     with reader(settings) as store:
+        filters.require(store)
         computed_on = provenance(store)
         progress.step("building the directly-follows graph")
         rows = edges(store, query) if view == "edges" else slow_handovers(store, query)

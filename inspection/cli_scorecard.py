@@ -13,6 +13,7 @@ from inspection.cliutil import (
     date_range,
     emit,
     format_option,
+    nothing_matched,
     pass_settings,
     provenance,
     quiet_option,
@@ -90,6 +91,8 @@ def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str 
                  "procedure": procedure, "from": query.date_from, "to": query.date_to}.items() if v}  # fmt: skip
     computed_on = {**computed_on, "as_of": card.as_of.isoformat() if card.as_of else None, **selection,
                    "apology_lead_wd": apology_lead_wd, "units_scored": card.groups}  # fmt: skip
+    if not card.rows:
+        nothing_matched(selection)
     reach = card.coverage()
     if fmt == "json":
         computed_on["indicators"] = [i.describe() for i in INDICATORS]

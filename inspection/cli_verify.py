@@ -93,6 +93,13 @@ def verify_cmd(
         report = verify(query, dossier=dossier_id, since=since, coverage=coverage)
         ledger_note = ledger.record_and_tell(store.record_run, report.entry) if record else "not recorded (--no-record)"
     progress.step("done")
+    if report.events == 0 and dossier_id is not None:
+        raise click.ClickException(
+            f"no events of dossier {dossier_id} in the store ({computed_on['store']}): nothing to verify; "
+            "check the code (<unit code>-<yyMMdd>-<nnnn>, e.g. 000.00.31.H29-230207-0042)"
+        )
+    if report.events == 0 and since is None:
+        raise click.ClickException(f"the store ({computed_on['store']}) holds no events: nothing to verify")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
                    "mode": "incremental" if since else "ledger" if use_ledger else "full",
@@ -111,9 +118,12 @@ def verify_cmd(
         for f in report.findings
     ]
     scope = f"Integrity of what was stored after {since.isoformat()}" if since else "Integrity"
-    title = f"{scope}: OK, seq and hash chains intact" if report.ok else (
-        f"{scope}: {len(report.findings)} problem(s) in {len(report.first_divergence)} dossier(s): "
-        + ", ".join(f"{k} {counts[k]}" for k in KINDS if counts[k])
+    checked = f"{report.events:,} event(s) of {report.dossiers:,} dossier(s) checked"
+    title = f"{scope}: nothing was stored since, nothing checked" if report.events == 0 else (
+        f"{scope}: OK, {checked}; seq and hash chains intact"
+    ) if report.ok else (
+        f"{scope}: {len(report.findings)} problem(s) in {len(report.first_divergence)} dossier(s) "
+        f"({checked}): " + ", ".join(f"{k} {counts[k]}" for k in KINDS if counts[k])
     )  # fmt: skip
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip

@@ -101,6 +101,58 @@ class Filters:
         # Conditions are fixed text with bound placeholders; no input reaches the SQL text.
         return f"{column} IN (SELECT dossier_id FROM events WHERE {' AND '.join(where)})", params  # noqa: S608
 
+    def require(self, store: Store) -> None:
+        """Refuse (exit 1) a selection that matches no dossier, naming the filter that matched nothing.
+
+        A report over nothing is not "no finding": an inspector who mistyped a unit code must be told.
+        """
+        scope, params = self.dossier_condition()
+        if scope == "1":
+            return
+        sql = f"SELECT count() FROM events WHERE event_type = 'DossierReceived' AND {scope}"  # noqa: S608 (bound)
+        if int(store.query(sql, params).scalar() or 0):
+            return
+        raise click.ClickException(self._nothing(store))
+
+    def _nothing(self, store: Store) -> str:
+        """Which filter alone matches no received dossier (or that only their combination matches none)."""
+        alone = [
+            (f"--unit {self.unit}", Filters(unit=self.unit)),
+            (f"--unit-level {self.unit_level}", Filters(unit_level=self.unit_level)),
+            (f"--procedure {self.procedure}", Filters(procedure=self.procedure)),
+            (self._period(), Filters(date_from=self.date_from, date_to=self.date_to)),
+        ]
+        for label, one in alone:
+            scope, params = one.dossier_condition()
+            if scope == "1":
+                continue
+            sql = f"SELECT count() FROM events WHERE event_type = 'DossierReceived' AND {scope}"  # noqa: S608
+            if not int(store.query(sql, params).scalar() or 0):
+                known = ""
+                if one.unit:
+                    in_units = store.query("SELECT count() FROM units WHERE unit_code = {u:String}", {"u": one.unit})
+                    known = "" if in_units.scalar() else " (the units catalogue does not know it either)"
+                return (
+                    f"{label}: no dossier in the store was received there{known}; nothing to report"
+                    if (one.unit or one.unit_level)
+                    else f"{label}: no dossier in the store matches it; nothing to report"
+                )
+        together = " ".join(label for label, one in alone if one.dossier_condition()[0] != "1")
+        return f"no dossier matches {together} together (each matches some); nothing to report"
+
+    def _period(self) -> str:
+        first = self.date_from.isoformat() if self.date_from else "…"
+        last = self.date_to.isoformat() if self.date_to else "…"
+        return f"--from {first} --to {last}"
+
+
+def nothing_matched(selection: Mapping[str, Any]) -> None:
+    """A report whose filters matched nothing ends here (exit 1), naming them; without filters it is not an error."""
+    given = {k: v for k, v in selection.items() if v and k in ("unit", "procedure", "from", "to")}
+    if given:
+        named = " ".join(f"--{k} {v.isoformat() if isinstance(v, date) else v}" for k, v in given.items())
+        raise click.ClickException(f"{named}: no dossier in the store matches; nothing to report")
+
 
 def date_range(date_from: datetime | None, date_to: datetime | None) -> tuple[date | None, date | None]:
     """The --from/--to dates of the command line, refused (exit 2) when --from is after --to."""
@@ -154,7 +206,7 @@ def reader(settings: Settings) -> Iterator[Store]:
     except StoreQueryError as exc:
         if "UNKNOWN_TABLE" in str(exc) or "Unknown table" in str(exc):
             raise click.ClickException(
-                "the store has no event log yet: run `dossier consume migrate`, then load events "
+                f"the store ({store.location}) has no event log yet: run `dossier consume migrate`, then load events "
                 "(`dossier consume run` or `dossier consume load FILE…`)"
             ) from None
         if "unknown_facts" in str(exc) and ("UNKNOWN_IDENTIFIER" in str(exc) or "Missing columns" in str(exc)):

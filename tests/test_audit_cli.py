@@ -56,8 +56,10 @@ def test_findings_exit_3_with_evidence_and_provenance(data_dir: Path) -> None:
 
 def test_no_fail_and_a_clean_selection_exit_0(data_dir: Path) -> None:
     assert run(data_dir, "audit", "R13", "--no-fail", "-q").exit_code == 0
-    clean = run(data_dir, "audit", "R13", "--procedure", "9.999999", "-q")
+    clean = run(data_dir, "audit", "R9", "-q")  # the store's one dossier has no transfer to judge late
     assert clean.exit_code == 0 and "no finding" in clean.stdout
+    nothing = run(data_dir, "audit", "R13", "--procedure", "9.999999", "-q")  # a selection of nothing is not clean
+    assert nothing.exit_code == 1 and "--procedure 9.999999: no dossier in the store matches it" in nothing.output
 
 
 def test_parameters_are_reported_and_change_the_result(data_dir: Path) -> None:
@@ -100,7 +102,7 @@ def test_usage_errors_exit_2(data_dir: Path, args: list[str], message: str) -> N
 )
 def test_hostile_input_neither_leaks_nor_breaks(data_dir: Path, args: list[str]) -> None:
     result = run(data_dir, "audit", *args, "-q")
-    assert result.exit_code in (0, 2), result.output  # refused as usage, or bound and matching nothing
+    assert result.exit_code in (1, 2), result.output  # refused as usage, or bound and matching nothing (said so)
     assert LATE not in result.output and "Traceback" not in result.output and "SYNTAX" not in result.output
     assert run(data_dir, "rules", *[a for a in args if a.startswith(HOSTILE[:1])]).exit_code in (0, 2)
 

@@ -57,7 +57,11 @@ def test_poison_messages_become_dead_letters_and_do_not_stall(broker: BrokerHand
     publish(broker.bootstrap, topic, good[:40] + poison + good[40:], partitions=1)
     env = _env(tmp_path, broker.bootstrap, topic, partitions=1)
     done = dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr  # something was dead-lettered: said in the last line
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"{len(poison)} event(s) not stored, dead-lettered (bad-magic 1, invalid 1, undecodable 1, "
+        f"unknown-fingerprint 1); list them with `dossier consume dead-letters --source {topic}`"
+    )
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
     with opened_store(Settings(data_dir=tmp_path), serve=False) as store:
         assert_poison_dead_lettered(store)

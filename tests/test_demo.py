@@ -15,10 +15,20 @@ from pathlib import Path
 import pytest
 
 
-def _demo(data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _demo(data_dir: Path, *extra: str, dossiers: int = 400) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIER_")}
     return subprocess.run(
-        [sys.executable, "-m", "dossier_audit", "--data-dir", str(data_dir), "demo", "--dossiers", "400"],
+        [
+            sys.executable,
+            "-m",
+            "dossier_audit",
+            "--data-dir",
+            str(data_dir),
+            "demo",
+            "--dossiers",
+            str(dossiers),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -44,6 +54,17 @@ def test_demo_runs_the_pipeline_and_a_second_run_stores_nothing_twice(tmp_path: 
     assert "nothing was stored twice" in second.stdout
     report = lambda out: out[out.index("City scorecard") :]  # noqa: E731
     assert report(second.stdout) == report(first.stdout)
+
+    other = _demo(tmp_path, dossiers=500)  # another city in the same directory: refused, nothing mixed
+    assert other.returncode == 1
+    assert "holds a demo city of 400 dossiers (seed 1); a demo of 500 dossiers (seed 1) would mix two cities" in (
+        other.stderr
+    )
+    assert "--fresh" in other.stderr and "Traceback" not in other.stderr
+    fresh = _demo(tmp_path, "--fresh", dossiers=500)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "--fresh: deleting the store in" in fresh.stderr
+    assert "(0 already stored" in fresh.stdout  # a new city in a new store
 
 
 def test_demo_refuses_a_configured_server(tmp_path: Path) -> None:

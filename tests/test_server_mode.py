@@ -121,7 +121,7 @@ def test_migrate_run_poison_and_status(broker: BrokerHandle, topic: str, url: st
     good = keyed(evs)
     poison = poison_messages(evs)
     publish(broker.bootstrap, topic, good[:40] + poison + good[40:], partitions=1)
-    done = _ok(dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env))
+    done = _ok(dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env), 3)  # dead letters
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
     assert _content(url) == (len(evs), len(evs), 0, 0)
     with opened_store(Settings(clickhouse_url=url)) as store:

@@ -80,7 +80,8 @@ def test_other_process_reads_fresh_data_through_the_owner(tmp_path: Path) -> Non
 
 
 def test_one_embedded_directory_per_process(tmp_path: Path) -> None:
-    with opened_store(Settings(data_dir=tmp_path / "a"), serve=False):
+    (tmp_path / "b" / "store").mkdir(parents=True)
+    with opened_store(Settings(data_dir=tmp_path / "a"), role="writer", serve=False):
         with pytest.raises(StoreBusyError, match="one directory per process"):
             open_store(Settings(data_dir=tmp_path / "b"))
 
@@ -128,6 +129,7 @@ except StoreError as exc:
 
 def test_a_lost_race_for_the_store_prints_no_raw_chdb_line(tmp_path: Path) -> None:
     """chDB writes its own `Code: 76. DB::Exception: Cannot lock file …` to stderr; the user gets our sentence."""
+    open_store(Settings(data_dir=tmp_path), role="writer", serve=False).close()  # a store to read
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "embedded"
