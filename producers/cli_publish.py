@@ -10,6 +10,7 @@ import click
 from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from producers.filepublish import FilePublishResult, publish_checked, summary, write_rejected
+from producers.publish import require_embedded_stack
 from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, warn
 from producers.validation import CheckedInput, check_paths
 
@@ -72,7 +73,9 @@ def publish_cmd(
     (with --continuation) to send just those.
 
     Exit codes: 0 published (with --skip-invalid: the valid dossiers were);
-    1 broker unreachable, delivery failed, or a file could not be written;
+    1 broker unreachable, no embedded stack running (nothing would be
+    stored: start `dossier consume run` first), delivery failed, or a file
+    could not be written;
     2 usage error; 3 invalid input, nothing published.
 
     \b
@@ -82,6 +85,11 @@ def publish_cmd(
       dossier produce publish --continuation events.undelivered.jsonl
     """
     settings = _settings()
+    if not check_only:
+        try:
+            require_embedded_stack(settings)  # before the whole input is read: refused early, nothing sent
+        except RuntimeSetupError as exc:
+            raise click.ClickException(f"{exc}; nothing was published") from exc
     checked = check_paths(list(files), continuation=continuation)
     for problem in checked.problems:
         click.echo(str(problem), err=True)

@@ -126,6 +126,13 @@ def simulate_cmd(**opts: Any) -> None:
         settings.validate()
     except SimulationError as exc:
         raise click.UsageError(str(exc)) from None
+    if opts["publish"]:  # refused before simulating, not after: nothing would be stored
+        from producers.publish import require_embedded_stack
+
+        try:
+            require_embedded_stack(click.get_current_context().find_object(Settings) or Settings())
+        except RuntimeSetupError as exc:
+            raise click.ClickException(f"nothing was simulated or published: {exc}") from exc
     with _progress(settings.dossiers, "simulating", quiet) as step:
         summary = simulate(settings, progress=step)
     achieved = summary["achieved"]

@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from dossier_runtime.broker import embedded_broker
+from dossier_runtime.broker import embedded_broker, find_broker
 from dossier_runtime.errors import BrokerError
 from dossier_runtime.kafka import DELIVERY_TIMEOUT_MS, ensure_topic, make_producer
 from dossier_runtime.settings import KafkaSecurity, Settings
@@ -247,12 +247,35 @@ def publish_outbound(
     return DeliveryReport(topic, tuple(sender.delivered), failed)
 
 
+class NoEmbeddedStackError(BrokerError):
+    """Publishing to the embedded broker while nothing keeps it running would lose what is sent."""
+
+
+def require_embedded_stack(settings: Settings) -> None:
+    """Refuse to publish to the embedded broker unless a running stack holds it (published must mean stored).
+
+    The embedded broker keeps messages in memory only (platform.md A-0): started just for one publish, it would
+    stop with the command and take every message with it, with "delivered" already printed. A broker left
+    running for the data directory belongs to a loader (`dossier consume run`, `dossier demo --keep-running`),
+    which stores what arrives.
+    """
+    if settings.kafka_bootstrap or find_broker(settings.data_dir) is not None:
+        return
+    raise NoEmbeddedStackError(
+        f"no embedded stack runs for {settings.data_dir}: the embedded broker keeps messages in memory only, so "
+        "what is published now would be lost when it stops. Start one in another terminal with `dossier consume "
+        "run` (it keeps the broker up and stores what arrives) and publish again; or load the file straight into "
+        "the store with `dossier consume load FILE`; or set DOSSIER_KAFKA_BOOTSTRAP to a Kafka cluster"
+    )
+
+
 @contextlib.contextmanager
 def kafka_bootstrap(settings: Settings) -> Iterator[str]:
-    """The configured bootstrap address, or the embedded broker of the data directory (stopped after)."""
+    """The configured bootstrap address, or the running embedded stack's broker (:func:`require_embedded_stack`)."""
     if settings.kafka_bootstrap:
         yield settings.kafka_bootstrap
         return
+    require_embedded_stack(settings)
     with embedded_broker(settings.data_dir) as handle:
         yield handle.bootstrap
 
