@@ -363,10 +363,13 @@ class Sink:
         self.store.command(f"INSERT INTO events {fresh}", settings=both)
         conflicts = self.store.query(
             f"SELECT s._topic, s._partition, s._offset, s.event_id, s.dossier_id, s.seq, "  # noqa: S608  (staging name and contract SQL are generated, not input)
-            f"concat('dossier ', s.dossier_id, ' seq ', toString(s.seq), ' is already stored as event ', e.event_id) "
-            f"FROM {s} AS s INNER JOIN (SELECT dossier_id, seq, event_id FROM events "
+            f"if(s.event_id != e.event_id, "
+            f"concat('dossier ', s.dossier_id, ' seq ', toString(s.seq), ' is already stored as event ', e.event_id), "
+            f"concat('dossier ', s.dossier_id, ' seq ', toString(s.seq), ' is already stored under the same event_id "
+            f"with other content (stored hash ', lower(hex(e.hash)), ', this one ', lower(hex(s.hash)), ')')) "
+            f"FROM {s} AS s INNER JOIN (SELECT dossier_id, seq, event_id, hash FROM events "
             f"WHERE dossier_id IN (SELECT dossier_id FROM {s})) AS e ON s.dossier_id = e.dossier_id AND s.seq = e.seq "
-            f"WHERE s.event_id != e.event_id AND (s._partition, s._offset) NOT IN "
+            f"WHERE (s.event_id != e.event_id OR s.hash != e.hash) AND (s._partition, s._offset) NOT IN "
             f"(SELECT _partition, _offset FROM {s} WHERE {reason} != '') "
             "ORDER BY s._partition, s._offset LIMIT 1 BY s._partition, s._offset",
             settings=self._join,

@@ -27,6 +27,7 @@ from schemas.events import (
     UNKNOWABLE_FACTS,
     EventType,
 )
+from schemas.registry import current_schema
 from schemas.textnorm import blank_sql
 
 _ENUM_PAYLOAD: Final = (
@@ -89,6 +90,7 @@ def _row_checks() -> list[tuple[str, str]]:
     for name in ("actor_role", "applicant_kind", "channel"):
         checks.append((f"{name} = 'UNKNOWN'", _lit(f"{name} is UNKNOWN")))
     checks += _unknown_checks()
+    checks.append(_utf8_check())
     low, high = RATING_RANGE.start, RATING_RANGE.stop - 1
     checks += [
         (f"isNotNull(rating) AND (rating < {low} OR rating > {high})", f"'rating is outside {low}-{high}'"),
@@ -104,6 +106,33 @@ def _row_checks() -> list[tuple[str, str]]:
     for name in _ENUM_PAYLOAD:
         checks.append((f"{name} = 'UNKNOWN'", _lit(f"{name} is UNKNOWN")))
     return checks
+
+
+def _text_fields() -> tuple[list[str], list[str]]:
+    """(string fields, array-of-string fields) of the current schema."""
+    texts, arrays = [], []
+    for field in current_schema().source["fields"]:
+        kind = field["type"]
+        branches = kind if isinstance(kind, list) else [kind]
+        if any(b == "string" or (isinstance(b, dict) and b.get("type") == "string") for b in branches):
+            texts.append(field["name"])
+        elif isinstance(kind, dict) and kind.get("type") == "array" and kind.get("items") == "string":
+            arrays.append(field["name"])
+    return texts, arrays
+
+
+def _utf8_check() -> tuple[str, str]:
+    """Text that is not UTF-8 (the Avro spec requires it; ClickHouse stores any bytes): refused, naming the field."""
+    texts, arrays = _text_fields()
+    bad = [f"NOT isValidUTF8(ifNull({f}, ''))" for f in texts] + [
+        f"NOT arrayAll(x -> isValidUTF8(x), {f})" for f in arrays
+    ]
+    names = [*texts, *arrays]
+    message = (
+        f"concat(arrayStringConcat(arrayFilter((n, b) -> b, {_list(names)}, [{', '.join(bad)}]), ', '), "
+        "' not valid UTF-8')"
+    )
+    return f"({' OR '.join(bad)})", message
 
 
 def _field_checks() -> list[tuple[str, str]]:

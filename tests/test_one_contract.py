@@ -1,0 +1,43 @@
+"""One contract at every door: what `dossier consume load` refuses, with crafted files."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from schemas.hashchain import seal_chain
+from tests.test_consumers_support import dossier, events, write_container
+
+
+def test_other_content_under_a_stored_identity_is_a_conflict_not_a_repeat(tmp_path: Path) -> None:
+    evs = events(2)
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
+    first = dossier("consume", "load", str(write_container(tmp_path / "a.avro", evs)), env=env)
+    assert first.returncode == 0, first.stderr
+    one = [e for e in evs if e.dossier_id == evs[0].dossier_id]
+    # seq 3 a microsecond later, the chain resealed from there: seqs 3-8 keep their ids and get other hashes
+    changed = [e.replace(occurred_at=e.occurred_at + timedelta(microseconds=1)) if e.seq == 3 else e for e in one]
+    resealed = list(seal_chain(changed))
+    out = dossier("consume", "load", str(write_container(tmp_path / "b.avro", resealed)), "--format", "json", env=env)
+    assert out.returncode == 3, out.stderr
+    row = json.loads(out.stdout)[0]
+    assert (row["stored"], row["duplicates"], row["dead_letters"]) == (0, 2, 6)  # seqs 1-2 the same; 3-8 not
+    assert "is already stored under the same event_id with other content (stored hash" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("6 event(s) not stored, dead-lettered (conflict 6)")
+
+
+def test_text_that_is_not_utf8_is_refused_naming_the_field(tmp_path: Path) -> None:
+    evs = events(1)
+    marked = [e.replace(actor_id="tn-XYZ") if e.seq == 2 else e for e in evs]
+    path = write_container(tmp_path / "u.avro", list(seal_chain(marked)))
+    data = path.read_bytes()
+    assert data.count(b"tn-XYZ") == 1
+    path.write_bytes(data.replace(b"tn-XYZ", b"tn-\xed\xa0\x80"))  # a lone surrogate, as some exports carry
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
+    out = dossier("consume", "load", str(path), "--format", "json", env=env)
+    assert out.returncode == 3, out.stderr
+    assert "invalid: actor_id not valid UTF-8" in out.stderr
+    assert json.loads(out.stdout)[0]["dead_letters"] == 1
+    replay = dossier("inspect", "replay", evs[0].dossier_id, env=env)  # what was stored reads back cleanly
+    assert "Traceback" not in replay.stderr
