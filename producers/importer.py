@@ -9,7 +9,9 @@ an invalid dossier goes out.
 Deterministic by construction, so a re-import yields the same bytes:
 
 * ``event_id`` = UUIDv5 in :data:`IMPORT_NAMESPACE` of the row's nine
-  columns, trimmed, joined with U+001F. The same row always gets the same id;
+  columns as stored (trimmed; ``NguoiXuLy`` the pseudonym on a citizen's row,
+  ``NoiDungXuLy`` scrubbed), joined with U+001F: the id of a row is not a
+  hash of the personal data it held. The same row always gets the same id;
   an exact duplicate row is skipped (and reported), not imported twice;
 * ``recorded_at`` = ``occurred_at`` = ``ThoiDiemXuLy`` (the export has one
   time per row), read as Asia/Ho_Chi_Minh (UTC+7) and stored in UTC;
@@ -23,48 +25,37 @@ Deterministic by construction, so a re-import yields the same bytes:
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from producers.importmapping import (
-    NO_RESULT_REF,
-    UNKNOWN_APPLICANT_PREFIX,
-    DossierDefaults,
-    ImportMapping,
-    MappingError,
+from producers.importevents import (
+    IMPORT_NAMESPACE,
+    DossierRows,
+    ParsedRow,
+    build,
+    envelope,
+    scrubber,
 )
+from producers.importmapping import ImportMapping, MappingError
 from producers.importrows import COLUMNS, REQUIRED, Procedures, Row, read_rows
 from producers.inputs import InputProblem
+from producers.scrub import scrub
 from producers.validation import Problem
 from schemas.catalogue import version_in_force
-from schemas.events import (
-    DOSSIER_ID_RE,
-    UNIT_CODE_RE,
-    Channel,
-    DossierEvent,
-    EventType,
-    ServiceLevel,
-    TimeLimitUnit,
-)
+from schemas.errors import EventValidationError
+from schemas.events import DOSSIER_ID_RE, DossierEvent, EventType, validate_event
 from schemas.hashchain import seal_chain
 from schemas.lifecycle import check_history
-from schemas.pseudonym import applicant_ref
 from schemas.textnorm import is_blank
-from schemas.workingtime import default_calendar
 
-IMPORT_NAMESPACE: Final = uuid.UUID("3b8f5d2a-6c1e-5f4b-9a7d-2e0c8b6a4f19")
-VN: Final = ZoneInfo("Asia/Ho_Chi_Minh")
-#: The regime change of NĐ 118/2025 (domain.md §0): the default rule_set follows the reception date.
-ND118_FROM: Final = datetime(2025, 7, 1, tzinfo=VN)
 _STAMP: Final = re.compile(r"^\d{14}$")
+_VN: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _E = EventType
-_HANDOVERS: Final = frozenset({_E.DOSSIER_TRANSFERRED, _E.STEP_HANDED_OVER, _E.STEP_RETURNED})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +99,7 @@ def parse_stamp(value: str, column: str) -> datetime:
     if not _STAMP.match(value):
         raise ValueError(f"{column} {value!r} is not yyyyMMddHHmmss (e.g. 20240115083000)")
     try:
-        local = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VN)
+        local = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=_VN)
     except ValueError:
         raise ValueError(f"{column} {value!r} is not a real date and time") from None
     return local.astimezone(ZoneInfo("UTC"))
@@ -118,16 +109,7 @@ def event_id_of(row: Row) -> str:
     return str(uuid.uuid5(IMPORT_NAMESPACE, "\x1f".join(row[c] for c in COLUMNS)))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Parsed:
-    row: Row
-    at: datetime
-    status: int
-    started: datetime | None
-    due: datetime | None
-
-
-def _parse(row: Row) -> _Parsed:
+def _parse(row: Row) -> ParsedRow:
     empty = [c for c in REQUIRED if is_blank(row[c])]
     if empty:
         raise ValueError(f"empty {', '.join(empty)}")
@@ -144,7 +126,7 @@ def _parse(row: Row) -> _Parsed:
     due = (
         parse_stamp(row["NgayKetThucTheoQuyDinh"], "NgayKetThucTheoQuyDinh") if row["NgayKetThucTheoQuyDinh"] else None
     )
-    return _Parsed(row, at, status, started, due)
+    return ParsedRow(row, at, status, started, due)
 
 
 def import_files(
@@ -201,7 +183,7 @@ def import_files(
 def _convert(
     dossier_id: str, rows: list[Row], mapping: ImportMapping, key: bytes | None, procedures: Procedures | None
 ) -> tuple[list[tuple[DossierEvent, str]], list[tuple[int, Problem]], list[str]]:
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedRow] = []
     found: list[tuple[int, Problem]] = []
     for row in rows:
         try:
@@ -210,8 +192,48 @@ def _convert(
             found.append((row.ordinal, Problem(row.source, f"{dossier_id}: {exc}", dossier_id)))
     if found:
         return [], found, []
-    parsed.sort(key=lambda p: (p.at, p.row.ordinal))
-    unique: list[_Parsed] = []
+    unique, duplicates = _unique(sorted(parsed, key=lambda p: (p.at, p.row.ordinal)))
+    defaults = mapping.for_dossier(dossier_id)
+    try:
+        env = envelope(dossier_id, unique, defaults, key)
+    except (ValueError, MappingError) as exc:
+        first = unique[0].row
+        return [], [(first.ordinal, Problem(first.source, f"{dossier_id}: {exc}", dossier_id))], duplicates
+    types, found = _types(dossier_id, unique, mapping)
+    if found:
+        return [], found, duplicates
+    roles = [mapping.role(p.row["ChucDanh"], t) for p, t in zip(unique, types, strict=True)]
+    received = next((p.at for p, t in zip(unique, types, strict=True) if t is _E.DOSSIER_RECEIVED), unique[0].at)
+    version = None
+    if procedures is not None:
+        version = version_in_force(procedures.get(str(env["procedure_code"]), ()), received)
+    d = DossierRows(dossier_id, unique, types, roles, env, defaults, mapping, version, scrubber(unique, roles, mapping))
+    drafts: list[DossierEvent] = []
+    ids: dict[str, int] = {}
+    for i, p in enumerate(unique):
+        try:
+            drafts.append(build(d, i, ids))
+        except ValueError as exc:
+            found.append((p.row.ordinal, Problem(p.row.source, f"{dossier_id}: {exc}", dossier_id)))
+    if found:
+        return [], found, duplicates
+    sealed = list(seal_chain(drafts))
+    for event, p in zip(sealed, unique, strict=True):
+        try:
+            validate_event(event)  # the contract, unknown_facts included: a mapping gap shows as its row
+        except EventValidationError as exc:
+            found.append((p.row.ordinal, Problem(p.row.source, str(exc), dossier_id)))
+    for error in check_history(sealed):
+        row = unique[error.seq - 1].row if 1 <= error.seq <= len(unique) else unique[0].row
+        found.append((row.ordinal, Problem(row.source, str(error), dossier_id)))
+    if found:
+        return [], found, duplicates
+    return [(e, p.row.source) for e, p in zip(sealed, unique, strict=True)], [], duplicates
+
+
+def _unique(parsed: list[ParsedRow]) -> tuple[list[ParsedRow], list[str]]:
+    """The rows without exact repeats (the same nine columns), and a note per repeat skipped."""
+    unique: list[ParsedRow] = []
     seen: dict[str, str] = {}
     duplicates: list[str] = []
     for p in parsed:
@@ -221,168 +243,27 @@ def _convert(
             continue
         seen[eid] = p.row.source
         unique.append(p)
-    try:
-        envelope = _envelope(dossier_id, unique, mapping.for_dossier(dossier_id), key)
-    except (ValueError, MappingError) as exc:
-        first = unique[0].row
-        return [], [(first.ordinal, Problem(first.source, f"{dossier_id}: {exc}", dossier_id))], duplicates
-    drafts: list[DossierEvent] = []
-    for i, p in enumerate(unique):
-        try:
-            drafts.append(_event(dossier_id, i, unique, envelope, mapping))
-        except ValueError as exc:
-            found.append((p.row.ordinal, Problem(p.row.source, f"{dossier_id}: {exc}", dossier_id)))
-    if found:
-        return [], found, duplicates
-    if procedures is not None:
-        drafts = _with_version(drafts, procedures)
-    sealed = list(seal_chain(drafts))
-    for error in check_history(sealed):
-        row = unique[error.seq - 1].row if 1 <= error.seq <= len(unique) else unique[0].row
-        found.append((row.ordinal, Problem(row.source, str(error), dossier_id)))
-    if found:
-        return [], found, duplicates
-    return [(e, p.row.source) for e, p in zip(sealed, unique, strict=True)], [], duplicates
+    return unique, duplicates
 
 
-def _with_version(drafts: list[DossierEvent], procedures: Procedures) -> list[DossierEvent]:
-    """The events with the procedure version in force at reception (unchanged when none is)."""
-    received = next((e.occurred_at for e in drafts if e.event_type is _E.DOSSIER_RECEIVED), drafts[0].occurred_at)
-    version = version_in_force(procedures.get(drafts[0].procedure_code, ()), received)
-    if version is None:
-        return drafts
-    return [e.replace(procedure_version=version.version) for e in drafts]
-
-
-def _envelope(dossier_id: str, rows: list[_Parsed], defaults: DossierDefaults, key: bytes | None) -> dict[str, Any]:
-    if not defaults.procedure_code:
-        raise ValueError("no procedure code: give --procedure-code, or procedure_code in the --mapping file")
-    channel = defaults.channel or (Channel.ONLINE if rows[0].status == 1 else Channel.DIRECT)
-    received = next((p.at for p in rows if p.status == 2), rows[0].at)
-    if defaults.applicant_id:
-        if not key:
-            raise ValueError("applicant_id in the mapping needs DOSSIER_PSEUDONYM_KEY to be pseudonymised")
-        ref = applicant_ref(defaults.applicant_id, key)
-    else:
-        ref = UNKNOWN_APPLICANT_PREFIX + dossier_id
-    return {
-        "procedure_code": defaults.procedure_code,
-        "rule_set": defaults.rule_set or ("ND118-2025" if received >= ND118_FROM else "ND61-2018"),
-        "applicant_ref": ref,
-        "applicant_kind": defaults.applicant_kind,
-        "channel": channel,
-        "_defaults": defaults,
-    }
-
-
-def _unit(name: str, dossier_id: str, mapping: ImportMapping) -> str:
-    if is_blank(name):
-        match = DOSSIER_ID_RE.match(dossier_id)
-        return match.group("unit") if match else ""
-    if name in mapping.units:
-        return mapping.units[name]
-    if UNIT_CODE_RE.match(name):
-        return name
-    raise ValueError(f'PhongBanXuLy {name!r} is not a unit code; map it under "units" in the --mapping file')
-
-
-def _event(
-    dossier_id: str, i: int, rows: list[_Parsed], envelope: Mapping[str, Any], mapping: ImportMapping
-) -> DossierEvent:
-    p = rows[i]
-    before = rows[i - 1].status if i else None
-    content = p.row["NoiDungXuLy"]
-    event_type = mapping.event_type(before, p.status, content)
-    if event_type is None:
-        moved = f"{before if before is not None else 'start'} → {p.status}"
-        raise ValueError(
-            f'no mapping for TrangThai {moved} with NoiDungXuLy {content!r}; add an "events" rule to the --mapping file'
-        )
-    unit = _unit(p.row["PhongBanXuLy"], dossier_id, mapping)
-    fields = _payload(event_type, i, rows, envelope, mapping, unit, dossier_id)
-    env = {k: v for k, v in envelope.items() if not k.startswith("_")}
-    return DossierEvent(
-        event_id=event_id_of(p.row),
-        dossier_id=dossier_id,
-        seq=i + 1,
-        event_type=event_type,
-        occurred_at=p.at,
-        recorded_at=p.at,
-        unit_code=unit,
-        actor_id=p.row["NguoiXuLy"],
-        actor_role=mapping.role(p.row["ChucDanh"], event_type),
-        status=p.status,
-        **env,
-        **fields,
-    )
-
-
-def _payload(
-    t: EventType,
-    i: int,
-    rows: list[_Parsed],
-    envelope: Mapping[str, Any],
-    mapping: ImportMapping,
-    unit: str,
-    dossier_id: str,
-) -> dict[str, Any]:
-    p = rows[i]
-    content = p.row["NoiDungXuLy"]
-    nxt = rows[i + 1] if i + 1 < len(rows) else None
-    if t is _E.DOSSIER_RECEIVED:
-        return _reception(p, envelope, mapping)
-    if t in _HANDOVERS or t is _E.INTER_AGENCY_TRANSFERRED:
-        to_unit = _unit(nxt.row["PhongBanXuLy"], dossier_id, mapping) if nxt else unit
-        out: dict[str, Any] = {"to_unit": to_unit, "step_due_at": p.due}
-        if t is not _E.INTER_AGENCY_TRANSFERRED or nxt:
-            out["to_actor"] = nxt.row["NguoiXuLy"] if nxt else p.row["NguoiXuLy"]
-            receiver = nxt or p
-            out["to_role"] = mapping.role(receiver.row["ChucDanh"], _E.STEP_HANDED_OVER)
-        if t is _E.STEP_RETURNED:
-            out["reason"] = content
-        return out
-    simple: dict[EventType, dict[str, Any]] = {
-        _E.RECEPTION_GUIDANCE_ISSUED: {"requested_documents": (content or "(không ghi)",), "reason": content},
-        _E.RECEPTION_REFUSED: {"reason": content},
-        _E.DOSSIER_DIGITIZED: {"documents": (content or "(không ghi)",)},
-        _E.SUPPLEMENT_REQUESTED: {"requested_documents": (content or "(không ghi)",), "reason": content},
-        _E.FINANCIAL_OBLIGATION_REQUESTED: {"amount_vnd": mapping.amount_vnd, "clock_stopped": True},
-        _E.FINANCIAL_OBLIGATION_FULFILLED: {"amount_vnd": mapping.amount_vnd},
-        _E.WITHDRAWAL_REQUESTED: {"reason": content or None},
-        _E.WITHDRAWAL_DECLINED: {"reason": content},
-        _E.PROCESSING_STOPPED: {"reason": content},
-        _E.RESULT_ISSUED: {"result_ref": NO_RESULT_REF, "result_electronic": False},
-        _E.RESULT_RETURNED: {"return_channel": envelope["channel"]},
-        _E.RESULT_RECALLED: {"reason": content},
-        _E.SYNCED_TO_NATIONAL: {"ref_seq": i if i else None},
-    }
-    if t is _E.APOLOGY_ISSUED:
-        if p.due is None:
-            raise ValueError("an apology row needs NgayKetThucTheoQuyDinh (the new due date)")
-        return {"new_due_at": p.due, "reason": content}
-    return simple.get(t, {})
-
-
-def _reception(p: _Parsed, envelope: Mapping[str, Any], mapping: ImportMapping) -> dict[str, Any]:
-    defaults: DossierDefaults = envelope["_defaults"]
-    value, unit = defaults.time_limit_value, defaults.time_limit_unit
-    if value is None:
-        if p.due is None:
-            raise ValueError(
-                "the reception row has no NgayKetThucTheoQuyDinh to derive the time limit from; "
-                "give --time-limit or time_limit in the --mapping file"
+def _types(
+    dossier_id: str, rows: list[ParsedRow], mapping: ImportMapping
+) -> tuple[list[EventType], list[tuple[int, Problem]]]:
+    """Each row's event type, from the move and NoiDungXuLy; a row no rule maps is a problem."""
+    types: list[EventType] = []
+    found: list[tuple[int, Problem]] = []
+    for i, p in enumerate(rows):
+        before = rows[i - 1].status if i else None
+        content = p.row["NoiDungXuLy"]
+        event_type = mapping.event_type(before, p.status, content)
+        if event_type is None:
+            moved = f"{before if before is not None else 'start'} → {p.status}"
+            shown = scrub(content)  # the message goes to a terminal and to logs
+            message = (
+                f"no mapping for TrangThai {moved} with NoiDungXuLy {shown!r}; "
+                'add an "events" rule to the --mapping file'
             )
-        calendar = default_calendar()
-        worked = calendar.working_time_between(p.at, p.due)
-        value = max(0, math.ceil(worked / calendar.hours.per_day - 1e-9))
-        unit = TimeLimitUnit.WORKING_DAYS
-    level = mapping.service_level or (
-        ServiceLevel.FULL_ONLINE if envelope["channel"] is Channel.ONLINE else ServiceLevel.OFFLINE
-    )
-    return {
-        "due_at": p.due,
-        "time_limit_value": value,
-        "time_limit_unit": unit,
-        "deadline_convention": mapping.deadline_convention,
-        "service_level": level,
-    }
+            found.append((p.row.ordinal, Problem(p.row.source, f"{dossier_id}: {message}", dossier_id)))
+            continue
+        types.append(event_type)
+    return types, found

@@ -41,7 +41,8 @@ from schemas.events import (
     ServiceLevel,
     TimeLimitUnit,
 )
-from schemas.textnorm import normalise
+from schemas.textnorm import BLANK, normalise
+from schemas.transitions import Status, allowed_after
 
 _E = EventType
 ANY: Final = frozenset(range(1, 11))
@@ -52,9 +53,13 @@ class MappingError(ValueError):
 
 
 def plain(text: str) -> str:
-    """Lower case without diacritics (đ → d), spaces collapsed: what keywords are matched against."""
+    """Lower case without diacritics (đ → d), spaces collapsed: what keywords are matched against.
+
+    Invisible characters (zero-width space, BOM, soft hyphen …: :data:`schemas.textnorm.BLANK` that are
+    not spaces) are dropped, so "Đồng\u200bbộ" is "dong bo"; NBSP and the other spaces separate words.
+    """
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c) and (c.isspace() or c not in BLANK))
     return " ".join(stripped.casefold().split())
 
 
@@ -78,23 +83,43 @@ def _rule(before: Sequence[int | None] | frozenset[int | None], after: int, even
     return Rule(frozenset(before), after, event, pattern)
 
 
-_SAME_STATUS_KEYWORDS: Final = (
+#: Rows that keep the status, recognised by keywords in NoiDungXuLy (first match wins). Each applies in
+#: every status where the transition table allows the event type without a change of status.
+SAME_STATUS_KEYWORDS: Final = (
+    ("dong bo|dvcqg|dvc quoc gia|cong dich vu cong", _E.SYNCED_TO_NATIONAL),
+    ("dat lai ngay hen|dat lai han", _E.ADMIN_OVERRIDE),
     ("xin loi|gia han|hen lai ngay tra", _E.APOLOGY_ISSUED),
     ("so hoa", _E.DOSSIER_DIGITIZED),
-    ("dong bo", _E.SYNCED_TO_NATIONAL),
+    ("thong bao", _E.APPLICANT_NOTIFIED),
+    ("phan anh|kien nghi", _E.FEEDBACK_FILED),
 )
+#: A move back (9 → 4, 10 → 4, 10 → 9) is a recall only when the row says so: a row dated before its
+#: predecessor (backdated, or exported out of order) otherwise reads as one.
+RECALL_KEYWORDS: Final = "thu hoi|xu ly lai|lam lai|tra lai|chuyen lai|khoi phuc"
 
-#: The default table, in order (the README shows it).
+
+def _same_status_rules() -> tuple[Rule, ...]:
+    return tuple(
+        _rule([s], s, event, words)
+        for words, event in SAME_STATUS_KEYWORDS
+        for s in Status
+        if s in allowed_after(s, event)
+    )
+
+
+#: The default table, in order (the README shows it). ``tests/test_importer.py`` checks it against
+#: ``schemas.transitions``: every legal move of every event type a row can carry has a rule.
 DEFAULT_RULES: Final = (
     _rule([None], 1, _E.DOSSIER_SUBMITTED),
-    *(_rule([s], s, event, words) for s in (1, 2, 4, 5, 6, 9, 10) for words, event in _SAME_STATUS_KEYWORDS),
+    *_same_status_rules(),
     _rule([1], 1, _E.RECEPTION_GUIDANCE_ISSUED),
     _rule([None, 1], 2, _E.DOSSIER_RECEIVED),
     _rule([1, 5], 3, _E.RECEPTION_REFUSED),
     _rule([2], 4, _E.DOSSIER_TRANSFERRED),
     _rule([4], 4, _E.STEP_RETURNED, "tra lai|chuyen lai|tra ve"),
     _rule([4], 4, _E.INTER_AGENCY_TRANSFERRED, "lien thong|phoi hop|chuyen co quan"),
-    _rule([2, 4], 4, _E.RESULT_APPROVED, "phe duyet|duyet ket qua"),
+    _rule([2], 2, _E.RESULT_APPROVED, "phe duyet|duyet ket qua"),
+    _rule([4], 4, _E.RESULT_APPROVED, "phe duyet|duyet ket qua"),
     _rule([4], 4, _E.STEP_HANDED_OVER),
     _rule([2, 4], 5, _E.SUPPLEMENT_REQUESTED),
     _rule([5], 4, _E.SUPPLEMENT_RECEIVED),
@@ -107,8 +132,8 @@ DEFAULT_RULES: Final = (
     _rule([2, 4], 9, _E.RESULT_ISSUED),
     _rule([9], 10, _E.RESULT_RETURNED),
     _rule([10], 10, _E.RESULT_COLLECTED, "nhan ket qua|da nhan|ky nhan"),
-    _rule([9, 10], 4, _E.RESULT_RECALLED),
-    _rule([10], 9, _E.RESULT_RECALLED),
+    _rule([9, 10], 4, _E.RESULT_RECALLED, RECALL_KEYWORDS),
+    _rule([10], 9, _E.RESULT_RECALLED, RECALL_KEYWORDS),
 )
 
 #: ChucDanh keywords → role, first match wins (README table).
@@ -117,9 +142,13 @@ DEFAULT_ROLES: Final = (
     ("van thu", ActorRole.CLERK),
     ("chuyen vien|can bo|cong chuc|ke toan|thu ly", ActorRole.CASE_OFFICER),
     ("chu tich|giam doc|truong phong|truong ban|truong bo phan|lanh dao|chanh van phong|thu truong", ActorRole.LEADER),
-    ("cong dan|nguoi nop|to chuc|doanh nghiep|chu ho so", ActorRole.APPLICANT),
-    ("he thong|tu dong", ActorRole.SYSTEM),
+    (
+        "cong dan|nguoi nop|to chuc|doanh nghiep|chu ho so|nguoi dai dien|dai dien theo|uy quyen|nguoi than"
+        "|nguoi yeu cau|ca nhan|ho gia dinh",
+        ActorRole.APPLICANT,
+    ),
     ("quan tri", ActorRole.ADMIN),
+    ("he thong|tu dong", ActorRole.SYSTEM),
 )
 
 #: Role when ChucDanh is empty or matches nothing.
@@ -140,8 +169,6 @@ EVENT_ROLES: Final[Mapping[EventType, ActorRole]] = {
     _E.SYNCED_TO_NATIONAL: ActorRole.SYSTEM,
 }
 
-#: When the export says nothing of the result's number (ResultIssued requires one).
-NO_RESULT_REF: Final = "KHONG-CO-SO"
 #: applicant_ref when the export does not identify the applicant: one unknown applicant per dossier.
 UNKNOWN_APPLICANT_PREFIX: Final = "khong-ro:"
 
@@ -183,6 +210,11 @@ class ImportMapping:
             if re.search(pattern, text):
                 return role
         return EVENT_ROLES.get(event_type, ActorRole.CASE_OFFICER)
+
+    def is_title(self, text: str) -> bool:
+        """Whether ``text`` names a role (a ChucDanh keyword), not a person."""
+        folded = plain(text)
+        return any(re.search(pattern, folded) for pattern, _ in self.roles)
 
     def for_dossier(self, dossier_id: str) -> DossierDefaults:
         return self.dossiers.get(dossier_id, self.defaults)
