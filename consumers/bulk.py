@@ -33,11 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from fastavro.schema import to_parsing_canonical_form
+
 from consumers.avrofile import ContainerError, file_schema, split_blocks
 from consumers.sink import BatchResult, DeadLetter, Sink
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
 from schemas.events import ENVELOPE_FIELDS, FIELD_NAMES
+from schemas.registry import crc64_avro, released_schemas
 
 _PARALLEL_MIN_BYTES: Final = 4 * 1024 * 1024
 #: Staging parts in the Compact format (one data file per part instead of two or three per column)
@@ -93,6 +96,20 @@ def _check_schema(path: Path, buf: memoryview) -> None:
     if missing or unknown:
         detail = f"lacks {', '.join(missing)}" if missing else f"has fields this version does not know: {unknown}"
         raise InputFileError(f"{path}: not a dossier-event file ({detail}); write it with the released schema")
+    released = {s.fingerprint: s for s in released_schemas()}
+    try:
+        fingerprint = crc64_avro(to_parsing_canonical_form(schema).encode("utf-8"))
+    except Exception as exc:  # fastavro raises its own errors on a malformed schema
+        raise InputFileError(
+            f"{path}: its writer schema cannot be read ({exc}); write it with a released schema"
+        ) from exc
+    if fingerprint not in released:
+        known = ", ".join(f"v{s.version} {s.fingerprint_hex}" for s in released.values())
+        raise InputFileError(
+            f"{path}: its writer schema is not a released one (fingerprint "
+            f"{fingerprint.to_bytes(8, 'little').hex()}; released: {known}): fields reordered or retyped are another "
+            "schema; write the file with a released schema (schemas/avro/)"
+        )
 
 
 @contextlib.contextmanager

@@ -41,3 +41,19 @@ def test_text_that_is_not_utf8_is_refused_naming_the_field(tmp_path: Path) -> No
     assert json.loads(out.stdout)[0]["dead_letters"] == 1
     replay = dossier("inspect", "replay", evs[0].dossier_id, env=env)  # what was stored reads back cleanly
     assert "Traceback" not in replay.stderr
+
+
+def test_a_writer_schema_that_is_not_released_is_refused(tmp_path: Path) -> None:
+    import fastavro
+
+    from schemas.registry import current_schema
+
+    source = dict(current_schema().source)
+    fields = list(source["fields"])
+    fields[0], fields[1] = fields[1], fields[0]  # the same fields, another order: another schema
+    path = tmp_path / "reordered.avro"
+    with path.open("wb") as handle:
+        fastavro.writer(handle, fastavro.parse_schema({**source, "fields": fields}), [e.to_record() for e in events(1)])
+    out = dossier("consume", "load", str(path), env={"DOSSIER_DATA_DIR": str(tmp_path / "data")})
+    assert out.returncode == 1
+    assert "its writer schema is not a released one (fingerprint" in out.stderr and "Traceback" not in out.stderr
