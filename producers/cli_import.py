@@ -15,7 +15,7 @@ from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from producers.importer import ImportResult, import_files
 from producers.importmapping import ImportMapping, MappingError, load_mapping
-from producers.importrows import COLUMNS, ProcedureCatalogueError, read_procedures
+from producers.importrows import APPLICANT_COLUMNS, COLUMNS, ProcedureCatalogueError, read_procedures
 from producers.inputs import write_event_file
 from producers.publish import outbound_event, publish_with_settings
 from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, warn
@@ -82,6 +82,13 @@ def import_cmd(
     whole dossier and is listed on stderr as FILE:LINE: reason (JSON rows as
     FILE:#N). Re-importing the same rows gives the same events: event_id is
     derived from the row's content.
+
+    What a row cannot say (attachments, forms, step budgets, the result's
+    number, component codes unless every item named is one of the catalogue's)
+    is listed in each event's unknown_facts, and the audit reports it as not
+    assessable. A citizen's row carries the applicant's pseudonym, never the
+    name; free text is scrubbed of ID, passport and phone numbers, e-mail
+    addresses and the applicant's name (ChuHoSo) before it is sealed.
 
     Fields the export lacks come from options or the --mapping file (options
     win over the file's defaults; the file's per-dossier entries win over both).
@@ -186,9 +193,10 @@ def _write_rejected(result: ImportResult, path: Path, quiet: bool) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="") as handle:
+            extra = [c for c in APPLICANT_COLUMNS if any(c in row.values for row in result.rejected_rows)]
             writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            writer.writerows([row[c] for c in COLUMNS] for row in result.rejected_rows)
+            writer.writerow([*COLUMNS, *extra])
+            writer.writerows([row[c] for c in (*COLUMNS, *extra)] for row in result.rejected_rows)
     except OSError as exc:
         raise click.ClickException(f"cannot write the rejected rows to {path}: {exc}") from exc
     warn(f"{result.dossiers_rejected} dossier(s) rejected; their rows are in {path}: fix and import it", quiet=quiet)

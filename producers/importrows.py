@@ -9,7 +9,11 @@
   inherit ``MaHoSo``. Positions are ``file:#n``, the n-th row of the file.
 
 Values are kept as text (numbers in JSON become their decimal text, so
-``"TrangThai": 4`` and ``"TrangThai": "4"`` are the same row).
+``"TrangThai": 4`` and ``"TrangThai": "4"`` are the same row). A row knows
+which of the nine columns its source did not have at all (a missing
+``NoiDungXuLy`` means the reason was not said; an empty one, that it was
+blank). ``ChuHoSo`` and ``SoGiayToChuHoSo``, when present, are read too
+(:data:`APPLICANT_COLUMNS`).
 
 The procedure catalogue the versions come from (``--catalogue DIR``) is read
 by :func:`read_procedures`.
@@ -42,6 +46,9 @@ COLUMNS: Final = (
 )
 #: Columns every row must fill.
 REQUIRED: Final = ("MaHoSo", "NguoiXuLy", "ThoiDiemXuLy", "TrangThai")
+#: The applicant, when the export joins it from the dossier (HoSoDongBoDVC): the name is scrubbed from the
+#: free text, the identity number becomes the keyed pseudonym. Neither is stored.
+APPLICANT_COLUMNS: Final = ("ChuHoSo", "SoGiayToChuHoSo")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Row:
     source: str
     values: Mapping[str, str]
     ordinal: int  # position in the whole input, for stable ordering
+    absent: frozenset[str] = frozenset()  # columns of COLUMNS the file (CSV) or the object (JSON) did not have
 
     def __getitem__(self, column: str) -> str:
         return self.values.get(column, "")
@@ -62,8 +70,10 @@ def _text(value: Any) -> str:
     return normalise(str(value))  # NFC, no NBSP/zero-width/BOM padding: checked and stored once
 
 
-def _row_values(obj: Mapping[str, Any]) -> dict[str, str]:
-    return {column: _text(obj.get(column)) for column in COLUMNS}
+def _row(source: str, obj: Mapping[str, Any], ordinal: int) -> Row:
+    values = {column: _text(obj.get(column)) for column in COLUMNS}
+    values.update({column: _text(obj[column]) for column in APPLICANT_COLUMNS if obj.get(column) is not None})
+    return Row(source, values, ordinal, frozenset(c for c in COLUMNS if c not in obj))
 
 
 def read_rows(path: Path, start: int = 0) -> Iterator[Row | InputProblem]:
@@ -100,7 +110,7 @@ def _read_csv(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
     line = 2
     try:
         for record in reader:
-            row = Row(f"{name}:{line}", _row_values(record), start + line)
+            row = _row(f"{name}:{line}", record, start + line)
             line = reader.line_num + 1
             if any(row.values.values()):
                 yield row
@@ -120,7 +130,7 @@ def _read_jsonl(text: str, name: str, start: int) -> Iterator[Row | InputProblem
         if not isinstance(obj, dict):
             yield InputProblem(f"{name}:{number}", "a row must be a JSON object")
             continue
-        yield Row(f"{name}:{number}", _row_values(obj), start + number)
+        yield _row(f"{name}:{number}", obj, start + number)
 
 
 def _read_json(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
@@ -147,7 +157,7 @@ def _read_json(text: str, name: str, start: int) -> Iterator[Row | InputProblem]
             if not isinstance(obj, dict):
                 yield InputProblem(where, "a row must be a JSON object")
                 continue
-            yield Row(where, _row_values({**inherited, **obj}), start + index)
+            yield _row(where, {**inherited, **obj}, start + index)
 
 
 #: A procedure catalogue: every version of each procedure code.

@@ -489,7 +489,7 @@ NEEDS: Final[Mapping[str, tuple[Need, ...]]] = MappingProxyType(
         "R6": (Need("due_at", _RECEIVED),),
         "R7": (Need("requested_documents", _DOC_REQUESTS),),
         "R8": (Need("requested_documents", _DOC_REQUESTS), Need("documents", ("DossierDigitized",))),
-        "R10": (Need("step_budget_minutes", _HANDOVERS),),
+        "R10": (Need("step_budget_minutes", (*_RECEIVED, *_HANDOVERS)),),  # every type that can open a step
         "R11": (Need("due_at", _RECEIVED),),
         "R12": (Need("due_at", _RECEIVED),),
         "R14": (Need("n_attachments", _RECEIVED),),

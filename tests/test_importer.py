@@ -86,7 +86,17 @@ def test_csv_rows_map_to_a_legal_chained_history(tmp_path: Path) -> None:
         "SupplementReceived",
     ]
     assert second[0].channel.value == "DIRECT"
-    assert second[2].requested_documents == ("Yêu cầu bổ sung: Giấy xác nhận thông tin về cư trú",)
+    # free text is a reason, never a component code: without a catalogue the documents are not said
+    assert second[2].requested_documents == ()
+    assert second[2].reason == "Yêu cầu bổ sung: Giấy xác nhận thông tin về cư trú"
+    assert second[2].unknown_facts == ("form_code", "n_attachments", "procedure_version", "requested_documents")
+    assert received.unknown_facts == (
+        "documents", "form_code", "n_attachments", "procedure_version",
+        "step_budget_minutes", "step_due_at", "to_actor",
+    )  # fmt: skip
+    assert first[5].unknown_facts == ("n_attachments", "procedure_version", "result_electronic", "result_ref")
+    assert (first[5].result_ref, first[5].result_electronic) == (None, None)
+    assert first[0].actor_id == "khong-ro:000.00.31.H29-240115-0001"  # the citizen's own row: no name stored
     assert check_history(first) == [] and check_history(second) == []
     checked = CliRunner().invoke(publish_cmd, ["--check", str(out)], obj=CLOSED)
     assert checked.exit_code == 0, checked.output
