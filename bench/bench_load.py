@@ -142,7 +142,7 @@ def bare_run(files: list[Path], data_dir: Path, work_dir: Path) -> tuple[int, fl
                 sources: list[bulk.Source] = []
                 for path in batch:
                     buf, header_end, blocks = stack.enter_context(bulk._opened(path))
-                    sources.append((bulk._topic(path), path, buf, header_end, blocks, bulk._bases(blocks)))
+                    sources.append((bulk.file_topic(path), path, buf, header_end, blocks, bulk._bases(blocks)))
                     events += sum(count for _s, _e, count in blocks)
                 bulk._stage_blocks(sink, sources, work_dir)
             sink.truncate()
