@@ -51,6 +51,8 @@ def status_cmd(settings: Settings, no_lag: bool, fmt: str, quiet: bool) -> None:
                 {"topic": settings.topic, "partition": partition, "last_stored_offset": None, "events": 0, "lag": lag}
             )
     positions.sort(key=lambda r: r["partition"])
+    if summary["unfinished_note"]:
+        click.echo(f"warning: {summary['unfinished_note']}", err=True)
     if fmt == "table":
         emit([summary], fmt, ["events", "dossiers", "dead_letters", "last_stored_at", "store"])
         if positions:

@@ -46,6 +46,7 @@ from dossier_runtime.storebackends import StoreQueryError
 from schemas.codec import zigzag
 from schemas.errors import ContractError
 from schemas.events import FIELD_NAMES
+from schemas.journal import COMPLETED, STARTED
 from schemas.jsonform import from_json_line
 from schemas.registry import current_schema
 
@@ -71,7 +72,20 @@ def is_container(path: Path) -> bool:
 def load_paths(
     sink: Sink, paths: Sequence[Path], work_dir: Path, on_file: Callable[[FileLoad], None] | None = None
 ) -> Iterator[FileLoad]:
-    """Load Avro container and JSON Lines files in order: runs of Avro files through :func:`load_files`."""
+    """Load Avro container and JSON Lines files in order: runs of Avro files through :func:`load_files`.
+
+    Every file is marked started in the store's journal (``file_loads``, migration 0012) before anything of
+    them is stored, and completed once its result is in: a run cut short leaves the rest marked started.
+    """
+    mark_files(sink, paths, STARTED)
+    for loaded in _load_paths(sink, paths, work_dir, on_file):
+        mark_files(sink, [Path(loaded.path)], COMPLETED)
+        yield loaded
+
+
+def _load_paths(
+    sink: Sink, paths: Sequence[Path], work_dir: Path, on_file: Callable[[FileLoad], None] | None
+) -> Iterator[FileLoad]:
     avro: list[Path] = []
     for path in paths:
         if is_container(path):
@@ -86,6 +100,13 @@ def load_paths(
         yield loaded
     if avro:
         yield from load_files(sink, avro, work_dir, on_file)
+
+
+def mark_files(sink: Sink, paths: Sequence[Path], state: str) -> None:
+    """Record ``state`` of these files' loads in the journal (:mod:`schemas.journal`)."""
+    if paths:
+        rows = [(file_topic(p), str(p.resolve()), state) for p in paths]
+        sink.store.insert_rows("file_loads", ["topic", "path", "state"], rows)
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ from consumers.migrations import pending
 from dossier_runtime.errors import RuntimeSetupError, StoreError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
+from schemas.journal import UNFINISHED_LOADS_SQL, unfinished_sentence
 
 
 def store_summary(store: Store) -> dict[str, Any]:
@@ -19,6 +20,7 @@ def store_summary(store: Store) -> dict[str, Any]:
         "SELECT (SELECT count() FROM events), (SELECT uniqExact(dossier_id) FROM events), "
         "(SELECT count() FROM dead_letters FINAL), (SELECT maxOrNull(_ingested_at) FROM events)"
     ).rows[0]
+    unfinished = [] if any(m.name == "file_loads" for m in waiting) else store.query(UNFINISHED_LOADS_SQL).rows
     return {
         "events": row[0],
         "dossiers": row[1],
@@ -26,6 +28,8 @@ def store_summary(store: Store) -> dict[str, Any]:
         "last_stored_at": row[3],
         "store": store.location,
         "pending_migrations": len(waiting),
+        "unfinished_loads": [str(r[0]) for r in unfinished],
+        "unfinished_note": unfinished_sentence(unfinished),
     }
 
 

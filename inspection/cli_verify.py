@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store
 from inspection import ledger
 from inspection.cliutil import (
     Progress,
@@ -19,6 +21,7 @@ from inspection.cliutil import (
     reader,
 )
 from inspection.verify import KINDS, verify
+from schemas.journal import UNFINISHED_LOADS_SQL, unfinished_sentence
 
 
 @click.command("verify")
@@ -92,6 +95,7 @@ def verify_cmd(
         coverage = ledger.coverage(query) if use_ledger else None
         report = verify(query, dossier=dossier_id, since=since, coverage=coverage)
         ledger_note = ledger.record_and_tell(store.record_run, report.entry) if record else "not recorded (--no-record)"
+        cut_short = _cut_short(store) if dossier_id is None else []
     progress.step("done")
     if report.events == 0 and dossier_id is not None:
         raise click.ClickException(
@@ -99,7 +103,8 @@ def verify_cmd(
             "check the code (<unit code>-<yyMMdd>-<nnnn>, e.g. 000.00.31.H29-230207-0042)"
         )
     if report.events == 0 and since is None:
-        raise click.ClickException(f"the store ({computed_on['store']}) holds no events: nothing to verify")
+        note = f"; {unfinished_sentence(cut_short)}" if cut_short else ""
+        raise click.ClickException(f"the store ({computed_on['store']}) holds no events: nothing to verify{note}")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
                    "mode": "incremental" if since else "ledger" if use_ledger else "full",
@@ -125,9 +130,20 @@ def verify_cmd(
         f"{scope}: {len(report.findings)} problem(s) in {len(report.first_divergence)} dossier(s) "
         f"({checked}): " + ", ".join(f"{k} {counts[k]}" for k in KINDS if counts[k])
     )  # fmt: skip
+    if cut_short:  # what is stored may be intact and still not all of a file: never "OK" then
+        computed_on["unfinished_loads"] = [str(r[0]) for r in cut_short]
+        title = f"{title.replace(': OK, ', ': ', 1)}; but {unfinished_sentence(cut_short)}"
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip
-    exit_with_findings(not report.ok, no_fail=False)
+    exit_with_findings(not report.ok or bool(cut_short), no_fail=False)
+
+
+def _cut_short(store: Store) -> list[Any]:
+    """Loads the journal holds as started and never completed (none in a store from before migration 0012)."""
+    has = store.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'file_loads'"
+    ).scalar()
+    return list(store.query(UNFINISHED_LOADS_SQL).rows) if has else []
 
 
 def _watermark(text: str | None) -> datetime | None:

@@ -57,3 +57,36 @@ def test_a_writer_schema_that_is_not_released_is_refused(tmp_path: Path) -> None
     out = dossier("consume", "load", str(path), env={"DOSSIER_DATA_DIR": str(tmp_path / "data")})
     assert out.returncode == 1
     assert "its writer schema is not a released one (fingerprint" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_load_cut_short_stays_visible_until_the_file_is_loaded_again(tmp_path: Path) -> None:
+    from consumers.jsonlfile import mark_files
+    from consumers.migrations import migrate
+    from consumers.sink import Sink
+    from dossier_runtime.settings import Settings
+    from dossier_runtime.store import opened_store
+
+    path = write_container(tmp_path / "cut.avro", events(3))
+    data = tmp_path / "data"
+    env = {"DOSSIER_DATA_DIR": str(data)}
+    other = dossier("consume", "load", str(write_container(tmp_path / "other.avro", events(2, start=50))), env=env)
+    assert other.returncode == 0, other.stderr
+    with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store)
+        mark_files(sink, [path], "started")  # what a kill between the mark and the last attach leaves
+        sink.close()
+    status = dossier("consume", "status", "--no-lag", "--format", "json", env=env)
+    assert json.loads(status.stdout)[0]["unfinished_loads"] == ["file:cut.avro"]
+    assert "1 file load(s) cut short, part of them may be stored: cut.avro" in status.stderr
+    verified = dossier("inspect", "verify", env=env)
+    assert verified.returncode == 3 and ": OK" not in verified.stdout
+    assert f"complete them with `dossier consume load {path.resolve()}`" in verified.stdout
+    again = dossier("consume", "load", str(path), env=env)
+    assert again.returncode == 0, again.stderr
+    done = dossier("inspect", "verify", env=env)
+    assert done.returncode == 0 and "Integrity: OK" in done.stdout
+    assert (
+        json.loads(dossier("consume", "status", "--no-lag", "--format", "json", env=env).stdout)[0]["unfinished_loads"]
+        == []
+    )
