@@ -14,10 +14,13 @@ ClickHouse can parse the parts on both cores.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import zlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from schemas.codec import zigzag
 from schemas.registry import ReleasedSchema
@@ -128,3 +131,60 @@ def file_schema(buf: memoryview) -> dict[str, object]:
         if isinstance(parsed, dict):
             return parsed
     raise ContainerError("the container file has no avro.schema in its header")
+
+
+#: A record of the dossier event starts with its event_id: a 36-character UUID string (length prefix 72 = 0x48).
+_RECORD_START: Final = re.compile(rb"\x48[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def check_block_counts(buf: memoryview, blocks: list[tuple[int, int, int]]) -> None:
+    """Refuse (:class:`ContainerError`) a block that holds more records than its count says.
+
+    A reader (ClickHouse's, fastavro's) decodes as many records as the count says and skips the rest of the
+    block's bytes: a count of 1 over 211 records would load one and drop 210 without a word. Each block is
+    scanned for record starts (an event_id, a UUID string); only a block that shows more of them than its
+    count is decoded record by record, to tell a UUID inside another field from a record. Blocks compressed
+    with a codec other than null or deflate are not scanned.
+    """
+    metadata, _sync, _end = read_header(buf)
+    codec = metadata.get(b"avro.codec", b"null")
+    if codec not in (b"null", b"deflate"):
+        return
+    schema: Any = None
+    for start, end, count in blocks:
+        data = _block_data(buf, start, end, codec)
+        if len(_RECORD_START.findall(data)) <= count:
+            continue
+        if schema is None:
+            from fastavro import parse_schema
+
+            schema = parse_schema(json.loads(metadata[b"avro.schema"]))
+        held = _records_in(data, schema)
+        if held > count:
+            raise ContainerError(
+                f"the block at byte {start} says it holds {count} record(s) but holds {held}: a reader would "
+                f"load {count} and drop {held - count} without a word; nothing of this file is loaded, rewrite it"
+            )
+
+
+def _block_data(buf: memoryview, start: int, end: int, codec: bytes) -> bytes:
+    """The records' bytes of the block at ``start`` (decompressed)."""
+    _count, pos = _read_long(buf, start)
+    size, pos = _read_long(buf, pos)
+    data = bytes(buf[pos : pos + size])
+    return zlib.decompress(data, -15) if codec == b"deflate" else data
+
+
+def _records_in(data: bytes, schema: Any) -> int:
+    """How many whole records ``data`` holds (decoding stops at the first byte that is no record)."""
+    from fastavro import schemaless_reader
+
+    stream = io.BytesIO(data)
+    held = 0
+    while stream.tell() < len(data):
+        try:
+            schemaless_reader(stream, schema)
+        except Exception:  # fastavro raises many types for bytes that are no record: stop counting there
+            break
+        held += 1
+    return held

@@ -35,7 +35,7 @@ from typing import BinaryIO, Final
 
 from fastavro.schema import to_parsing_canonical_form
 
-from consumers.avrofile import ContainerError, file_schema, split_blocks
+from consumers.avrofile import ContainerError, check_block_counts, file_schema, split_blocks
 from consumers.sink import BatchResult, DeadLetter, Sink
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
@@ -129,6 +129,7 @@ def _opened(path: Path) -> Iterator[tuple[memoryview, int, list[Block]]]:
             _check_schema(path, buf)
             try:
                 header_end, _sync, blocks = split_blocks(buf)
+                check_block_counts(buf, blocks)
             except ContainerError as exc:
                 raise InputFileError(f"{path}: {exc}") from exc
             yield buf, header_end, blocks

@@ -90,3 +90,29 @@ def test_a_load_cut_short_stays_visible_until_the_file_is_loaded_again(tmp_path:
         json.loads(dossier("consume", "status", "--no-lag", "--format", "json", env=env).stdout)[0]["unfinished_loads"]
         == []
     )
+
+
+def _lying_block(tmp_path: Path, codec: str) -> Path:
+    """One block of 12 records whose count says 1 (the same varint length: 12 is zigzag 0x18, 1 is 0x02)."""
+    from consumers.avrofile import split_blocks
+
+    path = write_container(tmp_path / f"lying-{codec}.avro", events(1)[:8] + events(1, start=1)[:4], codec=codec)
+    data = bytearray(path.read_bytes())
+    header_end, _sync, blocks = split_blocks(memoryview(bytes(data)))
+    assert len(blocks) == 1 and blocks[0][2] == 12 and data[header_end] == 0x18
+    data[header_end] = 0x02
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_block_holding_more_records_than_it_says_is_refused_whole(tmp_path: Path) -> None:
+    for codec in ("null", "deflate"):
+        path = _lying_block(tmp_path, codec)
+        env = {"DOSSIER_DATA_DIR": str(tmp_path / f"data-{codec}")}
+        out = dossier("consume", "load", str(path), env=env)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert "says it holds 1 record(s) but holds 12: a reader would load 1 and drop 11" in out.stderr
+        assert "Traceback" not in out.stderr
+        checked = dossier("produce", "publish", "--check", str(path), env=env)  # the publisher's door too
+        assert checked.returncode == 3, checked.stdout + checked.stderr
+        assert "says it holds 1 record(s) but holds more bytes than those" in checked.stderr
