@@ -304,8 +304,9 @@ class Sink:
 
     def _publish(self, source: str, raw_of: RawOf | None) -> BatchResult:
         s = self.staging
-        total, invalid, keys, behind = self.store.query(
+        total, invalid, keys, ids, behind = self.store.query(
             f"SELECT count(), countIf(NOT {valid_sql()}), uniqExact(cityHash64(dossier_id, seq)), "  # noqa: S608  (staging name and contract SQL are generated, not input)
+            f"uniqExact(cityHash64(event_id)), "
             f"(SELECT count() FROM {s} AS b INNER JOIN (SELECT dossier_id, max(seq) AS stored_seq FROM dossier_state "
             f"WHERE dossier_id IN (SELECT dossier_id FROM {s}) GROUP BY dossier_id) AS st USING dossier_id "
             f"WHERE b.seq <= st.stored_seq) "
@@ -316,7 +317,7 @@ class Sink:
         if not total:
             return result
         feed = ", ".join(FEED_COLUMNS)
-        if not invalid and keys == total and not behind:
+        if not invalid and keys == total and ids == total and not behind:
             self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s}", settings=self._feed)  # noqa: S608  (staging name and contract SQL are generated, not input)
             if self.engine == "Memory" or self.cluster:
                 self.store.command(f"INSERT INTO events SELECT * FROM {s}", settings=self._write)  # noqa: S608  (staging name is generated, not input)
@@ -344,8 +345,17 @@ class Sink:
         reason = reason_sql()
         result.fast_path = False
         stored_keys = f"SELECT dossier_id, seq FROM events WHERE dossier_id IN (SELECT dossier_id FROM {s})"  # noqa: S608  (staging name and contract SQL are generated, not input)
+        # An event_id the batch already gave another (dossier, seq): a conflict, never stored under two identities.
+        reused = (
+            f"SELECT _topic, _partition, _offset, event_id, dossier_id, seq, concat('event_id ', event_id, "  # noqa: S608  (staging name is generated, not input)
+            f"' is already the id of dossier ', first_key.1, ' seq ', toString(first_key.2), ' in this load') AS why "
+            f"FROM (SELECT *, row_number() OVER w AS k, first_value(tuple(dossier_id, seq)) OVER w AS first_key "
+            f"FROM {s} WINDOW w AS (PARTITION BY event_id ORDER BY _partition, _offset "
+            f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) WHERE k > 1 AND (dossier_id, seq) != first_key"
+        )
         fresh = (
             f"SELECT * FROM {s} WHERE {valid_sql()} AND (dossier_id, seq) NOT IN ({stored_keys}) "  # noqa: S608  (staging name and contract SQL are generated, not input)
+            f"AND (_partition, _offset) NOT IN (SELECT _partition, _offset FROM ({reused})) "
             "ORDER BY _partition, _offset LIMIT 1 BY dossier_id, seq"
         )
         rejects = self.store.query(
@@ -374,8 +384,13 @@ class Sink:
             "ORDER BY s._partition, s._offset LIMIT 1 BY s._partition, s._offset",
             settings=self._join,
         )
+        twice = self.store.query(
+            f"SELECT * FROM ({reused}) WHERE (_partition, _offset) NOT IN "  # noqa: S608  (staging name and contract SQL are generated, not input)
+            f"(SELECT _partition, _offset FROM {s} WHERE {reason} != '') ORDER BY _partition, _offset"
+        )
         result.stored = fresh_count
         found = [("invalid", row) for row in rejects.rows] + [("conflict", row) for row in conflicts.rows]
+        found += [("conflict", row) for row in twice.rows]
         raws = raw_of([(int(row[1]), int(row[2])) for _k, row in found]) if raw_of and found else [b""] * len(found)
         for (kind, (topic, partition, offset, event_id, dossier_id, seq, error)), raw in zip(found, raws, strict=True):
             result.dead.append(

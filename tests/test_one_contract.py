@@ -116,3 +116,17 @@ def test_a_block_holding_more_records_than_it_says_is_refused_whole(tmp_path: Pa
         checked = dossier("produce", "publish", "--check", str(path), env=env)  # the publisher's door too
         assert checked.returncode == 3, checked.stdout + checked.stderr
         assert "says it holds 1 record(s) but holds more bytes than those" in checked.stderr
+
+
+def test_an_event_id_used_twice_in_a_load_is_a_conflict(tmp_path: Path) -> None:
+    evs = events(2)
+    first, second = evs[0].dossier_id, evs[8].dossier_id
+    taken = next(e.event_id for e in evs if e.dossier_id == first and e.seq == 3)
+    other = [e.replace(event_id=taken) if e.seq == 3 else e for e in evs if e.dossier_id == second]
+    mixed = [e for e in evs if e.dossier_id == first] + list(seal_chain(other))
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
+    out = dossier("consume", "load", str(write_container(tmp_path / "twice.avro", mixed)), "--format", "json", env=env)
+    assert out.returncode == 3, out.stderr
+    row = json.loads(out.stdout)[0]
+    assert (row["stored"], row["dead_letters"]) == (15, 1)
+    assert f"event_id {taken} is already the id of dossier {first} seq 3 in this load" in out.stderr
