@@ -24,7 +24,7 @@ from inspection.cliutil import (
 )
 from inspection.coverage import LOAD_CATALOGUE, NO_CATALOGUE, RuleCoverage
 from schemas.rendering import render
-from schemas.rulebook import CATALOGUE_PARTS, RULES, needs
+from schemas.rulebook import CATALOGUE_PARTS, RULES, boundaries, needs
 from schemas.workingtime import HCMC_TZ
 
 FINDING_COLUMNS = ("rule", "version", "dossier_id", "unit_code", "actor_id", "evidence_seqs", "explanation")
@@ -141,14 +141,17 @@ def _tell_coverage(reach: Mapping[str, RuleCoverage]) -> None:
 
 @click.command("rules")
 @click.argument("rule_ids", nargs=-1, metavar="[RULE]...")
-@click.option("--full", is_flag=True, help="Also the exact predicate and evidence of each rule.")
+@click.option(
+    "--full", is_flag=True, help="Also the exact predicate and evidence, the facts needed and the boundary readings."
+)
 @format_option
 def rules_cmd(rule_ids: tuple[str, ...], full: bool, fmt: str) -> None:
     """List the audit rules: id, title, legal basis, version, parameters, and what events cannot express.
 
     `expressible` is full, partial (the part events cannot carry is named,
-    with the reason) or none. Parameters are set with
-    `dossier inspect audit --param NAME=VALUE`.
+    with the reason) or none. `boundaries` (with --full) says how a rule
+    reads a limit domain.md states differently or leaves open. Parameters
+    are set with `dossier inspect audit --param NAME=VALUE`.
 
     \b
     Examples:
@@ -175,10 +178,11 @@ def rules_cmd(rule_ids: tuple[str, ...], full: bool, fmt: str) -> None:
             row["evidence"] = r.evidence
             row["parameter_docs"] = {p.name: p.doc for p in r.params}
             row["needs"] = _needs_text(r.id, r.needs_catalogue)
+            row["boundaries"] = boundaries(r.id)
         rows.append(row)
     columns = ["id", "version", "title", "legal_basis", "parameters", "expressible", "not_expressed"]
     if full or fmt != "table":
-        columns += ["predicate", "evidence", "parameter_docs", "needs"]
+        columns += ["predicate", "evidence", "parameter_docs", "needs", "boundaries"]
     click.echo(render(rows, fmt, columns))
 
 

@@ -506,3 +506,53 @@ CATALOGUE_PARTS: Final[Mapping[str, str]] = MappingProxyType({"R20": "(b)"})
 def needs(rule_id: str) -> tuple[Need, ...]:
     """The facts rule ``rule_id`` needs known (empty when it reads none that can be unknown)."""
     return NEEDS.get(get_rule(rule_id).id, ())
+
+
+#: How a rule reads a boundary that domain.md §b–§c states differently, or leaves open, and which clock counts.
+#: Every limit is compared exactly (microseconds); "in time" at the limit itself unless said otherwise. The
+#: hand-written cases of tests/test_rules_boundaries.py sit on these boundaries (exactly at them, and one
+#: microsecond past), and tests/test_rules_user_path.py runs them through seal, load and audit.
+BOUNDARIES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "R1": "domain.md gives occurred_at <= wd_add(due0, -1) (national) or <= due0 (HCMC). Read in working time: "
+        "timely when at least apology_lead_wd x 480 working minutes remain before due0, not by the end of the "
+        "previous calendar day. 17:00 and 07:00 of the next working day are the same working instant, so with a "
+        "17:00 due0 an apology at 17:00 of the working day before, or at 07:00 of the due day, is timely. National "
+        "rule by default; the HCMC rule (QĐ 5157) is apology_lead_wd=0. Ending exactly at due0, or at the next "
+        "working instant after a 17:00 due0, is on time.",
+        "R3": "Ending exactly at the apology's new date is in time; pauses are subtracted as for R1.",
+        "R5": "domain.md gives wd_add(received_at, 3). Counted as supplement_deadline_wd x 480 working minutes from "
+        "the reception instant (deployed practice, §b.3: the same clock time 3 working days later), not from the "
+        "next day as the Civil Code counts a limit in days (§b.3). A request exactly at the limit is in time.",
+        "R6": "domain.md says 'a request in the last working day before due0'. Read as less than last_day_minutes "
+        "working minutes left before due0 (a sliding window, not the calendar day of due0): exactly 480 left is "
+        "allowed. Days off in between do not count.",
+        "R9": "domain.md gives received_at < 15:00 ? end of that working day : start of next working day + 1h. A "
+        "reception at exactly transfer_cutoff (and one before 07:00) is before the cut-off: the limit is 17:00 that "
+        "day. After it, or on a day not worked, the limit is 07:00 + transfer_grace_minutes (wall clock) of the next "
+        "working day: a make-up Saturday is one, the days of a break are skipped. A transfer exactly at the limit is "
+        "in time.",
+        "R10": "A step's time is working time: lunch (11:30-13:30), nights and days off do not count. Exactly the "
+        "budget is on time.",
+        "R11": "(a) a result ready exactly at due0 and returned after it is a finding; one returned exactly at due0 is "
+        "not. (c) 'within 1 working day' = at most 480 working minutes after done_at (a holiday break does not "
+        "count); exactly 480 is in time.",
+        "R12": "(a) wall clock, exactly the threshold is allowed. (c) to the microsecond. (d) a working instant is "
+        "half-open: 17:00 and 11:30 themselves, lunch, nights and days off are outside working hours (a result "
+        "issued at 17:00:00 is a finding, one at 16:59:59.999999 is not); a make-up Saturday is a working day.",
+        "R14": "Working minutes: lunch and nights do not count (11:25 to 13:40 is 15 minutes). Exactly "
+        "phantom_max_minutes is not a phantom.",
+        "R17": "(b) compares instants, not working time: a stop exactly at due0 is not after it, one a microsecond "
+        "later is, even at 17:00:00.000001 after a 17:00 due0 (which R1 counts as the same working instant).",
+        "R18": "Working hours: nights and days off (Tết) do not count; a submission outside working hours starts "
+        "counting at the next working instant (domain.md §b.5 leaves this open). Exactly unreceived_max_wh is "
+        "in time.",
+        "R19": "Wall-clock hours, not working hours: nights, weekends and holidays count. Exactly sync_max_hours "
+        "is in time.",
+    }
+)
+
+
+def boundaries(rule_id: str) -> str:
+    """How rule ``rule_id`` reads its boundaries ("" when it compares nothing domain.md leaves open)."""
+    return BOUNDARIES.get(get_rule(rule_id).id, "")

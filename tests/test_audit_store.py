@@ -68,19 +68,24 @@ class AuditStore:
                 self.store.insert_bytes(f"INSERT INTO {table}", "JSONEachRow", [path.read_bytes()])
 
     def add_procedure(self, **fields: Any) -> None:
-        row = {
-            "procedure_code": "1.001612", "version": "2023.1", "name": "Test procedure", "level": "commune",
-            "time_limit_value": 3, "time_limit_unit": "WORKING_DAYS", "service_level": "FULL_ONLINE", "has_fee": False,
-            "fee_vnd": 0, "paper_result": False, "same_day": False, "inter_agency": False,
-            "clock_stops_for_financial": False, "component_codes": ["Giấy xác nhận cư trú"], "step_budgets": [],
-            "valid_from": "2018-01-01", "valid_to": None, **fields,
-        }  # fmt: skip
+        row = procedure_row(**fields)
         self.store.insert_bytes("INSERT INTO procedures", "JSONEachRow", [json.dumps(row).encode()])
 
     def findings(self, *rule_ids: str, params: Mapping[str, str] | None = None, **kw: Any) -> Findings:
         pairs = [f"{k}={v}" for k, v in (params or {}).items()]
         report = audit(self.query, select_rules(rule_ids), params=parse_params(pairs), **kw)
         return {(f.dossier_id, f.rule): f.evidence_seqs for f in report.findings}
+
+
+def procedure_row(**fields: Any) -> dict[str, Any]:
+    """A procedures.jsonl row: a 3-working-day commune procedure (1.001612), ``fields`` changed."""
+    return {
+        "procedure_code": "1.001612", "version": "2023.1", "name": "Test procedure", "level": "commune",
+        "time_limit_value": 3, "time_limit_unit": "WORKING_DAYS", "service_level": "FULL_ONLINE", "has_fee": False,
+        "fee_vnd": 0, "paper_result": False, "same_day": False, "inter_agency": False,
+        "clock_stops_for_financial": False, "component_codes": ["Giấy xác nhận cư trú"], "step_budgets": [],
+        "valid_from": "2018-01-01", "valid_to": None, **fields,
+    }  # fmt: skip
 
 
 def manifest(directory: Path) -> Findings:

@@ -57,7 +57,15 @@ case(
     "R1",
     None,
     _r,
-    ev(E.APOLOGY_ISSUED, 4, at("2024-05-03 17:00"), new_due_at=at("2024-05-07 17:00")),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-05-03 17:00"), new_due_at=at("2024-05-07 17:00")),
+    ev(E.RESULT_ISSUED, 9, at("2024-05-06 09:00")),
+)
+case(  # 07:00 of the due day is the working instant of 17:00 the day before
+    "r1-apology-at-0700-of-the-due-day",
+    "R1",
+    None,
+    _r,
+    ev(E.APOLOGY_ISSUED, 2, at("2024-05-04 07:00"), new_due_at=at("2024-05-07 17:00")),
     ev(E.RESULT_ISSUED, 9, at("2024-05-06 09:00")),
 )
 case(
@@ -65,7 +73,7 @@ case(
     "R1",
     (1, 3),
     _r,
-    ev(E.APOLOGY_ISSUED, 4, at("2024-05-04 07:00") + US, new_due_at=at("2024-05-07 17:00")),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-05-04 07:00") + US, new_due_at=at("2024-05-07 17:00")),
     ev(E.RESULT_ISSUED, 9, at("2024-05-06 09:00")),
 )
 case(
@@ -113,6 +121,8 @@ case(
     ev(E.SYNCED_TO_NATIONAL, 9, at("2024-01-16 09:00"), ref_seq=1),
     ev(E.RESULT_ISSUED, 9, at("2024-01-17 09:00")),
 )
+#: Illegal on purpose (`verify` names the transition): `dossier produce seal` refuses them, so they run in-process only.
+ILLEGAL = frozenset(name for name in CASES if "-illegal-" in name)
 # R2
 _due = at("2024-01-22 17:00")
 case(
@@ -120,18 +130,18 @@ case(
     "R2",
     None,
     received(at("2024-01-15 08:00"), _due),
-    ev(E.APOLOGY_ISSUED, 4, at("2024-01-19 08:00")),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-01-19 08:00")),
 )
 case(
     "r2-two-apologies",
     "R2",
     (2, 3),
     received(at("2024-01-15 08:00"), _due),
-    ev(E.APOLOGY_ISSUED, 4, at("2024-01-19 08:00"), new_due_at=at("2024-01-25 17:00")),
-    ev(E.APOLOGY_ISSUED, 4, at("2024-01-19 09:00"), new_due_at=at("2024-01-25 17:00")),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-01-19 08:00"), new_due_at=at("2024-01-25 17:00")),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-01-19 09:00"), new_due_at=at("2024-01-25 17:00")),
 )
 # R3: the apology's new date is met exactly, or missed by a microsecond.
-_apology = ev(E.APOLOGY_ISSUED, 4, at("2024-01-19 08:00"), new_due_at=at("2024-01-24 10:00"))
+_apology = ev(E.APOLOGY_ISSUED, 2, at("2024-01-19 08:00"), new_due_at=at("2024-01-24 10:00"))
 case(
     "r3-new-date-met",
     "R3",
@@ -169,6 +179,12 @@ case(
 _thu = received(at("2024-01-18 10:00"), at("2024-01-30 10:00"))
 case("r5-request-exactly-at-3-wd", "R5", None, _thu, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-01-23 10:00")))
 case("r5-request-a-microsecond-late", "R5", (1, 2), _thu, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-01-23 10:00") + US))
+# R5 over Tết 2024 (Thu 8 - Wed 14 Feb off): from Wed 7 Feb 10:00, 3 working days end Mon 19 Feb 10:00.
+_tet = received(at("2024-02-07 10:00"), at("2024-02-19 10:00"))
+case("r5-tet-request-exactly-at-3-wd", "R5", None, _tet, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-02-19 10:00")))
+case(
+    "r5-tet-request-a-microsecond-late", "R5", (1, 2), _tet, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-02-19 10:00") + US)
+)
 # R6: a request with exactly 480 working minutes left is allowed; less is not.
 case(
     "r6-one-full-day-left",
@@ -191,6 +207,10 @@ case(
     received(at("2024-01-15 08:00"), _due),
     ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-01-23 08:00")),
 )
+# R6 across Tết 2024: due Thu 15 Feb 10:00, so Wed 7 Feb 10:00 leaves exactly one working day.
+_tet_due = received(at("2024-02-05 10:00"), at("2024-02-15 10:00"))
+case("r6-tet-one-full-day-left", "R6", None, _tet_due, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-02-07 10:00")))
+case("r6-tet-less-than-a-day-left", "R6", (2,), _tet_due, ev(E.SUPPLEMENT_REQUESTED, 5, at("2024-02-07 10:00") + US))
 # R7, R8
 case(
     "r7-listed-document",
@@ -237,6 +257,13 @@ case(
     received(at("2024-01-15 15:00"), _due),
     ev(E.DOSSIER_TRANSFERRED, 4, at("2024-01-15 17:00") + US),
 )
+case(  # before 07:00 is before the cut-off too
+    "r9-received-before-0700-transferred-at-17",
+    "R9",
+    None,
+    received(at("2024-01-15 06:30"), _due),
+    ev(E.DOSSIER_TRANSFERRED, 4, at("2024-01-15 17:00")),
+)
 case(
     "r9-after-cutoff-saturday-0800",
     "R9",
@@ -251,21 +278,43 @@ case(
     received(at("2024-05-03 15:00") + US, _LATE_DUE),
     ev(E.DOSSIER_TRANSFERRED, 4, at("2024-05-04 08:00") + US),
 )
+# R9 around 2/9/2026: Sat 22 Aug is worked (make-up for Mon 31 Aug); 31 Aug - 2 Sep are off.
+_makeup_sat = received(at("2026-08-22 10:00"), at("2026-08-26 10:00"))
+case("r9-makeup-saturday-same-day", "R9", None, _makeup_sat, ev(E.DOSSIER_TRANSFERRED, 4, at("2026-08-22 17:00")))
+case(
+    "r9-makeup-saturday-after-1700",
+    "R9",
+    (1, 2),
+    _makeup_sat,
+    ev(E.DOSSIER_TRANSFERRED, 4, at("2026-08-22 17:00") + US),
+)
+_before_2_9 = received(at("2026-08-28 16:30"), at("2026-09-07 16:30"))
+case("r9-after-cutoff-over-2-9-at-0800", "R9", None, _before_2_9, ev(E.DOSSIER_TRANSFERRED, 4, at("2026-09-03 08:00")))
+case(
+    "r9-after-cutoff-over-2-9-late",
+    "R9",
+    (1, 2),
+    _before_2_9,
+    ev(E.DOSSIER_TRANSFERRED, 4, at("2026-09-03 08:00") + US),
+)
 # R10: 11:00 -> 14:00 is 60 working minutes (lunch does not count).
 _step = ev(E.STEP_HANDED_OVER, 4, at("2024-01-15 11:00"), step_budget_minutes=60)
+_transfer = ev(E.DOSSIER_TRANSFERRED, 4, at("2024-01-15 10:00"))
 case(
     "r10-step-on-budget",
     "R10",
     None,
     received(at("2024-01-15 08:00"), _due),
+    _transfer,
     _step,
     ev(E.RESULT_APPROVED, 4, at("2024-01-15 14:00")),
 )
 case(
     "r10-step-over-budget",
     "R10",
-    (2, 3),
+    (3, 4),
     received(at("2024-01-15 08:00"), _due),
+    _transfer,
     _step,
     ev(E.RESULT_APPROVED, 4, at("2024-01-15 14:00") + US),
 )
@@ -304,6 +353,26 @@ case(
     ev(E.RESULT_ISSUED, 9, at("2024-01-17 10:00")),
     ev(E.APPLICANT_NOTIFIED, 9, at("2024-01-18 10:00") + US),
     ev(E.RESULT_RETURNED, 10, at("2024-01-19 10:00")),
+)
+# R11 over the 2/9/2026 break: one working day after Fri 28 Aug 10:00 is Thu 3 Sep 10:00.
+_r11_sep = received(at("2026-08-26 10:00"), at("2026-09-07 10:00"), time_limit_value=5)
+case(
+    "r11-notified-1-wd-later-over-2-9",
+    "R11",
+    None,
+    _r11_sep,
+    ev(E.RESULT_ISSUED, 9, at("2026-08-28 10:00")),
+    ev(E.APPLICANT_NOTIFIED, 9, at("2026-09-03 10:00")),
+    ev(E.RESULT_RETURNED, 10, at("2026-09-04 10:00")),
+)
+case(
+    "r11-notified-too-late-over-2-9",
+    "R11",
+    (2,),
+    _r11_sep,
+    ev(E.RESULT_ISSUED, 9, at("2026-08-28 10:00")),
+    ev(E.APPLICANT_NOTIFIED, 9, at("2026-09-03 10:00") + US),
+    ev(E.RESULT_RETURNED, 10, at("2026-09-04 10:00")),
 )
 # R12
 case(
@@ -354,9 +423,30 @@ case(
 case(
     "r13-override", "R13", (2,), received(at("2024-01-15 08:00"), _due), ev(E.ADMIN_OVERRIDE, 2, at("2024-01-15 09:00"))
 )
+case(
+    "r13-recall",
+    "R13",
+    (4,),
+    received(at("2024-01-15 08:00"), _due),
+    ev(E.RESULT_APPROVED, 2, at("2024-01-15 09:00")),
+    ev(E.RESULT_ISSUED, 9, at("2024-01-15 10:00")),
+    ev(E.RESULT_RECALLED, 4, at("2024-01-15 11:00")),
+)
+case(  # a new date by apology is no override
+    "r13-apology-moves-the-date",
+    "R13",
+    None,
+    received(at("2024-01-15 08:00"), _due),
+    ev(E.APOLOGY_ISSUED, 2, at("2024-01-19 08:00"), new_due_at=at("2024-01-25 17:00")),
+)
 _bare = received(at("2024-01-15 08:00"), _due, n_attachments=0)
 case("r14-phantom", "R14", (1, 2), _bare, ev(E.RESULT_ISSUED, 9, at("2024-01-15 08:15") - US, actor_id="tn-01"))
 case("r14-fifteen-minutes", "R14", None, _bare, ev(E.RESULT_ISSUED, 9, at("2024-01-15 08:15"), actor_id="tn-01"))
+# R14 across lunch: 11:25 -> 13:40 is 15 working minutes.
+_noon = received(at("2024-01-15 11:25"), _due, n_attachments=0)
+_after_lunch = at("2024-01-15 13:40")
+case("r14-phantom-over-lunch", "R14", (1, 2), _noon, ev(E.RESULT_ISSUED, 9, _after_lunch - US, actor_id="tn-01"))
+case("r14-fifteen-minutes-over-lunch", "R14", None, _noon, ev(E.RESULT_ISSUED, 9, _after_lunch, actor_id="tn-01"))
 case(
     "r15-no-approval",
     "R15",
@@ -369,7 +459,7 @@ case(
     "R15",
     None,
     received(at("2024-01-15 08:00"), _due),
-    ev(E.RESULT_APPROVED, 4, at("2024-01-15 09:00")),
+    ev(E.RESULT_APPROVED, 2, at("2024-01-15 09:00")),
     ev(E.RESULT_ISSUED, 9, at("2024-01-15 10:00")),
 )
 # R16 (the catalogue lists 1.001612 as not same-day, 2.000001 as same-day)
@@ -419,6 +509,13 @@ case(
     ev(E.PROCESSING_STOPPED, 8, at("2024-01-15 09:00"), n_attachments=1),
 )
 case(
+    "r17-stop-exactly-at-due",
+    "R17",
+    None,
+    received(at("2024-01-15 08:00"), _due),
+    ev(E.PROCESSING_STOPPED, 8, at("2024-01-22 17:00"), n_attachments=1),
+)
+case(
     "r17-stop-after-due",
     "R17",
     (2,),
@@ -437,6 +534,12 @@ case(
 _sub = ev(E.DOSSIER_SUBMITTED, 1, at("2024-01-15 09:00"))
 case("r18-received-at-8-wh", "R18", None, _sub, received(at("2024-01-16 09:00"), _due))
 case("r18-received-too-late", "R18", (1, 2), _sub, received(at("2024-01-16 09:00") + US, _due))
+# R18 across Tết 2024: 8 working hours from Wed 7 Feb 16:00 end Thu 15 Feb 16:00.
+_sub_tet = ev(E.DOSSIER_SUBMITTED, 1, at("2024-02-07 16:00"))
+case("r18-tet-received-at-8-wh", "R18", None, _sub_tet, received(at("2024-02-15 16:00"), at("2024-02-20 16:00")))
+case(
+    "r18-tet-received-too-late", "R18", (1, 2), _sub_tet, received(at("2024-02-15 16:00") + US, at("2024-02-20 16:00"))
+)
 # R19: synchronised exactly 24 h later, or a microsecond more, or pointing at an earlier event.
 _r19 = received(at("2024-01-15 08:00"), _due)
 case("r19-synced-at-24h", "R19", None, _r19, ev(E.SYNCED_TO_NATIONAL, 2, at("2024-01-16 08:00"), ref_seq=1))
@@ -477,8 +580,9 @@ case(
 case(
     "r21-one-official-does-all",
     "R21",
-    (1, 2, 3),
+    (1, 3, 4),
     received(at("2024-01-15 08:00"), _due),
+    ev(E.DOSSIER_TRANSFERRED, 4, at("2024-01-15 08:30")),
     ev(E.STEP_HANDED_OVER, 4, at("2024-01-15 09:00"), actor_id="tn-01"),
     ev(E.RESULT_APPROVED, 4, at("2024-01-15 10:00"), actor_id="tn-01"),
 )
@@ -487,11 +591,18 @@ case(
     "R21",
     None,
     received(at("2024-01-15 08:00"), _due),
+    ev(E.DOSSIER_TRANSFERRED, 4, at("2024-01-15 08:30")),
     ev(E.STEP_HANDED_OVER, 4, at("2024-01-15 09:00")),
     ev(E.RESULT_APPROVED, 4, at("2024-01-15 10:00")),
 )
 
 IDS = {name: f"000.00.31.H29-240115-{n:04d}" for n, name in enumerate(CASES, start=1)}
+#: The catalogue the cases are judged against: AuditStore.add_procedure's row with these fields changed.
+PROCEDURES: tuple[dict[str, Any], ...] = (
+    {},
+    {"procedure_code": "2.000001", "same_day": True},
+    {"procedure_code": "1.000777", "paper_result": True},
+)
 
 
 def _dossier(name: str) -> list[DossierEvent]:
@@ -525,9 +636,8 @@ def _integrity_cases() -> list[DossierEvent]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditStore]:
     s = AuditStore(tmp_path_factory.mktemp("boundaries"))
     s.add([e for name in CASES for e in _dossier(name)] + _integrity_cases())
-    s.add_procedure()
-    s.add_procedure(procedure_code="2.000001", same_day=True)
-    s.add_procedure(procedure_code="1.000777", paper_result=True)
+    for fields in PROCEDURES:
+        s.add_procedure(**fields)
     yield s
     s.close()
 
@@ -585,4 +695,4 @@ def test_the_holder_answers_for_an_overdue_step(store: AuditStore) -> None:
     report = audit(store.query, select_rules(["R10"]))
     (finding,) = [f for f in report.findings if f.dossier_id == IDS["r10-step-over-budget"]]
     assert finding.actor_id == "ld-01" and finding.unit_code == "000.00.31.H29"
-    assert "seq 2 to 3 took 60 min of 60 min" in finding.explanation
+    assert "seq 3 to 4 took 60 min of 60 min" in finding.explanation
