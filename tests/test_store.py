@@ -127,16 +127,36 @@ except StoreError as exc:
 """
 
 
+#: Holds the store until its stdin closes (not for a fixed time: a loaded machine starts the contender slowly).
+HOLDER_UNTIL_TOLD = """
+import sys
+from pathlib import Path
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import open_store
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+print(store.kind, flush=True)
+sys.stdin.read()
+store.close()
+"""
+
+
 def test_a_lost_race_for_the_store_prints_no_raw_chdb_line(tmp_path: Path) -> None:
     """chDB writes its own `Code: 76. DB::Exception: Cannot lock file …` to stderr; the user gets our sentence."""
     open_store(Settings(data_dir=tmp_path), role="writer", serve=False).close()  # a store to read
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_UNTIL_TOLD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "embedded"
         done = subprocess.run(
             [sys.executable, "-c", CONTENDER, str(tmp_path / "store")], capture_output=True, text=True, timeout=60
         )
     finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
         holder.wait(timeout=30)
     assert done.stdout.startswith("refused: cannot open the embedded store in"), done.stdout + done.stderr
     assert "DB::Exception" not in done.stderr
