@@ -41,7 +41,15 @@ from schemas.transitions import TRANSITIONS
 #: ``query(sql, parameters) -> rows`` : how verification reaches the store.
 QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 
-KINDS: Final = ("seq-gap", "seq-repeat", "conflicting-events", "prev-hash-break", "hash-break", "illegal-transition")
+KINDS: Final = (
+    "seq-gap",
+    "seq-repeat",
+    "conflicting-events",
+    "event-id-reused",
+    "prev-hash-break",
+    "hash-break",
+    "illegal-transition",
+)
 
 
 def legal_transitions() -> list[str]:
@@ -162,6 +170,31 @@ ORDER BY 2, 3, 1
 """  # noqa: S608
 
 
+def reused_id_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
+    """(kind, dossier_id, seq, detail) of every event whose event_id another stored event (other dossier or seq) has.
+
+    An event_id is an event's identity outside the store; two events under one id are two claims to it. The
+    candidates are found on 64-bit hashes of the ids (a grouping of one UInt64 per event, not of the strings),
+    then compared exactly. With ``dossier`` or ``since``, the ids of those events are looked up in the whole log.
+    """
+    table = _table(table)
+    scope = _where(dossier, table if since else None)
+    only = f"WHERE h IN (SELECT cityHash64(event_id) FROM {table} {scope})" if scope else ""  # noqa: S608
+    candidates = f"SELECT h FROM (SELECT cityHash64(event_id) AS h FROM {table}) {only} GROUP BY h HAVING count() > 1"  # noqa: S608
+    return f"""
+SELECT 'event-id-reused', tupleElement(k, 1), tupleElement(k, 2),
+       concat('event_id ', event_id, ' is the id of ', toString(length(keys)), ' different stored events (',
+              arrayStringConcat(arrayMap(x -> concat(tupleElement(x, 1), ' seq ', toString(tupleElement(x, 2))),
+                                         arraySort(keys)), ', '), ')')
+FROM (
+    SELECT event_id, groupUniqArray(tuple(dossier_id, seq)) AS keys
+    FROM {table} WHERE cityHash64(event_id) IN ({candidates})
+    GROUP BY event_id HAVING length(keys) > 1
+)
+ARRAY JOIN keys AS k
+"""  # noqa: S608
+
+
 def hash_sql(table: str = "events", dossier: str | None = None, since: bool = False, use_ledger: bool = False) -> str:
     """(kind, dossier_id, seq, detail) of every event whose stored hash is not the recomputed one.
 
@@ -235,6 +268,7 @@ def verify(
     if use_ledger and coverage is not None:
         params.update(coverage.params())
     rows = list(query(findings_sql(table, dossier, incremental), params))
+    rows += query(reused_id_sql(table, dossier, incremental), params)
     hash_rows = query(hash_sql(table, dossier, incremental, use_ledger), params)
     rows += hash_rows
     found = sorted((str(d), int(s), str(k), str(t)) for k, d, s, t in rows)

@@ -130,3 +130,28 @@ def test_an_event_id_used_twice_in_a_load_is_a_conflict(tmp_path: Path) -> None:
     row = json.loads(out.stdout)[0]
     assert (row["stored"], row["dead_letters"]) == (15, 1)
     assert f"event_id {taken} is already the id of dossier {first} seq 3 in this load" in out.stderr
+
+
+def test_an_event_id_reused_by_a_later_load_is_found_by_verify(tmp_path: Path) -> None:
+    """Two loads, one id: the loader's batch check cannot see across loads; verify names both events."""
+    evs = events(2)
+    first, second = evs[0].dossier_id, evs[8].dossier_id
+    taken = next(e.event_id for e in evs if e.dossier_id == first and e.seq == 2)
+    other = list(seal_chain([e.replace(event_id=taken) if e.seq == 2 else e for e in evs if e.dossier_id == second]))
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
+    ones = [e for e in evs if e.dossier_id == first]
+    assert dossier("consume", "load", str(write_container(tmp_path / "a.avro", ones)), env=env).returncode == 0
+    assert dossier("consume", "load", str(write_container(tmp_path / "b.avro", other)), env=env).returncode == 0
+    out = dossier("inspect", "verify", "--format", "json", env=env)
+    assert out.returncode == 3
+    found = json.loads(out.stdout)["findings"]
+    assert {(f["kind"], f["dossier_id"], f["seq"]) for f in found} == {
+        ("event-id-reused", first, 2),
+        ("event-id-reused", second, 2),
+    }
+    assert (
+        f"event_id {taken} is the id of 2 different stored events ({first} seq 2, {second} seq 2)"
+        in (found[0]["detail"])
+    )
+    one = dossier("inspect", "verify", "--dossier", second, "--format", "json", env=env)
+    assert one.returncode == 3 and json.loads(one.stdout)["computed_on"]["event-id-reused"] == 2
