@@ -17,7 +17,14 @@ import click
 from consumers.cli import consume_group
 from dossier_audit.demo import demo_cmd
 from dossier_runtime.errors import SettingsError
-from dossier_runtime.settings import DEFAULT_DATA_DIR, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaSecurity, Settings
+from dossier_runtime.settings import (
+    DEFAULT_CLICKHOUSE_READ_TIMEOUT,
+    DEFAULT_DATA_DIR,
+    DEFAULT_PARTITIONS,
+    DEFAULT_TOPIC,
+    KafkaSecurity,
+    Settings,
+)
 from inspection.cli import inspect_group
 from producers.cli import produce_group
 from schemas.cli import calendar_group, schema_group
@@ -71,6 +78,15 @@ def _version() -> str:
     help="Partitions the topic is created with [env DOSSIER_PARTITIONS].",
 )
 @click.option("--clickhouse-url", envvar="DOSSIER_CLICKHOUSE_URL", hidden=True)
+@click.option("--clickhouse-user", envvar="DOSSIER_CLICKHOUSE_USER", hidden=True)
+@click.option("--clickhouse-password", envvar="DOSSIER_CLICKHOUSE_PASSWORD", hidden=True)
+@click.option(
+    "--clickhouse-read-timeout",
+    envvar="DOSSIER_CLICKHOUSE_READ_TIMEOUT",
+    type=click.FloatRange(min=1, max=86_400),
+    default=DEFAULT_CLICKHOUSE_READ_TIMEOUT,
+    hidden=True,
+)
 @click.option("--clickhouse-cluster", envvar="DOSSIER_CLICKHOUSE_CLUSTER", hidden=True)
 @click.option("--kafka-security-protocol", envvar="DOSSIER_KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT", hidden=True)
 @click.option("--kafka-sasl-mechanism", envvar="DOSSIER_KAFKA_SASL_MECHANISM", hidden=True)
@@ -87,6 +103,9 @@ def main(
     topic: str,
     partitions: int,
     clickhouse_url: str | None,
+    clickhouse_user: str | None,
+    clickhouse_password: str | None,
+    clickhouse_read_timeout: float,
     clickhouse_cluster: str | None,
     kafka_security_protocol: str,
     kafka_sasl_mechanism: str | None,
@@ -123,6 +142,9 @@ def main(
             topic=topic,
             partitions=partitions,
             clickhouse_url=clickhouse_url or None,
+            clickhouse_user=clickhouse_user or None,
+            clickhouse_password=clickhouse_password or None,
+            clickhouse_read_timeout=clickhouse_read_timeout,
             clickhouse_cluster=clickhouse_cluster or None,
             pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
             working_hours=working_hours,

@@ -51,7 +51,7 @@ import pyarrow as pa
 from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Entry, Recorded
 from dossier_runtime.ledgerrecord import write as write_ledger
-from dossier_runtime.settings import Settings, redact_url
+from dossier_runtime.settings import Settings
 from dossier_runtime.sqlguard import ConsoleLimits
 from dossier_runtime.storebackends import (
     RECORD_TABLES,
@@ -299,9 +299,9 @@ def open_store(settings: Settings, *, role: Role = "reader", serve: bool = True)
     ``serve``: when this process opens an embedded store itself, serve reads to
     other processes on loopback while it is open (the default).
     """
-    if settings.clickhouse_url:
-        backend = ServerBackend(settings.clickhouse_url, readonly=role == "reader")
-        return Store(backend, role=role, location=redact_url(settings.clickhouse_url))
+    if settings.clickhouse_server is not None:
+        backend = ServerBackend(settings.clickhouse_server, readonly=role == "reader")
+        return Store(backend, role=role, location=settings.clickhouse_server.location)
     return _open_embedded(settings, role, serve)
 
 

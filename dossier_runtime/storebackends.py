@@ -20,21 +20,25 @@ import contextlib
 import http.client
 import io
 import json
+import logging
 import os
 import re
+import socket
 import struct
 import sys
 import tempfile
 import threading
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
-from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
+from dossier_runtime import engineversion
 from dossier_runtime.errors import StoreError
+from dossier_runtime.settings import ClickHouseServer
 from dossier_runtime.sqlguard import ConsoleLimits
 
 #: Settings every reader runs with: no writes, no DDL, settings still adjustable per query.
@@ -180,6 +184,7 @@ class ChdbBackend:
         """``locked``: settings applied, then frozen with ``readonly = 1`` (a console or endpoint session)."""
         import chdb
 
+        engineversion.check(str(getattr(chdb, "engine_version", "")), f"the embedded engine (chDB {chdb.__version__})")
         self.path = path
         self.database = database
         self.readonly = readonly or locked is not None
@@ -313,7 +318,7 @@ def console_batches(
             session.close()
     elif isinstance(backend, ServerBackend):
         # A client of its own: the server's HTTP session would otherwise keep ``readonly = 1`` for later reads.
-        client = ServerBackend(backend._url, readonly=True)
+        client = ServerBackend(backend.server, readonly=True)
         try:
             yield from client.batches(sql, params, {**limits, "readonly": "1"})
         finally:
@@ -336,7 +341,10 @@ def _setting_literal(value: str) -> str:
 
 
 class ServerBackend:
-    """A ClickHouse server over HTTP(S): ``http(s)://user:password@host:port/db``.
+    """A ClickHouse server over HTTP(S) (:class:`~dossier_runtime.settings.ClickHouseServer`).
+
+    Timeouts: the connection and the handshake within ``connect_timeout`` (10 s), then every statement may stay
+    silent for ``read_timeout`` (``DOSSIER_CLICKHOUSE_READ_TIMEOUT``, 300 s); no request is retried on a timeout.
 
     Tested against ClickHouse's HTTP interface served by the real engine
     (``tests/chserver.py``), not against a ClickHouse server binary.
@@ -344,45 +352,69 @@ class ServerBackend:
 
     kind = "server"
 
-    def __init__(self, url: str, *, readonly: bool) -> None:
+    def __init__(self, server: ClickHouseServer, *, readonly: bool) -> None:
+        """Connect (a TCP connection, then clickhouse-connect's handshake query), each within the connect timeout.
+
+        Nothing is tried twice: a second attempt would only double the wait for a server that is not there.
+        Every failure is one :class:`StoreError` naming ``host:port``; the driver's own log lines are kept off
+        stderr (:func:`_quiet_driver`).
+        """
         import clickhouse_connect
         from clickhouse_connect.driver.exceptions import ClickHouseError
+        from clickhouse_connect.driver.httpclient import HttpClient
+        from urllib3.util import Timeout
 
-        self._url, self.readonly = url, readonly
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise StoreError("DOSSIER_CLICKHOUSE_URL must look like https://user:password@host:8443/database")
-        self.database = unquote(parts.path.strip("/")) or "default"
+        self.server, self.readonly = server, readonly
+        self.database = server.database
+        _quiet_driver()
+        _reach(server)
         try:
             self._client = clickhouse_connect.get_client(
-                host=parts.hostname,
-                port=parts.port or (8443 if parts.scheme == "https" else 8123),
-                username=unquote(parts.username or "default"),
-                password=unquote(parts.password or ""),
-                database=self.database,
-                secure=parts.scheme == "https",
+                host=server.host,
+                port=server.port,
+                username=server.username,
+                password=server.password,
+                database=server.database,
+                secure=server.secure,
                 settings=dict(READONLY) if readonly else {},
-                connect_timeout=5,
+                connect_timeout=server.connect_timeout,
+                send_receive_timeout=server.connect_timeout,  # the handshake; raised below for statements
                 compress=False,
             )
         except ClickHouseError as exc:
-            host = f"{parts.hostname}:{parts.port or ''}"
-            code = getattr(exc, "code", None) or _error_code(str(exc))
-            if code == _UNKNOWN_DATABASE:
-                raise StoreError(
-                    f"ClickHouse at {host} has no database {self.database!r}: create it "
-                    f"(CREATE DATABASE `{self.database}`) or fix DOSSIER_CLICKHOUSE_URL; {_server_error(exc)}"
-                ) from exc
-            if code == _AUTHENTICATION_FAILED:
-                raise StoreError(
-                    f"ClickHouse at {host} refused the user name or password of DOSSIER_CLICKHOUSE_URL: "
-                    f"{_server_error(exc)}"
-                ) from exc
-            raise StoreError(
-                f"cannot reach ClickHouse at {host}: {_server_error(exc)}; check DOSSIER_CLICKHOUSE_URL"
-            ) from exc
+            raise self._refused(exc) from exc
+        if isinstance(self._client, HttpClient):
+            self._client.timeout = Timeout(connect=server.connect_timeout, read=server.read_timeout)
+            self._client.http_retries = 0
+        try:
+            engineversion.check(str(self._client.server_version), f"ClickHouse at {server.address}")
+        except StoreError:
+            self._client.close()
+            raise
 
-    def _guard(self, exc: Exception) -> StoreQueryError:
+    def _refused(self, exc: Exception) -> StoreError:
+        """Why the handshake failed, in one sentence naming the server."""
+        host = self.server.address
+        code = getattr(exc, "code", None) or _error_code(str(exc))
+        if code == _UNKNOWN_DATABASE:
+            return StoreError(
+                f"ClickHouse at {host} has no database {self.database!r}: create it "
+                f"(CREATE DATABASE `{self.database}`) or fix DOSSIER_CLICKHOUSE_URL; {_server_error(exc)}"
+            )
+        if code == _AUTHENTICATION_FAILED:
+            return StoreError(
+                f"ClickHouse at {host} refused the user name or password ({self.server.username!r}; "
+                f"DOSSIER_CLICKHOUSE_URL, DOSSIER_CLICKHOUSE_USER, DOSSIER_CLICKHOUSE_PASSWORD): {_server_error(exc)}"
+            )
+        transport = _transport_failure(exc, self.server, handshake=True)
+        if transport is not None:
+            return transport
+        return StoreError(f"cannot reach ClickHouse at {host}: {_server_error(exc)}; check DOSSIER_CLICKHOUSE_URL")
+
+    def _guard(self, exc: Exception) -> StoreError:
+        transport = _transport_failure(exc, self.server, handshake=False)
+        if transport is not None:
+            return transport
         code = getattr(exc, "code", None)
         return StoreQueryError(_server_error(exc), code if isinstance(code, int) and code else _error_code(str(exc)))
 
@@ -418,7 +450,10 @@ class ServerBackend:
                     raise StoreQueryError(clean_error(tail[idx:]), _error_code(tail[idx:])) from exc
                 raise StoreError(f"unreadable answer from ClickHouse: {exc}") from exc
         except (OSError, HTTPError) as exc:
-            raise StoreError(f"ClickHouse stopped answering in the middle of a result: {exc}") from exc
+            failure = _transport_failure(exc, self.server, handshake=False)
+            raise failure or StoreError(
+                f"ClickHouse at {self.server.address} stopped answering in the middle of a result: {exc}"
+            ) from exc
         finally:
             # Also when the caller stops early: an unread answer would keep the server busy (and the
             # client's session locked) until it times out.
@@ -452,7 +487,7 @@ class ServerBackend:
         """
         if not self.readonly:
             return self.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
-        writer = ServerBackend(self._url, readonly=False)
+        writer = ServerBackend(self.server, readonly=False)
         try:
             return writer.insert(f"INSERT INTO `{table}`", "JSONEachRow", [rows], None)
         finally:
@@ -498,6 +533,84 @@ def _read_up_to(body: io.RawIOBase, limit: int) -> bytes:
 _UNKNOWN_DATABASE: Final = 81
 _AUTHENTICATION_FAILED: Final = 516
 _ERROR_TAIL_BYTES: Final = 64 * 1024
+
+
+#: What clickhouse-connect logs as it raises a transport failure; the caller's sentence replaces it.
+_DRIVER_NOISE: Final = ("Unexpected Http Driver Exception",)
+
+
+def _not_driver_noise(record: logging.LogRecord) -> bool:
+    return record.msg not in _DRIVER_NOISE
+
+
+def _quiet_driver() -> None:
+    """Keep clickhouse-connect's "Unexpected Http Driver Exception" (with its traceback) off stderr.
+
+    The driver logs it, on the logger of its HTTP backend, as it raises the error that :class:`ServerBackend`
+    turns into a sentence; without a handler, Python's last-resort handler prints it above that sentence.
+    Its other warnings still go wherever logging is configured to send them.
+    """
+    for name in ("clickhouse_connect.driver._backend.http_sync", "clickhouse_connect.driver.httpclient"):
+        logger = logging.getLogger(name)
+        if _not_driver_noise not in logger.filters:
+            logger.addFilter(_not_driver_noise)
+
+
+def _reach(server: ClickHouseServer) -> None:
+    """One TCP connection to the server within the connect timeout, or a sentence saying why not.
+
+    Made here, once, because urllib3 retries a connection that times out (doubling the wait) and words every
+    failure the same way. Skipped when a proxy is configured for the server: the proxy is what gets reached.
+    """
+    scheme = "https" if server.secure else "http"
+    if urllib.request.getproxies().get(scheme) and not urllib.request.proxy_bypass(server.host):
+        return
+    advice = "check the host and port of DOSSIER_CLICKHOUSE_URL"
+    try:
+        socket.create_connection((server.host, server.port), timeout=server.connect_timeout).close()
+    except socket.gaierror as exc:
+        raise StoreError(
+            f"cannot reach ClickHouse at {server.address}: the host name does not resolve ({exc.strerror}); {advice}"
+        ) from exc
+    except TimeoutError as exc:
+        raise StoreError(
+            f"cannot reach ClickHouse at {server.address}: no connection within {server.connect_timeout:g} s; "
+            f"{advice}, and that no firewall drops it"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(
+            f"cannot reach ClickHouse at {server.address}: {exc.strerror or exc}; {advice}, and that the server runs"
+        ) from exc
+
+
+def _transport_failure(exc: BaseException, server: ClickHouseServer, *, handshake: bool) -> StoreError | None:
+    """A sentence for a request that timed out or lost its connection (None for ClickHouse's own errors)."""
+    from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, HTTPError | OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    reason = getattr(cause, "reason", None)
+    if isinstance(cause, ReadTimeoutError) or isinstance(reason, ReadTimeoutError):
+        if handshake:
+            return StoreError(
+                f"ClickHouse at {server.address} accepted the connection but did not answer within "
+                f"{server.connect_timeout:g} s; check that DOSSIER_CLICKHOUSE_URL names ClickHouse's HTTP port "
+                "(8123, or 8443 for https)"
+            )
+        return StoreError(
+            f"ClickHouse at {server.address} did not answer within {server.read_timeout:g} s "
+            "(DOSSIER_CLICKHOUSE_READ_TIMEOUT); check the server, or raise the timeout for longer statements"
+        )
+    if isinstance(cause, ConnectTimeoutError) or isinstance(reason, ConnectTimeoutError):
+        return StoreError(
+            f"cannot reach ClickHouse at {server.address}: no connection within {server.connect_timeout:g} s; "
+            "check the host and port of DOSSIER_CLICKHOUSE_URL"
+        )
+    detail = str(reason or cause).rsplit(": ", 1)[-1].strip("')\"")
+    return StoreError(f"lost the connection to ClickHouse at {server.address} ({detail}); run the command again")
 
 
 def _server_error(exc: Exception) -> str:

@@ -7,9 +7,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import click
+import pytest
 import yaml
+from click.testing import CliRunner
 
-from dossier_runtime.settings import ENVIRONMENT
+from dossier_audit.cli import main
+from dossier_runtime.settings import ENVIRONMENT, Settings, clickhouse_server
+from tests.test_readme import _envvars
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -50,9 +55,9 @@ def test_env_example_covers_every_required_substitution() -> None:
 def test_ports_and_addresses_agree() -> None:
     env = COMPOSE["x-dossier-env"]
     kafka_env = SERVICES["kafka"]["environment"]
-    assert kafka_env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{env['DOSSIER_KAFKA_BOOTSTRAP']}"
+    assert f"INTERNAL://{env['DOSSIER_KAFKA_BOOTSTRAP']}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert ":9092" in kafka_env["KAFKA_LISTENERS"]
-    assert "@clickhouse:8123/dossier" in env["DOSSIER_CLICKHOUSE_URL"]
+    assert env["DOSSIER_CLICKHOUSE_URL"] == "http://clickhouse:8123/dossier"
     assert SERVICES["clickhouse"]["environment"]["CLICKHOUSE_DB"] == "dossier"
     assert "8123" in SERVICES["clickhouse"]["healthcheck"]["test"][1]
 
@@ -176,7 +181,7 @@ def test_cluster_ports_volumes_and_startup_order() -> None:
     used = {v.split(":")[0] for s in CLUSTER_SERVICES.values() for v in s.get("volumes", []) if not v.startswith("./")}
     assert used == declared
     env = CLUSTER_COMPOSE["x-dossier-env"]
-    url_host = re.search(r"@([\w-]+):8123/dossier$", env["DOSSIER_CLICKHOUSE_URL"])
+    url_host = re.search(r"^http://([\w-]+):8123/dossier$", env["DOSSIER_CLICKHOUSE_URL"])
     assert url_host and url_host.group(1) in NODES
     assert set(CLUSTER_SERVICES["migrate"]["depends_on"]) == set(NODES)  # ON CLUSTER needs every node
     assert all(c["condition"] == "service_healthy" for c in CLUSTER_SERVICES["migrate"]["depends_on"].values())
@@ -199,3 +204,121 @@ def test_cluster_env_substitutions_are_in_env_example() -> None:
     required = set(re.findall(r"\$\{(\w+):\?", text))
     example = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
     assert required <= example
+
+
+# The stack from the host: what the services, their health checks, the listeners and the CLI's variables say
+# must agree, for the single-node and the cluster compose file alike.
+def _env_example() -> dict[str, str]:
+    """.env.example's values, ``${VAR}`` references expanded as the shell and compose expand them."""
+    values: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            name, value = line.split("=", 1)
+            values[name] = re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), ""), value)
+    return values
+
+
+def _substituted(value: object, env: dict[str, str]) -> str:
+    """A compose value with ``${VAR:-default}`` and ``${VAR:?message}`` filled from ``env``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, default = match.group(1), match.group(2), match.group(3)
+        return env.get(name) or (default if op == ":-" else "")
+
+    return re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", one, str(value))
+
+
+def _published(service: dict[str, Any]) -> dict[int, int]:
+    """Host port → container port of a service's published ports (host side on loopback only)."""
+    found = {}
+    for entry in service.get("ports", []):
+        host_ip, host_port, container_port = str(entry).split(":")
+        assert host_ip == "127.0.0.1", f"{entry}: publish on loopback only"
+        found[int(host_port)] = int(container_port)
+    return found
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    found = {}
+    for item in value.split(","):
+        name, _, address = item.partition("://")
+        host, _, port = address.rpartition(":")
+        found[name] = (host, int(port))
+    return found
+
+
+@pytest.mark.parametrize("compose", [COMPOSE, CLUSTER_COMPOSE], ids=["single-node", "cluster"])
+def test_health_checks_listeners_and_the_cli_variables_agree(compose: dict[str, Any]) -> None:
+    services, env, example = compose["services"], compose["x-dossier-env"], _env_example()
+    # Every service the CLI services wait for is healthy by a check of its own, on a port it listens on.
+    for name, service in services.items():
+        for needed, condition in service.get("depends_on", {}).items():
+            if condition["condition"] == "service_healthy":
+                assert services[needed]["healthcheck"]["test"], (name, needed)
+    kafka = services["kafka"]["environment"]
+    listeners, advertised = _listeners(kafka["KAFKA_LISTENERS"]), _listeners(kafka["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = dict(item.split(":") for item in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(advertised) <= set(listeners) and set(listeners) <= set(protocols)
+    assert kafka["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    for name, (_, port) in advertised.items():
+        assert listeners[name][1] == port, f"{name} is advertised on another port than it listens on"
+    health = " ".join(services["kafka"]["healthcheck"]["test"])
+    assert re.search(r"--bootstrap-server localhost:(\d+)", health).group(1) in {  # type: ignore[union-attr]
+        str(port) for _, port in listeners.values()
+    }
+    # Inside the network the services use one advertised listener; the host uses another, on a published port.
+    assert env["DOSSIER_KAFKA_BOOTSTRAP"] in {f"{h}:{p}" for h, p in advertised.values()}
+    host_side = {f"{h}:{p}" for h, p in advertised.values() if h in ("localhost", "127.0.0.1")}
+    assert example["DOSSIER_KAFKA_BOOTSTRAP"] in host_side
+    kafka_host_port = int(example["DOSSIER_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+    assert _published(services["kafka"])[kafka_host_port] == kafka_host_port  # advertised = published = listened
+    # ClickHouse: the services' URL names a node's HTTP port, the host's URL a port published to it.
+    inside = clickhouse_server(env["DOSSIER_CLICKHOUSE_URL"])
+    node = services[inside.host]
+    assert str(inside.port) in node["healthcheck"]["test"][1]
+    outside = clickhouse_server(example["DOSSIER_CLICKHOUSE_URL"])
+    assert outside.host in ("localhost", "127.0.0.1")
+    published = {
+        h: c for s in services.values() if "clickhouse-server" in s.get("image", "") for h, c in _published(s).items()
+    }
+    assert published[outside.port] == inside.port == 8123
+    assert _published(node)[outside.port] == inside.port, "the host's URL reaches the node the services use"
+    ch_env = node["environment"]
+    for url in (inside, outside):
+        assert url.database == ch_env["CLICKHOUSE_DB"]
+    assert env["DOSSIER_CLICKHOUSE_USER"] == example["DOSSIER_CLICKHOUSE_USER"] == ch_env["CLICKHOUSE_USER"]
+    assert env["DOSSIER_CLICKHOUSE_PASSWORD"] == ch_env["CLICKHOUSE_PASSWORD"]  # the same ${CLICKHOUSE_PASSWORD}
+    assert example["DOSSIER_CLICKHOUSE_PASSWORD"] == example["CLICKHOUSE_PASSWORD"]
+    # Every DOSSIER_* variable compose or .env.example sets is one the CLI reads, and compose sets them all.
+    assert set(env) == set(ENVIRONMENT)
+    assert {k for k in example if k.startswith("DOSSIER_")} <= set(ENVIRONMENT)
+    assert _envvars(main) == set(ENVIRONMENT)
+
+
+@pytest.mark.parametrize("side", ["services", "host"])
+def test_the_cli_accepts_what_compose_and_env_example_give_it(side: str) -> None:
+    """The values compose passes the services, and .env.example's host-side ones, start the real CLI."""
+    example = _env_example()
+    example["CLICKHOUSE_PASSWORD"] = "p@ss:w/rd#1%"  # any character: the login is not in the URL
+    example["DOSSIER_CLICKHOUSE_PASSWORD"] = example["CLICKHOUSE_PASSWORD"]
+    if side == "services":
+        env = {k: _substituted(v, example) for k, v in COMPOSE["x-dossier-env"].items()}
+    else:
+        env = {k: v for k, v in example.items() if k in ENVIRONMENT}
+    seen: list[Settings] = []
+
+    @main.command("probe-settings", hidden=True)
+    @click.pass_obj
+    def probe(settings: Settings) -> None:
+        seen.append(settings)
+
+    try:
+        result = CliRunner().invoke(main, ["probe-settings"], env=env)
+    finally:
+        main.commands.pop("probe-settings")
+    assert result.exit_code == 0, result.output
+    (settings,) = seen
+    server = settings.clickhouse_server
+    assert server is not None and server.password == "p@ss:w/rd#1%" and server.username == "dossier"
+    assert server.read_timeout == 300
+    assert "p@ss" not in repr(settings) and "p@ss" not in str(settings.describe())
