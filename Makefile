@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# The lowest supported ClickHouse (dossier_runtime/engineversion.py), embedded by this chdb-core: the test
+# suite serves it over HTTP too (tests/test_engine_matrix.py), beside the newest one of .venv.
+CH_MINIMUM := 26.3.0
+CH_VENV := .venv-ch$(CH_MINIMUM)
+CH_STAMP := $(CH_VENV)/.installed
 
 .PHONY: demo test lint clean
 
@@ -19,14 +24,19 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
+$(CH_STAMP):
+	$(PYTHON) -m venv $(CH_VENV)
+	$(CH_VENV)/bin/python -m pip install --quiet 'chdb-core==$(CH_MINIMUM)'
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/dossier demo
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(CH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection bench
-	$(BIN)/python -m pytest -n 2 -q
+	DOSSIER_TEST_CHSERVER_PYTHONS=$(CURDIR)/$(CH_VENV)/bin/python $(BIN)/python -m pytest -n 2 -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +44,4 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CH_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

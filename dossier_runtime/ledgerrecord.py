@@ -53,8 +53,9 @@ AppendFn = Callable[[str, bytes], int]
 
 ZERO_UUID: Final = uuid.UUID(int=0)
 
+# UUIDs leave the server as text: ClickHouse before 26.x cannot convert UUID into Arrow (UNKNOWN_TYPE).
 TABLE_SQL: Final = """
-SELECT engine, uuid FROM system.tables WHERE database = currentDatabase() AND name = {table:String}
+SELECT engine, toString(uuid) AS uuid FROM system.tables WHERE database = currentDatabase() AND name = {table:String}
 """
 PARTS_SQL: Final = """
 SELECT name, partition_id, min_block_number, max_block_number, data_version, rows, hash_of_all_files

@@ -60,7 +60,9 @@ Protocol served:
 * ``INSERT`` with a body (chDB has no stdin):
 
   - ``INSERT INTO t (cols) FORMAT X`` → chDB's streaming insert
-    (``send_insert``), the bytes as sent;
+    (``send_insert``), the bytes as sent; chDB before 26.7 has none: the
+    body is spooled to a file and inserted with ``INSERT INTO t (cols)
+    SELECT * FROM file(…, 'X')`` (typed by the table's columns);
   - ``INSERT INTO t (cols) SELECT … FROM input(S) … FORMAT X`` → the body is
     spooled to a file and the statement rewritten: the ``FORMAT X`` clause is
     dropped and ``input(`` becomes ``file({_chserver_body:String}, 'X', ``,
@@ -267,6 +269,16 @@ class Engine:
             return int(written()) if callable(written) else 0
         if "{" in head and request.params:
             raise ShimError(48, "Code: 48. DB::Exception: parameters in INSERT … FORMAT (chserver). (NOT_IMPLEMENTED)")
+        if not hasattr(session.conn, "send_insert"):  # chDB before 26.7: the body through a file, typed by the table
+            spooled = self.spool / f"body-{uuid.uuid4().hex}"
+            spooled.write_bytes(request.data)
+            try:
+                statement = f"{head} SELECT * FROM file({{_chserver_body:String}}, '{fmt}')"
+                result = self._raw(session, statement, "TabSeparated", {"_chserver_body": str(spooled)})
+            finally:
+                spooled.unlink(missing_ok=True)
+            written = getattr(result, "rows_written", None)
+            return int(written()) if callable(written) else 0
         try:
             with session.conn.send_insert(head, fmt) as inserter:
                 inserter.append(request.data)
@@ -492,19 +504,22 @@ def start(
     password: str | None = None,
     timezone: str = "UTC",
     timeout: float = 60,
+    python: str | None = None,
 ) -> ChServer:
     """Start the shim in a subprocess on a free loopback port, its chDB data in ``data_dir``.
 
     ``timezone`` is the server's default time zone (a server's ``<timezone>``
     setting; chDB takes it from ``TZ``): ``timezone()``, and the zone of every
-    ``DateTime`` without one.
+    ``DateTime`` without one. ``python`` is the interpreter that runs the
+    engine (default: this one): another venv's, holding another chdb-core,
+    serves another ClickHouse version (see ``tests/test_engine_matrix.py``).
     """
     password = password or secrets.token_hex(8)
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"{data_dir.name}.log"
     with log.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.chserver", str(data_dir), "--user", user, "--password", password],
+            [python or sys.executable, "-m", "tests.chserver", str(data_dir), "--user", user, "--password", password],
             cwd=Path(__file__).resolve().parent.parent,
             stdout=subprocess.PIPE,
             stderr=err,

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from consumers.cli_migrate import migrate_cmd
 from consumers.migrations import MigrationError, deployed_cluster, migrate, released_migrations, script
+from dossier_runtime import engineversion
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
 from schemas.clusterddl import (
@@ -35,6 +36,7 @@ from schemas.clusterddl import (
     split_statements,
     strip_comments,
 )
+from tests.test_engine_matrix import ENGINES, engine_id
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "dossier"
@@ -360,3 +362,57 @@ def test_the_cluster_ddl_runs_on_chdb_with_a_test_keeper(tmp_path: Path) -> None
     assert out["events"] == out["events_local"] == 9
     assert out["state"] == [["D0", 2], ["D1", 2], ["D2", 2]]
     assert out["daily"] == 9
+
+
+_RUN_RAW = textwrap.dedent(
+    """
+    import json, os, sys
+    import chdb
+
+    conn = chdb.connect(sys.argv[1] + "?config-file=" + sys.argv[2])
+    out = {"version": str(conn.query("SELECT version()", "TabSeparated")).strip(), "ran": 0, "readonly_alters": []}
+    conn.query("CREATE DATABASE IF NOT EXISTS dossier")
+    conn.query("USE dossier")
+    for statement in json.loads(open(sys.argv[3], encoding="utf-8").read()):
+        statement = statement.replace(" ON CLUSTER 'dossier'", "")
+        try:
+            conn.query(statement)
+            out["ran"] += 1
+        except Exception as exc:  # an ALTER of a replicated table needs a writable Keeper session
+            if statement.startswith("ALTER TABLE") and "TABLE_IS_READ_ONLY" in str(exc):
+                out["readonly_alters"].append(statement)
+                continue
+            out["error"] = statement[:300] + ": " + str(exc)[:1500]
+            break
+    tables = conn.query("SELECT name, engine FROM system.tables WHERE database = 'dossier'", "JSONCompact")
+    out["tables"] = dict(json.loads(str(tables))["data"])
+    print(json.dumps(out))
+    sys.stdout.flush()
+    os._exit(0)  # chDB with the test keeper does not close cleanly
+    """
+)
+
+
+@pytest.mark.parametrize("python", ENGINES, ids=engine_id)
+def test_every_generated_statement_runs_on_each_engines_one_node_cluster(python: str, tmp_path: Path) -> None:
+    """Every statement of every released migration's cluster variant, on each engine of test_engine_matrix."""
+    statements = _cluster_ddl()
+    (tmp_path / "ddl.json").write_text(json.dumps(statements), encoding="utf-8")
+    (tmp_path / "cluster.xml").write_text(_CONFIG, encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    args = [str(tmp_path / "data"), str(tmp_path / "cluster.xml"), str(tmp_path / "ddl.json")]
+    done = subprocess.run(
+        [python, "-c", _RUN_RAW, *args], capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert engineversion.supported(out["version"]), out["version"]
+    assert "error" not in out, out["error"]
+    assert out["ran"] + len(out["readonly_alters"]) == len(statements)
+    for statement in out["readonly_alters"]:
+        altered = re.match(rf"ALTER TABLE {DB}\.(\w+) ", statement)
+        assert altered and out["tables"][altered.group(1)].startswith("Replicated"), statement
+    tables = out["tables"]
+    assert {tables[n] for n in ("events", "events_feed", "dossier_state", "daily_events")} == {"Distributed"}
+    assert tables["events_local"] == "ReplicatedMergeTree" and tables["units"] == "ReplicatedReplacingMergeTree"
+    assert {"dossier_state_mv", "daily_events_mv", "daily_counts_view"} <= set(tables)
