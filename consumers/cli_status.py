@@ -53,6 +53,8 @@ def status_cmd(settings: Settings, no_lag: bool, fmt: str, quiet: bool) -> None:
     positions.sort(key=lambda r: r["partition"])
     if summary["unfinished_note"]:
         click.echo(f"warning: {summary['unfinished_note']}", err=True)
+    if summary["broken_note"]:
+        click.echo(f"warning: {summary['broken_note']}", err=True)
     if fmt == "table":
         emit([summary], fmt, ["events", "dossiers", "dead_letters", "last_stored_at", "store"])
         if positions:

@@ -64,7 +64,7 @@ from typing import Any
 from consumers.batch import Gathered, store_gathered
 from consumers.sink import BatchResult, Sink
 from consumers.topicrepair import repair_partition_count
-from dossier_runtime.broker import BrokerHandle, start_broker
+from dossier_runtime.broker import BrokerHandle, record_broker, start_broker, stop_broker
 from dossier_runtime.errors import BrokerError, BrokerRefusedError
 from dossier_runtime.kafka import client_failure, ensure_topic, librdkafka_security, make_group_consumer
 from dossier_runtime.settings import Settings
@@ -120,7 +120,15 @@ def restart_if_exited(
         return None
     port = int(broker.bootstrap.rsplit(":", 1)[1])
     log("the embedded broker exited; starting a new one on the same port (it starts empty)")
-    return start_broker(port=port, log_path=settings.data_dir / "broker.log")
+    restarted = start_broker(port=port, log_path=settings.data_dir / "broker.log")
+    record_broker(settings.data_dir, restarted)  # producers of other processes find it, not the dead one
+    return restarted
+
+
+def stop_restarted(original: BrokerHandle | None, current: BrokerHandle | None) -> None:
+    """Stop the broker :func:`restart_if_exited` started in place of ``original`` (the caller stops that one)."""
+    if current is not None and current is not original:
+        stop_broker(current)
 
 
 class LiveLoader:
@@ -145,6 +153,7 @@ class LiveLoader:
         self.bootstrap = bootstrap
         self.options = options
         self.broker = broker
+        self._initial_broker = broker
         self.log = log
         self.on_assign = on_assign
         self.seal = seal
@@ -496,6 +505,7 @@ class LiveLoader:
                 except Exception as exc:  # closing after a broker loss
                     self.log(f"consumer close: {exc}")
         finally:
+            stop_restarted(self._initial_broker, self.broker)
             self._work.put(None)
             worker.join(timeout=60)
             self._admin = None  # its threads and connections go with it

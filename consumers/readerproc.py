@@ -66,7 +66,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from consumers.batch import Gathered, NativeGroup, StagedGroup, store_staged, store_through
-from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited
+from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited, stop_restarted
 from consumers.readerdecode import BatchDecoder
 from consumers.sink import BatchResult, DeadLetter, RawOf, Sink
 from dossier_runtime.broker import BrokerHandle
@@ -352,6 +352,7 @@ def load_live(
         conn.send((settings, bootstrap, options, quiet, os.getpid(), column_types))
         return process, conn
 
+    original_broker = broker
     reader, ours = start_reader()
     owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
     carried = RunSummary()  # what earlier readers, which crashed, had stored
@@ -391,6 +392,7 @@ def load_live(
             reader.kill()
             reader.wait()
         ours.close()
+        stop_restarted(original_broker, broker)  # a broker restarted here; the caller stops the one it gave
     if owner.error is not None:
         raise owner.error
     if owner.summary is None:

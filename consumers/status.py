@@ -21,6 +21,7 @@ def store_summary(store: Store) -> dict[str, Any]:
         "(SELECT count() FROM dead_letters FINAL), (SELECT maxOrNull(_ingested_at) FROM events)"
     ).rows[0]
     unfinished = [] if any(m.name == "file_loads" for m in waiting) else store.query(UNFINISHED_LOADS_SQL).rows
+    broken = broken_parts(store)
     return {
         "events": row[0],
         "dossiers": row[1],
@@ -30,7 +31,32 @@ def store_summary(store: Store) -> dict[str, Any]:
         "pending_migrations": len(waiting),
         "unfinished_loads": [str(r[0]) for r in unfinished],
         "unfinished_note": unfinished_sentence(unfinished),
+        "broken_parts": broken,
+        "broken_note": broken_sentence(broken),
     }
+
+
+def broken_parts(store: Store) -> dict[str, int]:
+    """Parts ClickHouse found damaged when it opened the store and set aside (``detached/broken*``), by table.
+
+    chDB can acknowledge an insert whose file writes failed (EFBIG past a file-size limit, RELIABILITY.md); the
+    part is found broken at the next start and detached, its rows gone from the table without an error."""
+    rows = store.query(
+        "SELECT table, count() FROM system.detached_parts "
+        "WHERE database = currentDatabase() AND startsWith(ifNull(reason, ''), 'broken') GROUP BY table ORDER BY table"
+    ).rows
+    return {str(table): int(n) for table, n in rows}
+
+
+def broken_sentence(broken: dict[str, int]) -> str:
+    if not broken:
+        return ""
+    where = ", ".join(f"{table} {n}" for table, n in broken.items())
+    return (
+        f"ClickHouse found broken parts when it opened the store and set them aside ({where}; "
+        "system.detached_parts): their rows are not in the store. Load or publish the source events again "
+        "(nothing stored is stored twice), then check with `dossier inspect verify`"
+    )
 
 
 def partition_positions(store: Store, topic: str) -> list[dict[str, Any]]:

@@ -148,6 +148,12 @@ def _write_state(data_dir: Path, handle: BrokerHandle) -> None:
     tmp.replace(data_dir / STATE_FILE)
 
 
+def record_broker(data_dir: Path, handle: BrokerHandle) -> None:
+    """Record ``handle`` as the broker of ``data_dir`` (a loader that restarted the embedded broker it owns), so
+    that other commands find the new one: a stale record makes ``dossier produce publish`` refuse to publish."""
+    _write_state(data_dir, handle)
+
+
 def find_broker(data_dir: Path) -> BrokerHandle | None:
     """The embedded broker already serving ``data_dir``, if one is running."""
     return _read_state(data_dir)

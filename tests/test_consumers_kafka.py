@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import threading
@@ -133,35 +132,6 @@ def _wait_assigned(proc: subprocess.Popen[str], timeout: float = 90) -> None:
 
     threading.Thread(target=read, daemon=True).start()
     assert assigned.wait(timeout), "the loader was not assigned partitions"
-
-
-@pytest.mark.slow
-def test_kill_9_at_random_moments_stores_every_event_exactly_once(
-    broker: BrokerHandle, topic: str, tmp_path: Path
-) -> None:
-    evs = events(6250)  # 50,000 events
-    messages = keyed(evs)
-    slices = [messages[i * len(messages) // 6 : (i + 1) * len(messages) // 6] for i in range(6)]
-    env = _env(tmp_path, broker.bootstrap, topic)
-    rng = random.Random(20240115)
-    kills = 0
-    for part in slices[:5]:
-        publish(broker.bootstrap, topic, part)  # each kill lands while a fresh slice is loading
-        proc = spawn("consume", "run", "--max-events", "1500", "--max-wait", "0.2", env=env)
-        try:
-            _wait_assigned(proc)
-            time.sleep(rng.uniform(0.0, 1.0))
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
-        kills += 1
-    partial = _content(tmp_path)[0]
-    assert 0 < partial < len(evs)
-    publish(broker.bootstrap, topic, slices[5])
-    done = dossier("consume", "run", "--stop-when-idle", "3", "--format", "json", env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert kills == 5
-    assert _content(tmp_path) == (len(evs), len(evs), 0, 0)
 
 
 def test_two_consumers_rebalance_mid_load(broker: BrokerHandle, topic: str, tmp_path: Path) -> None:
