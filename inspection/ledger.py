@@ -111,7 +111,8 @@ FROM integrity_parts WHERE table_uuid = {table_uuid:UUID}
 """
 BREAKS_SQL: Final = "SELECT DISTINCT dossier_id FROM integrity_breaks WHERE table_uuid = {table_uuid:UUID}"
 LAST_RUN_SQL: Final = """
-SELECT toString(run_id) AS run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID} ORDER BY finished_at DESC LIMIT 1
+SELECT toString(run_id) AS run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID}
+ORDER BY finished_at DESC LIMIT 1
 """
 
 
