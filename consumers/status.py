@@ -9,7 +9,7 @@ from consumers.migrations import pending
 from dossier_runtime.errors import RuntimeSetupError, StoreError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
-from schemas.journal import UNFINISHED_LOADS_SQL, unfinished_sentence
+from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sentence, unfinished_sentence
 
 
 def store_summary(store: Store) -> dict[str, Any]:
@@ -41,22 +41,7 @@ def broken_parts(store: Store) -> dict[str, int]:
 
     chDB can acknowledge an insert whose file writes failed (EFBIG past a file-size limit, RELIABILITY.md); the
     part is found broken at the next start and detached, its rows gone from the table without an error."""
-    rows = store.query(
-        "SELECT table, count() FROM system.detached_parts "
-        "WHERE database = currentDatabase() AND startsWith(ifNull(reason, ''), 'broken') GROUP BY table ORDER BY table"
-    ).rows
-    return {str(table): int(n) for table, n in rows}
-
-
-def broken_sentence(broken: dict[str, int]) -> str:
-    if not broken:
-        return ""
-    where = ", ".join(f"{table} {n}" for table, n in broken.items())
-    return (
-        f"ClickHouse found broken parts when it opened the store and set them aside ({where}; "
-        "system.detached_parts): their rows are not in the store. Load or publish the source events again "
-        "(nothing stored is stored twice), then check with `dossier inspect verify`"
-    )
+    return {str(table): int(n) for table, n in store.query(BROKEN_PARTS_SQL).rows}
 
 
 def partition_positions(store: Store, topic: str) -> list[dict[str, Any]]:

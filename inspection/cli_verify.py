@@ -21,7 +21,7 @@ from inspection.cliutil import (
     reader,
 )
 from inspection.verify import KINDS, verify
-from schemas.journal import UNFINISHED_LOADS_SQL, unfinished_sentence
+from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sentence, unfinished_sentence
 
 
 @click.command("verify")
@@ -96,6 +96,7 @@ def verify_cmd(
         report = verify(query, dossier=dossier_id, since=since, coverage=coverage)
         ledger_note = ledger.record_and_tell(store.record_run, report.entry) if record else "not recorded (--no-record)"
         cut_short = _cut_short(store) if dossier_id is None else []
+        broken = {str(t): int(n) for t, n in store.query(BROKEN_PARTS_SQL).rows} if dossier_id is None else {}
     progress.step("done")
     if report.events == 0 and dossier_id is not None:
         raise click.ClickException(
@@ -103,7 +104,9 @@ def verify_cmd(
             "check the code (<unit code>-<yyMMdd>-<nnnn>, e.g. 000.00.31.H29-230207-0042)"
         )
     if report.events == 0 and since is None:
-        note = f"; {unfinished_sentence(cut_short)}" if cut_short else ""
+        note = (f"; {unfinished_sentence(cut_short)}" if cut_short else "") + (
+            f"; {broken_sentence(broken)}" if broken else ""
+        )
         raise click.ClickException(f"the store ({computed_on['store']}) holds no events: nothing to verify{note}")
     counts = report.counts()
     computed_on = {**computed_on, "checked_events": report.events, "checked_dossiers": report.dossiers,
@@ -133,9 +136,12 @@ def verify_cmd(
     if cut_short:  # what is stored may be intact and still not all of a file: never "OK" then
         computed_on["unfinished_loads"] = [str(r[0]) for r in cut_short]
         title = f"{title.replace(': OK, ', ': ', 1)}; but {unfinished_sentence(cut_short)}"
+    if broken:  # rows set aside by the engine are not in what was checked: never "OK" either
+        computed_on["broken_parts"] = broken
+        title = f"{title.replace(': OK, ', ': ', 1)}; but {broken_sentence(broken)}"
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip
-    exit_with_findings(not report.ok or bool(cut_short), no_fail=False)
+    exit_with_findings(not report.ok or bool(cut_short) or bool(broken), no_fail=False)
 
 
 def _cut_short(store: Store) -> list[Any]:

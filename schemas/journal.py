@@ -28,3 +28,22 @@ def unfinished_sentence(rows: Sequence[Sequence[Any]]) -> str:
         f"{len(rows)} file load(s) cut short, part of them may be stored: {names}; "
         f"complete them with `dossier consume load {paths}`"
     )
+
+
+#: (table, parts) of the parts ClickHouse found damaged when it opened the store and set aside (``detached/broken*``).
+BROKEN_PARTS_SQL: Final = """
+SELECT table, count() FROM system.detached_parts
+WHERE database = currentDatabase() AND startsWith(ifNull(reason, ''), 'broken') GROUP BY table ORDER BY table
+"""
+
+
+def broken_sentence(broken: dict[str, int]) -> str:
+    """What to tell a person about parts set aside as broken ('' when there is none)."""
+    if not broken:
+        return ""
+    where = ", ".join(f"{table} {n}" for table, n in broken.items())
+    return (
+        f"ClickHouse found broken parts when it opened the store and set them aside ({where}; "
+        "system.detached_parts): their rows are not in the store. Load or publish the source events again "
+        "(nothing stored is stored twice), then check with `dossier inspect verify`"
+    )

@@ -155,3 +155,26 @@ def test_an_event_id_reused_by_a_later_load_is_found_by_verify(tmp_path: Path) -
     )
     one = dossier("inspect", "verify", "--dossier", second, "--format", "json", env=env)
     assert one.returncode == 3 and json.loads(one.stdout)["computed_on"]["event-id-reused"] == 2
+
+
+def test_parts_set_aside_as_broken_keep_verify_from_saying_ok(tmp_path: Path) -> None:
+    """What the engine sets aside at start (detached/broken-on-start_…) is not in what verify reads: not OK then."""
+    from dossier_runtime.settings import Settings
+    from dossier_runtime.store import opened_store
+
+    data = tmp_path / "data"
+    env = {"DOSSIER_DATA_DIR": str(data)}
+    assert dossier("consume", "load", str(write_container(tmp_path / "a.avro", events(2))), env=env).returncode == 0
+    later = write_container(tmp_path / "b.avro", events(2, start=60))
+    assert dossier("consume", "load", str(later), env=env).returncode == 0
+    with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
+        part = store.query(
+            "SELECT name FROM system.parts WHERE table = 'events' AND active ORDER BY modification_time LIMIT 1"
+        ).scalar()
+        store.command(f"ALTER TABLE events DETACH PART '{part}'")
+        detached = Path(str(store.query("SELECT path FROM system.detached_parts WHERE table = 'events'").scalar()))
+    detached.rename(detached.with_name(f"broken-on-start_{detached.name}"))  # as the engine names a damaged part
+    out = dossier("inspect", "verify", env=env)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "ClickHouse found broken parts when it opened the store and set them aside (events 1" in out.stdout
+    assert ": OK" not in out.stdout
