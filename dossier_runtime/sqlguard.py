@@ -173,6 +173,7 @@ class _Catalogue:
     allowed: frozenset[str]
     allowed_ci: frozenset[str]  # lower-cased names the engine matches in any case
     aggregates: frozenset[str]
+    aggregates_ci: frozenset[str]  # lower-cased aggregates the engine matches in any case
     refused: Mapping[str, str]  # lower-cased name -> reason
 
 
@@ -196,7 +197,8 @@ def catalogue() -> _Catalogue:
         if line and not line.startswith("#"):
             name, _, reason = line.partition("\t")
             refused[name.lower()] = reason
-    return _Catalogue(frozenset(allowed), frozenset(allowed_ci), frozenset(aggregates), refused)
+    aggregates_ci = frozenset(a.lower() for a in aggregates if a.lower() in allowed_ci)
+    return _Catalogue(frozenset(allowed), frozenset(allowed_ci), frozenset(aggregates), aggregates_ci, refused)
 
 
 def function_refusal(name: str) -> str | None:
@@ -223,13 +225,8 @@ def _aggregate_with_combinators(name: str, cat: _Catalogue) -> bool:
                 break
         else:
             return False
-        if base in cat.aggregates or (base.lower() in cat.allowed_ci and _is_aggregate_ci(base, cat)):
+        if base in cat.aggregates or base.lower() in cat.aggregates_ci:
             return True
-
-
-def _is_aggregate_ci(name: str, cat: _Catalogue) -> bool:
-    lower = name.lower()
-    return any(agg.lower() == lower for agg in cat.aggregates)
 
 
 def check_tree(tree: Any, *, database: str, databases: Collection[str], tables: Collection[str]) -> None:

@@ -93,7 +93,8 @@ def rule_coverage(
             reasons.update({f"{gap}: part {part} not judged": n for gap, n in gaps.items()})
         elif rule_id in catalogue_rules and gap_dossiers:
             reasons.update(gaps)
-            unassessable = either + gap_dossiers - _both(query, rule_id, scope, bound, gaps)
+            overlap = _both(query, rule_id, scope, bound, gaps) if either else 0  # none unknown: none in both
+            unassessable = either + gap_dossiers - overlap
         out[rule_id] = RuleCoverage(rule_id, total, unassessable, {k: v for k, v in reasons.items() if v})
     return out
 
