@@ -95,6 +95,7 @@ def _version() -> str:
 @click.option("--kafka-ssl-cafile", envvar="DOSSIER_KAFKA_SSL_CAFILE", hidden=True)
 @click.option("--pseudonym-key", envvar="DOSSIER_PSEUDONYM_KEY", hidden=True)
 @click.option("--working-hours", envvar="DOSSIER_WORKING_HOURS", hidden=True)
+@click.option("--inspector", envvar="DOSSIER_INSPECTOR", hidden=True)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -114,6 +115,7 @@ def main(
     kafka_ssl_cafile: str | None,
     pseudonym_key: str | None,
     working_hours: str | None,
+    inspector: str | None,
 ) -> None:
     """dossier-audit: event-sourced audit and inspection of administrative-procedure dossiers.
 
@@ -148,6 +150,7 @@ def main(
             clickhouse_cluster=clickhouse_cluster or None,
             pseudonym_key=pseudonym_key.encode() if pseudonym_key else None,
             working_hours=working_hours,
+            inspector=inspector or None,
         )
     except SettingsError as exc:
         raise SettingsRefused(str(exc)) from None

@@ -60,6 +60,7 @@ ENVIRONMENT: Final = {
     "DOSSIER_CLICKHOUSE_CLUSTER": "ClickHouse cluster (remote_servers name), sharded and replicated; unset = one node.",
     "DOSSIER_PSEUDONYM_KEY": "Secret key of applicant pseudonyms (HMAC); at least 16 bytes.",
     "DOSSIER_WORKING_HOURS": "Working hours, default 07:00-11:30,13:30-17:00.",
+    "DOSSIER_INSPECTOR": "Who runs `dossier inspect` commands, for the store's access log; default the OS user.",
 }
 
 
@@ -282,6 +283,7 @@ class Settings:
     clickhouse_cluster: str | None = None
     pseudonym_key: bytes | None = dataclasses.field(default=None, repr=False)
     working_hours: str | None = None
+    inspector: str | None = None  # recorded in the access log; None = the OS user
 
     def __post_init__(self) -> None:
         if self.embedded_kafka and self.kafka_security.protocol != "PLAINTEXT":

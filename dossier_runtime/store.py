@@ -48,6 +48,8 @@ from typing import Any, Final, Literal
 
 import pyarrow as pa
 
+from dossier_runtime import accessrecord
+from dossier_runtime.accessrecord import Access, AccessLogError
 from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Entry, Recorded
 from dossier_runtime.ledgerrecord import write as write_ledger
@@ -224,6 +226,35 @@ class Store:
         write_ledger(self.append, entry)
         return entry.recorded()
 
+    def access_refusal(self) -> str | None:
+        """Why an access to this store could not be recorded now (None when it can): asked before an inspection.
+
+        The log must exist and, when this process opened an embedded store, its directory must take writes.
+        Through an owner's endpoint or on a server the append itself is the proof (the owner or the grants).
+        """
+        if not accessrecord.exists(_rows(self._backend)):
+            return "the store has no access log (it predates migration 0013): run `dossier consume migrate`"
+        if isinstance(self._backend, ChdbBackend) and not os.access(self._backend.path, os.W_OK):
+            return f"the store in {self._backend.path} is read-only"
+        return None
+
+    def record_access(self, access: Access) -> accessrecord.Entry:
+        """Chain ``access`` onto the access log (:mod:`dossier_runtime.accessrecord`), whatever this store's role.
+
+        Through another process's endpoint the owner chains and appends it (one append at a time); here it
+        goes on a writing session of its own. :class:`AccessLogError` when it cannot be recorded.
+        """
+        try:
+            if isinstance(self._backend, EndpointBackend):
+                answer = self._backend.record_access(access.to_json())
+                return accessrecord.Entry(int(answer["seq"]), str(answer["prev_hash"]), access, str(answer["hash"]))
+            with _writing(self._backend) as writer:
+                return accessrecord.append(_rows(writer), _jsonl_insert(writer), access)
+        except AccessLogError:
+            raise
+        except (StoreError, KeyError, ValueError) as exc:
+            raise AccessLogError(f"the access log refused the entry: {exc}") from exc
+
     def _require_writer(self) -> None:
         if self.role != "writer":
             raise StoreError("this store was opened for reading; writes need open_store(..., role='writer')")
@@ -246,6 +277,36 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _rows(backend: Backend) -> accessrecord.QueryFn:
+    """``query(sql, params) -> rows`` on ``backend``."""
+
+    def query(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        batches = list(backend.batches(sql, params, None))
+        return table_to_result(pa.Table.from_batches(batches) if batches else pa.table({})).rows
+
+    return query
+
+
+def _jsonl_insert(backend: Backend) -> accessrecord.InsertFn:
+    return lambda statement, rows: backend.insert(statement, "JSONEachRow", [rows], None)
+
+
+@contextlib.contextmanager
+def _writing(backend: Backend) -> Iterator[Backend]:
+    """``backend`` if it writes, else a writing session of its own on the same store (closed after)."""
+    if isinstance(backend, ChdbBackend) and backend.readonly:
+        writer: Backend = ChdbBackend(backend.path, backend.database, readonly=False)
+    elif isinstance(backend, ServerBackend) and backend.readonly:
+        writer = ServerBackend(backend.server, readonly=False)
+    else:
+        yield backend
+        return
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 def _settings(settings: Mapping[str, Any] | None) -> dict[str, str] | None:

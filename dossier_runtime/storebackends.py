@@ -688,6 +688,17 @@ class EndpointBackend:
             raise StoreError("the store endpoint answered a record request with something else than an object")
         return answer
 
+    def record_access(self, access: dict[str, Any]) -> dict[str, Any]:
+        """Ask the owner to chain and append an access (an ``accessrecord.Access``); it answers seq and hash."""
+        response = self._post("/record-access", access)
+        try:
+            answer = json.loads(response.read())
+        finally:
+            response.close()
+        if not isinstance(answer, dict):
+            raise StoreError("the store endpoint answered an access record with something else than an object")
+        return answer
+
     def insert(self, statement: str, fmt: str, chunks: Iterable[bytes], data_params: Mapping[str, Any] | None) -> int:
         raise StoreError(
             f"the store is owned by another dossier process (pid {self.pid}), which only serves reads; "

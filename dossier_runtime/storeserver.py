@@ -24,6 +24,11 @@ Protocol (internal, versioned by this module only):
   read this directory, so a key kept here would not keep them from forging;
   recomputing does. ``POST /append`` (rows for the ledger, as before) is
   refused with 403;
+* ``POST /record-access`` with an access (:class:`~dossier_runtime.accessrecord.Access`: who, when, the
+  command, its parameters, rows, output hash, exit code, how it came) → ``{"seq", "prev_hash", "hash"}``:
+  a reading command's entry in the access log. The fields are the reader's own declaration (checked for
+  form and size, 400 otherwise); its place in the chain is the owner's, which appends one entry at a time;
+  500 when the log cannot take it (no access log: migrate);
 * ``POST /query`` with ``{"sql", "params" (ClickHouse text form), "settings"}``:
   each request gets a session of its own where the ``settings`` (only the
   limits of :data:`~dossier_runtime.storebackends.READER_SETTINGS`) are set
@@ -46,6 +51,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
+from dossier_runtime import accessrecord
 from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Claim, LedgerClaimError, QueryFn, record_claim
 from dossier_runtime.storebackends import (
@@ -65,6 +71,7 @@ class _Server(ThreadingHTTPServer):
     database: str
     token: str
     data_dir: Path
+    access_lock: threading.Lock
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -116,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/record-verify":
             self._record_verify()
+            return
+        if self.path == "/record-access":
+            self._record_access()
             return
         if self.path == "/append":
             self._json(403, {"error": _NO_APPEND})
@@ -187,6 +197,29 @@ class _Handler(BaseHTTPRequestHandler):
             backend.close()
         self._json(200, recorded.to_json())
 
+    def _record_access(self) -> None:
+        """A reader's access: its declaration chained onto the access log by the owner, one append at a time."""
+        try:
+            access = accessrecord.Access.from_json(self._request())
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"error": f"bad access record: {exc}"})
+            return
+        backend = self._backend(readonly=False)
+        if backend is None:
+            return
+        try:
+            with self.server.access_lock:
+                entry = accessrecord.append(_rows_of(backend), _jsonl_insert(backend), access)
+        except StoreQueryError as exc:
+            self._json(500, {"error": f"the owner could not record the access: {exc}", "code": exc.code})
+            return
+        except StoreError as exc:
+            self._json(500, {"error": str(exc)})
+            return
+        finally:
+            backend.close()
+        self._json(200, {"seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash})
+
 
 _NO_APPEND: Final = (
     "the owner takes no rows for the integrity ledger: it records a verify run itself from a claim "
@@ -206,6 +239,10 @@ def _rows_of(backend: ChdbBackend) -> QueryFn:
     return query
 
 
+def _jsonl_insert(backend: ChdbBackend) -> accessrecord.InsertFn:
+    return lambda statement, rows: backend.insert(statement, "JSONEachRow", [rows], None)
+
+
 class StoreEndpoint:
     """Serve reads of an open embedded store on loopback until :meth:`close`."""
 
@@ -217,6 +254,7 @@ class StoreEndpoint:
         self.server.database = database
         self.server.token = secrets.token_hex(16)
         self.server.data_dir = data_dir
+        self.server.access_lock = threading.Lock()
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, name="store-endpoint", daemon=True)
         self._thread.start()

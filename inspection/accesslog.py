@@ -9,7 +9,11 @@ module lists the entries, recomputes the chain (:func:`verify`), and gives the h
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Final
 
 from dossier_runtime.accessrecord import GENESIS, Access, Entry, chain
@@ -30,6 +34,12 @@ ENTRY_COLUMNS: Final = (
 )
 FINDING_COLUMNS: Final = ("kind", "seq", "detail")
 
+#: Parameters never recorded, only that they were given: anything named like a secret.
+SECRET_PARAM: Final = re.compile(r"(password|secret|token|key)$|passphrase", re.I)
+#: Free text that may carry clear personal data (an inspector's SQL and its values): recorded as SHA-256.
+FREE_TEXT_PARAMS: Final = {"sql": frozenset({"query", "param_pairs"})}
+WITHHELD: Final = "(withheld)"
+
 _HEAD_SQL: Final = "SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1"
 _EXISTS_SQL: Final = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'access_log'"
 _ENTRIES_SQL: Final = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM access_log ORDER BY seq, hash"  # noqa: S608
@@ -45,6 +55,41 @@ class Finding:
 
     def row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def recorded_params(command: str, params: Mapping[str, Any]) -> str:
+    """The parameters of ``command`` as the access log keeps them: canonical JSON, secrets withheld.
+
+    Values are as parsed (paths and dates as text); unset ones are left out. Free text is kept as
+    ``sha256:<hex>`` of its UTF-8, so a statement shown later can be matched against the log.
+    """
+    kept: dict[str, Any] = {}
+    for name, value in sorted(params.items()):
+        if value is None or value == () or value is False:
+            continue
+        if SECRET_PARAM.search(name):
+            kept[name] = WITHHELD
+        elif name in FREE_TEXT_PARAMS.get(command, ()):
+            kept[name] = _hashed(value)
+        else:
+            kept[name] = _plain(value)
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hashed(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_hashed(v) for v in value]
+    return "sha256:" + hashlib.sha256(str(value).encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def has_log(store: Store) -> bool:
@@ -65,10 +110,9 @@ def head(store: Store) -> tuple[int, bytes] | None:
     return int(rows[0][0]), bytes.fromhex(str(rows[0][1]))
 
 
-def entries(store: Store, *, last: int | None = None) -> list[dict[str, Any]]:
-    """The entries by seq (the ``last`` ones only, when given), as named rows."""
-    rows = store.query(_ENTRIES_SQL).named()
-    return rows[-last:] if last else rows
+def entries(store: Store) -> list[dict[str, Any]]:
+    """Every entry by seq, as named rows."""
+    return store.query(_ENTRIES_SQL).named()
 
 
 def verify(rows: Sequence[dict[str, Any]]) -> list[Finding]:

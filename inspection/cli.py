@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from inspection.cli_access import AccessLoggedGroup, access_log_cmd
 from inspection.cli_accountability import accountability_cmd
 from inspection.cli_audit import audit_cmd, rules_cmd
 from inspection.cli_export import export_cmd
@@ -14,11 +15,12 @@ from inspection.cli_sql import sql_cmd
 from inspection.cli_verify import verify_cmd
 
 
-@click.group("inspect")
+@click.group("inspect", cls=AccessLoggedGroup)
 def inspect_group() -> None:
     """Replay dossiers, run audit rules, score units, verify integrity, export.
 
-    Every report states what it was computed on. Exit codes: 0 ok, 1 the store
+    Every report states what it was computed on, and every command that reads
+    the store is recorded in its access log (inspect access-log). Exit codes: 0 ok, 1 the store
     cannot be used (the message says what to do), 2 usage error, 3 findings.
 
     \b
@@ -40,5 +42,6 @@ for _command in (
     flow_cmd,
     export_cmd,
     sql_cmd,
+    access_log_cmd,
 ):
     inspect_group.add_command(_command)

@@ -9,6 +9,8 @@
   inspector can reproduce it. Table output prints it above the table; JSON
   wraps rows as ``{"computed_on": …, "<rows>": […]}``; JSON Lines and CSV keep
   stdout to rows and print it on stderr (unless ``--quiet``).
+* The access log: every command that opens the store with :func:`reader` is recorded in the store's access
+  log after it ran (:mod:`inspection.cli_access`), and refused when it could not be.
 * Store problems (no store yet, the store busy in another process, a server
   that cannot be reached) become one actionable sentence, exit code 1.
 """
@@ -32,6 +34,8 @@ from dossier_runtime.store import Store, StoreQueryError, open_store
 from schemas.rendering import render
 
 EXIT_FINDINGS: Final = 3
+#: Where the ``inspect`` group keeps the command's access session (:class:`inspection.cli_access.AccessSession`).
+ACCESS_KEY: Final = "dossier.access"
 UNIT_LEVELS: Final = ("city", "department", "district", "commune")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -201,6 +205,7 @@ def reader(settings: Settings) -> Iterator[Store]:
         store = open_store(settings, role="reader")
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    kept = _kept_for_the_record(store, settings)
     try:
         yield store
     except StoreQueryError as exc:
@@ -217,7 +222,35 @@ def reader(settings: Settings) -> Iterator[Store]:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        if not kept:
+            store.close()
+
+
+def _kept_for_the_record(store: Store, settings: Settings) -> bool:
+    """Hand ``store`` to the command's access session (True: the session closes it after recording the access).
+
+    Fails closed: a store that cannot record this access is not read (exit 1, the store closed).
+    """
+    ctx = click.get_current_context(silent=True)
+    session = ctx.meta.get(ACCESS_KEY) if ctx is not None else None
+    if session is None:
+        return False
+    try:
+        refusal = store.access_refusal()
+    except StoreError as exc:
+        refusal = str(exc)
+    if refusal is not None:
         store.close()
+        raise click.ClickException(f"not run, since this inspection could not be recorded in the access log: {refusal}")
+    return bool(session.attach(store, settings))
+
+
+def returned(rows: int) -> None:
+    """Tell the command's access session how many rows the command returned."""
+    ctx = click.get_current_context(silent=True)
+    session = ctx.meta.get(ACCESS_KEY) if ctx is not None else None
+    if session is not None:
+        session.returned(rows)
 
 
 def provenance(store: Store) -> dict[str, Any]:
@@ -250,6 +283,7 @@ def emit(
     quiet: bool = False,
 ) -> None:
     """Print a report's rows with its provenance, in the chosen format."""
+    returned(len(rows))
     if fmt == "json":
         data = [{c: r.get(c) for c in columns} for r in rows]
         body = json.loads(render(data, "json", columns)) if data else []
