@@ -99,7 +99,9 @@ class AccessSession:
             return False
         ctx = click.get_current_context()
         self.store, self.inspector = store, inspector_name(settings)
-        self.command, self.params = ctx.command_path, accesslog.recorded_params(ctx.info_name or "", ctx.params)
+        # Named as the umbrella command is installed, whatever the program was called (python -m, a test runner).
+        self.command = " ".join(["dossier", *ctx.command_path.split(" ")[1:]])
+        self.params = accesslog.recorded_params(ctx.info_name or "", ctx.params)
         return True
 
     def returned(self, rows: int) -> None:
