@@ -16,6 +16,8 @@ import click
 
 from consumers.cli import consume_group
 from dossier_audit.demo import demo_cmd
+from dossier_audit.keys import keys_group
+from dossier_audit.verifyproof import verify_proof_cmd
 from dossier_runtime.errors import SettingsError
 from dossier_runtime.settings import (
     DEFAULT_CLICKHOUSE_READ_TIMEOUT,
@@ -162,3 +164,5 @@ main.add_command(produce_group)
 main.add_command(consume_group)
 main.add_command(inspect_group)
 main.add_command(demo_cmd)
+main.add_command(keys_group)
+main.add_command(verify_proof_cmd)

@@ -60,6 +60,7 @@ ENVIRONMENT: Final = {
     "DOSSIER_CLICKHOUSE_CLUSTER": "ClickHouse cluster (remote_servers name), sharded and replicated; unset = one node.",
     "DOSSIER_PSEUDONYM_KEY": "Secret key of applicant pseudonyms (HMAC); at least 16 bytes.",
     "DOSSIER_WORKING_HOURS": "Working hours, default 07:00-11:30,13:30-17:00.",
+    "DOSSIER_SIGNING_KEY": "Ed25519 private key file (PEM) that signs digests (`dossier keys new`); never printed.",
     "DOSSIER_INSPECTOR": "Who runs `dossier inspect` commands, for the store's access log; default the OS user.",
 }
 

@@ -7,6 +7,7 @@ import click
 from inspection.cli_access import AccessLoggedGroup, access_log_cmd
 from inspection.cli_accountability import accountability_cmd
 from inspection.cli_audit import audit_cmd, rules_cmd
+from inspection.cli_digest import digest_cmd, prove_cmd
 from inspection.cli_export import export_cmd
 from inspection.cli_process import flow_cmd, variants_cmd
 from inspection.cli_replay import replay_cmd
@@ -38,6 +39,8 @@ for _command in (
     scorecard_cmd,
     accountability_cmd,
     verify_cmd,
+    digest_cmd,
+    prove_cmd,
     variants_cmd,
     flow_cmd,
     export_cmd,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
+from inspection import digest as digests
 from inspection import ledger
+from inspection.against import AGAINST_KINDS, access_log, compare
 from inspection.cliutil import (
+    EXIT_FINDINGS,
     Progress,
     emit,
     exit_with_findings,
@@ -20,7 +24,8 @@ from inspection.cliutil import (
     quiet_option,
     reader,
 )
-from inspection.verify import KINDS, verify
+from inspection.verify import KINDS, Finding, verify
+from schemas.evidence import EvidenceError, check_digest, load_public_key
 from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sentence, unfinished_sentence
 
 
@@ -43,6 +48,20 @@ from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sente
     show_default=True,
     help="Put a full run on the integrity ledger, so the audit's INTEGRITY-HASH recomputes only what changed since.",
 )
+@click.option(
+    "--against",
+    "against_path",
+    metavar="DIGEST",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also prove the store holds, for every dossier of this signed digest, the history up to its head.",
+)
+@click.option(
+    "--public-key",
+    "public_key_path",
+    metavar="PUB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The digest signer's public key (signing.pub); required with --against.",
+)
 @format_option
 @quiet_option
 @pass_settings
@@ -52,6 +71,8 @@ def verify_cmd(
     since_text: str | None,
     use_ledger: bool,
     record: bool,
+    against_path: Path | None,
+    public_key_path: Path | None,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -78,15 +99,24 @@ def verify_cmd(
     cheap run to schedule after each load, with a full run now and then.
 
     \b
+    With --against DIGEST (and --public-key PUB), also: the digest's signature
+    holds, and for every dossier of the digest the store holds an event at the
+    digest's last seq whose hash is the digest's head (later events allowed):
+    a chain rewritten and re-hashed consistently, a deleted dossier or deleted
+    events are named (exit 3). The heads file must sit next to the digest.
+
+    \b
     Examples:
       dossier inspect verify
       dossier inspect verify --dossier 000.00.31.H29-240207-0042 --format json
       dossier inspect verify --since 2026-11-27T10:15:02.123456+00:00
       dossier inspect verify --use-ledger
+      dossier inspect verify --against digest.json --public-key keys/signing.pub
     """
     if use_ledger and (since_text is not None or dossier_id is not None):
         raise click.UsageError("--use-ledger verifies the whole store; it does not go with --since or --dossier")
     since = _watermark(since_text)
+    signed_body = _signed_body(against_path, public_key_path, since_text is not None or dossier_id is not None)
     progress = Progress(quiet)
     with reader(settings) as store:
         computed_on = provenance(store)
@@ -97,6 +127,7 @@ def verify_cmd(
         ledger_note = ledger.record_and_tell(store.record_run, report.entry) if record else "not recorded (--no-record)"
         cut_short = _cut_short(store) if dossier_id is None else []
         broken = {str(t): int(n) for t, n in store.query(BROKEN_PARTS_SQL).rows} if dossier_id is None else {}
+        against = _against(store, against_path, signed_body, progress) if against_path and signed_body else None
     progress.step("done")
     if report.events == 0 and dossier_id is not None:
         raise click.ClickException(
@@ -139,9 +170,72 @@ def verify_cmd(
     if broken:  # rows set aside by the engine are not in what was checked: never "OK" either
         computed_on["broken_parts"] = broken
         title = f"{title.replace(': OK, ', ': ', 1)}; but {broken_sentence(broken)}"
+    if against is not None:
+        title = _with_against(title, against, rows, computed_on, report.first_divergence)
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
          key="findings", title=title, quiet=quiet)  # fmt: skip
-    exit_with_findings(not report.ok or bool(cut_short) or bool(broken), no_fail=False)
+    exit_with_findings(not report.ok or bool(cut_short) or bool(broken) or bool(against and against[0]), no_fail=False)
+
+
+def _signed_body(path: Path | None, public_key: Path | None, partial: bool) -> dict[str, Any] | None:
+    """``--against``: the digest's body once its signature holds; a forged or altered digest is a finding (exit 3)."""
+    if path is None:
+        if public_key is not None:
+            raise click.UsageError("--public-key goes with --against DIGEST")
+        return None
+    if partial:
+        raise click.UsageError("--against compares the whole store; it does not go with --since or --dossier")
+    if public_key is None:
+        raise click.UsageError("--against needs --public-key PUB, the signer's signing.pub")
+    try:
+        key = load_public_key(public_key.read_bytes())
+        signed = digests.read_signed(path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {exc.filename}: {exc.strerror}") from None
+    except EvidenceError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        return check_digest(signed, key)
+    except EvidenceError as exc:
+        click.echo(f"Digest {path} refused: {exc}", err=True)
+        raise SystemExit(EXIT_FINDINGS) from None
+
+
+def _against(store: Store, path: Path, body: dict[str, Any], progress: Progress) -> tuple[list[Finding], int, str]:
+    """Findings of the store against the digest, how many dossiers were compared, and the digest's name."""
+    progress.step(f"comparing {body['dossiers']:,} dossier heads with digest {path}")
+    try:
+        found, compared = compare(store, digests.stored_heads(path, body))
+        found += access_log(store, body)
+    except EvidenceError as exc:
+        click.echo(f"Digest {path} refused: {exc}", err=True)
+        raise SystemExit(EXIT_FINDINGS) from None
+    return found, compared, f"{path} ({body['created_at']}, root {body['tree']['root'][:16]}…)"
+
+
+def _with_against(
+    title: str,
+    against: tuple[list[Finding], int, str],
+    rows: list[dict[str, Any]],
+    computed_on: dict[str, Any],
+    first: dict[str, int],
+) -> str:
+    found, compared, name = against
+    computed_on["against"] = name
+    computed_on["against_dossiers"] = compared
+    computed_on.update({kind: sum(1 for f in found if f.kind == kind) for kind in AGAINST_KINDS})
+    for f in found:
+        first_seq = min(first.get(f.dossier_id, f.seq), f.seq)
+        rows.append({"kind": f.kind, "dossier_id": f.dossier_id, "seq": f.seq, "first_divergent_seq": first_seq,
+                     "detail": f.detail})  # fmt: skip
+    rows.sort(key=lambda r: (r["dossier_id"], r["seq"], r["kind"]))
+    if not found:
+        return f"{title}; against digest {name}: all {compared:,} dossiers hold the history it signed"
+    head = found[0]
+    return (
+        f"{title.replace(': OK, ', ': ', 1)}; against digest {name}: {len({f.dossier_id for f in found}):,} of "
+        f"{compared:,} dossier(s) diverge, the first {head.dossier_id} at seq {head.seq} ({head.kind})"
+    )
 
 
 def _cut_short(store: Store) -> list[Any]:
