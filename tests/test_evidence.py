@@ -339,6 +339,29 @@ def test_a_proof_verifies_with_the_public_key_alone_and_any_tampering_is_caught(
         assert result.exit_code == 3 and expected in result.output, (expected, result.output)
 
 
+def test_the_hand_check_of_docs_evidence_md_accepts_a_proof_and_refuses_a_tampered_one(
+    case: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import re
+    import subprocess
+    import sys
+
+    docs = (Path(__file__).resolve().parent.parent / "docs/evidence.md").read_text(encoding="utf-8")
+    script = tmp_path / "check.py"
+    script.write_text(re.findall(r"```python\n(.*?)```", docs, flags=re.DOTALL)[-1])
+    data, digest, pub = case
+    out = tmp_path / "proof.json"
+    assert _prove(data, digest, DOSSIERS[0], out).exit_code == 0
+    run = [sys.executable, str(script), str(out), str(pub)]
+    valid = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert valid.returncode == 0 and f"valid: {DOSSIERS[0]} seq 1 .. 4" in valid.stdout, valid.stderr
+    proof = json.loads(out.read_text())
+    proof["audit_path"][0] = "00" * 32
+    out.write_text(json.dumps(proof))
+    refused = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "does not lead to the signed root" in refused.stderr
+
+
 def test_no_proof_of_a_history_the_store_no_longer_holds(case: tuple[Path, Path, Path], tmp_path: Path) -> None:
     data, digest, _pub = case
     with _writer(data) as store:
