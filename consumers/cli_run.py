@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from collections import Counter
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import click
 
+from consumers.brokenparts import record_replayed, replay_sentence, unreplayed
 from consumers.cli_dead import EXIT_DEAD_LETTERS, dead_letter_summary
 from consumers.cliutil import emit, format_option, logger, pass_settings, quiet_option, user_errors
 from consumers.live import DEFAULT_GROUP, DEFAULT_MAX_EVENTS, RunOptions
@@ -73,12 +75,20 @@ def run_cmd(
     try:
         with user_errors(), opened_store(settings, role="writer") as store, _broker(settings) as (bootstrap, handle):
             migrate(store, cluster=cluster_of(settings))
+            broken = unreplayed(store, settings.data_dir)
+            if broken:
+                log(replay_sentence(broken))
+                options = dataclasses.replace(options, replay_from_start=True)
             sink = Sink(store)
             try:
                 log(f"loading {settings.topic} from {bootstrap} into {store.location}")
                 summary = load_live(settings, sink, bootstrap, options, stop, broker=handle, log=log, quiet=quiet)
             finally:
                 sink.close()
+            if broken and summary.replayed:
+                record_replayed(settings.data_dir, broken)
+            elif broken:
+                log("the replay did not reach the end of the topic; the next `dossier consume run` replays again")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -83,6 +83,7 @@ class RunOptions:
     max_wait_s: float = 0.5
     progress_every_s: float = 5.0
     stop_after_idle_s: float | None = None  # for tests and one-shot catch-up: stop when idle this long
+    replay_from_start: bool = False  # read every partition again from its earliest offset once assigned
 
 
 @dataclasses.dataclass
@@ -90,6 +91,7 @@ class RunSummary:
     batches: int = 0
     totals: BatchResult = dataclasses.field(default_factory=BatchResult)
     broker_resets: int = 0
+    replayed: bool = False  # a replay from the start (RunOptions.replay_from_start) reached the end of the topic
 
 
 @dataclasses.dataclass
@@ -180,6 +182,8 @@ class LiveLoader:
         self._topic_id_settles = 0.0
         self._admin: Any = None  # for the topic id (librdkafka's metadata does not carry it)
         self._rewind: set[int] = set()  # partitions to read again from the start after a reset
+        self._replay = options.replay_from_start  # a replay from the start is still to begin
+        self._replaying = False  # begun, the end of the topic not reached yet
         self._said: dict[str, float] = {}  # client errors said, by kind: when
         self._refused: BrokerRefusedError | None = None  # the broker refused our login or TLS: the run ends
         self._logger = _quiet_logger(self._client_error)
@@ -356,8 +360,15 @@ class LiveLoader:
             self._known_topic_id = topic_id
         assignment = self.consumer.assignment()
         reset = self._offsets_vanished(assignment) or self._behind_position(assignment) or reset
+        replay = self._replay and bool(assignment)
         if reset:
             self.summary.broker_resets += 1
+        if replay:
+            self._replay, self._replaying = False, True
+            self.log("replaying the topic from its earliest offsets (see above); stored events are not stored twice")
+        elif not reset:
+            self._note_replay_end(assignment)
+        if reset or replay:
             self._epoch += 1
             self._gathered.close()
             self._gathered = Gathered(self.topic)
@@ -366,8 +377,27 @@ class LiveLoader:
             self._committed.clear()
             self._topic_id_settles = time.monotonic() + 10.0
             self._rewind = {tp.partition for tp in assignment}
-            self.log("reading every assigned partition again from the start; stored events are not stored twice")
+            if reset:
+                self.log("reading every assigned partition again from the start; stored events are not stored twice")
         self._rewind_now()
+
+    def _note_replay_end(self, assignment: list[Any]) -> None:
+        if self._replaying and self._caught_up(assignment):
+            self._replaying, self.summary.replayed = False, True
+            self.log("the replay from the earliest offsets reached the end of the topic")
+
+    def _caught_up(self, assignment: list[Any]) -> bool:
+        """Every assigned partition read to its high watermark, and everything read stored."""
+        if self._rewind or self._count or not self._idle():
+            return False
+        positions = self._positions(assignment)
+        if len(positions) != len(assignment):
+            return False
+        for tp, position in positions.items():
+            high = self._high(tp)
+            if high is None or (position if position is not None else 0) < high:
+                return False
+        return True
 
     def _offsets_vanished(self, assignment: list[Any]) -> bool:
         """The group's committed offsets are gone where we had committed: the broker forgot everything."""
@@ -570,7 +600,9 @@ class LiveLoader:
                 last_check = now
             self.progress()
             idle = options.stop_after_idle_s
-            if idle is not None and not self._count and self._idle() and now - idle_since >= idle:
+            waiting = self._replay or self._rewind  # a replay still to begin is not idleness
+            if idle is not None and not waiting and not self._count and self._idle() and now - idle_since >= idle:
+                self._note_replay_end(assignment)
                 break
 
 

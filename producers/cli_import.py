@@ -18,7 +18,7 @@ from producers.importmapping import ImportMapping, MappingError, load_mapping
 from producers.importrows import APPLICANT_COLUMNS, COLUMNS, ProcedureCatalogueError, read_procedures
 from producers.inputs import write_event_file
 from producers.publish import outbound_event, publish_with_settings
-from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, warn
+from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, stored_progress, warn
 from schemas.events import ApplicantKind, Channel, DeadlineConvention, TimeLimitUnit
 
 EXIT_FAILED = 1
@@ -218,7 +218,9 @@ def _deliver(
     outbound = (outbound_event(e, s) for e, s in zip(result.events, result.sources, strict=True))
     try:
         with progress(len(result.events), "publishing", quiet=quiet) as step:
-            report = publish_with_settings(settings, outbound, progress=step)
+            report = publish_with_settings(
+                settings, outbound, progress=step, stored_progress=stored_progress(quiet=quiet)
+            )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"{exc}; nothing was published") from exc
     summary.update(topic=settings.topic, delivered=len(report.delivered), undelivered=len(report.failed))

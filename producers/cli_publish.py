@@ -11,7 +11,7 @@ from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from producers.filepublish import FilePublishResult, publish_checked, summary, write_rejected
 from producers.publish import require_embedded_stack
-from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, warn
+from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, stored_progress, warn
 from producers.validation import CheckedInput, check_paths
 
 EXIT_FAILED = 1
@@ -156,7 +156,12 @@ def _publish(
     try:
         with progress(len(checked.accepted), "publishing", quiet=quiet) as step:
             result = publish_checked(
-                settings, checked, undelivered_out=undelivered_file, delivery_out=delivery_file, progress=step
+                settings,
+                checked,
+                undelivered_out=undelivered_file,
+                delivery_out=delivery_file,
+                progress=step,
+                stored_progress=stored_progress(quiet=quiet),
             )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"{exc}; nothing was published") from exc

@@ -180,11 +180,18 @@ def outbound_from_files(out: Path) -> Iterator[Any]:
 
 def _publish(out: Path, events: int, quiet: bool) -> None:
     from producers.publish import publish_with_settings
+    from producers.reporting import stored_progress
 
     settings = click.get_current_context().find_object(Settings) or Settings()
     try:
         with _progress(events, "publishing", quiet) as step:
-            report = publish_with_settings(settings, outbound_from_files(out), progress=step)
+            report = publish_with_settings(
+                settings,
+                outbound_from_files(out),
+                progress=step,
+                keep_payloads=False,  # nothing is written back: the same seed gives the same events again
+                stored_progress=stored_progress(quiet=quiet),
+            )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"nothing was published: {exc}") from exc
     if not report.ok:

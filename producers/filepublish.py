@@ -57,10 +57,13 @@ def publish_checked(
     delivery_out: Path,
     progress: Callable[[int], None] | None = None,
     producer_config: Mapping[str, Any] | None = None,
+    stored_progress: Callable[[int, int], None] | None = None,
 ) -> FilePublishResult:
     """Publish the accepted events of ``checked``; on failure write the undelivered file and the delivery report."""
     events = (outbound_event(item.event, item.source) for item in checked.accepted)
-    report = publish_with_settings(settings, events, progress=progress, producer_config=producer_config)
+    report = publish_with_settings(
+        settings, events, progress=progress, producer_config=producer_config, stored_progress=stored_progress
+    )
     if report.ok:
         return FilePublishResult(checked, report)
     write_undelivered(report, undelivered_out)
@@ -113,6 +116,7 @@ def summary(
         "topic": topic,
         "delivered": len(report.delivered) if report else 0,
         "undelivered": len(report.failed) if report else 0,
+        "why_undelivered": report.first_error if report else None,
         "rejected_file": str(rejected_file) if rejected_file else None,
         "undelivered_file": str(undelivered_file) if undelivered_file else None,
         "delivery_report": str(delivery_file) if delivery_file else None,

@@ -286,10 +286,20 @@ def publish_with_settings(
     *,
     progress: Callable[[int], None] | None = None,
     producer_config: Mapping[str, Any] | None = None,
+    stored_progress: Callable[[int, int], None] | None = None,
+    keep_payloads: bool = True,
 ) -> DeliveryReport:
-    """:func:`publish_outbound` to the topic, partitions and broker of ``settings``."""
+    """:func:`publish_outbound` to the topic, partitions and broker of ``settings``.
+
+    On the embedded stack an acknowledgement is confirmed against the store before it counts as delivered
+    (:mod:`producers.confirmation`): the embedded broker keeps messages in memory only. ``keep_payloads``
+    False: an event acknowledged but not stored is reported without its bytes (nothing writes it back).
+    """
+    sent: dict[str, OutboundEvent] | None = None if settings.kafka_bootstrap else {}
+    if sent is not None:
+        events = _kept(events, sent, keep_payloads)
     with kafka_bootstrap(settings) as bootstrap:
-        return publish_outbound(
+        report = publish_outbound(
             bootstrap,
             settings.topic,
             settings.partitions,
@@ -298,6 +308,17 @@ def publish_with_settings(
             progress=progress,
             producer_config=producer_config,
         )
+    if sent is None:
+        return report
+    from producers.confirmation import confirm_stored  # it imports this module
+
+    return confirm_stored(settings, report, sent, progress=stored_progress)
+
+
+def _kept(events: Iterable[OutboundEvent], into: dict[str, OutboundEvent], payloads: bool) -> Iterator[OutboundEvent]:
+    for event in events:
+        into[event.event_id] = event if payloads else dataclasses.replace(event, payload=b"")
+        yield event
 
 
 def write_undelivered(report: DeliveryReport, path: Path) -> int:

@@ -47,6 +47,21 @@ def progress(total: int | None, label: str, *, quiet: bool) -> Iterator[Callable
         yield step
 
 
+def stored_progress(*, quiet: bool, every_s: float = 2.0) -> Callable[[int, int], None]:
+    """A callback ``(stored, acknowledged)`` for the wait on the embedded stack's loader: a line now and then."""
+    if quiet or not sys.stderr.isatty():
+        return lambda stored, total: None
+    last = [0.0]
+
+    def say(stored: int, total: int) -> None:
+        now = time.monotonic()
+        if stored == total or now - last[0] >= every_s:
+            last[0] = now
+            click.echo(f"stored by the loader: {stored:,} of {total:,} acknowledged events", err=True)
+
+    return say
+
+
 def render_summary(summary: Mapping[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(dict(summary), ensure_ascii=False, indent=2)

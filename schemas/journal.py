@@ -44,6 +44,8 @@ def broken_sentence(broken: dict[str, int]) -> str:
     where = ", ".join(f"{table} {n}" for table, n in broken.items())
     return (
         f"ClickHouse found broken parts when it opened the store and set them aside ({where}; "
-        "system.detached_parts): their rows are not in the store. Load or publish the source events again "
-        "(nothing stored is stored twice), then check with `dossier inspect verify`"
+        "system.detached_parts): their rows are not in the store. `dossier consume run` reads the topic again "
+        "from its earliest offsets for new ones by itself; events that came from files: load them again (nothing "
+        "stored is stored twice). Then check with `dossier inspect verify`; the parts stay in the store's "
+        "detached/ directories as evidence until an operator moves them out"
     )
