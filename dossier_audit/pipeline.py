@@ -25,10 +25,11 @@ from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
-from producers.cli_simulate import DEMO_KEY, outbound_from_files
+from producers.cli_simulate import outbound_from_files
 from producers.publish import DeliveryReport, publish_outbound
 from producers.simulator.kinds import DEFAULT_RATES
 from producers.simulator.run import SimulationSettings, simulate
+from schemas.pseudonym import DEMO_KEY
 
 Log = Callable[[str], None]
 

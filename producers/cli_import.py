@@ -20,9 +20,16 @@ from producers.inputs import write_event_file
 from producers.publish import outbound_event, publish_with_settings
 from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, stored_progress, warn
 from schemas.events import ApplicantKind, Channel, DeadlineConvention, TimeLimitUnit
+from schemas.pseudonym import PseudonymKeyError, check_real_key
 
 EXIT_FAILED = 1
 EXIT_INVALID = 3
+
+
+class KeyRefused(click.ClickException):
+    """A pseudonym key that would not hide real applicants (the demo key, too short): exit code 2."""
+
+    exit_code = 2
 
 
 def _choice(enum: type[StrEnum]) -> click.Choice[str]:
@@ -99,7 +106,8 @@ def import_cmd(
 
     Exit codes: 0 imported; 1 broker unreachable, delivery failed, or a file
     could not be written; 2 usage error (also: neither --out, --publish nor
-    --check); 3 invalid rows: nothing written or published (with --skip-invalid:
+    --check; DOSSIER_PSEUDONYM_KEY is the documented demo key or shorter than
+    16 bytes); 3 invalid rows: nothing written or published (with --skip-invalid:
     every dossier was invalid).
 
     \b
@@ -112,6 +120,11 @@ def import_cmd(
     if not (out or to_kafka or check_only):
         raise click.UsageError("say where the events go: --out FILE (.jsonl or .avro), --publish, or --check")
     settings = click.get_current_context().find_object(Settings) or Settings()
+    if settings.pseudonym_key is not None:
+        try:  # real applicants come in here: the demo key, printed in the README, would hide none of them
+            check_real_key(settings.pseudonym_key)
+        except PseudonymKeyError as exc:
+            raise KeyRefused(str(exc)) from None
     try:
         base = _options(
             procedure_code,

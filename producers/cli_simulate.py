@@ -17,10 +17,8 @@ from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.settings import Settings
 from producers.simulator.kinds import ALL_RATE, DEFAULT_RATES, INJECTED
 from producers.simulator.run import SimulationError, SimulationSettings, simulate
+from schemas.pseudonym import DEMO_KEY
 from schemas.rulebook import default_params
-
-#: The documented demo key, used (with a warning) when DOSSIER_PSEUDONYM_KEY is not set.
-DEMO_KEY = b"dossier-audit simulator demo key (not secret)"
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:

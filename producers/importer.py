@@ -39,6 +39,7 @@ from producers.importevents import (
     ParsedRow,
     build,
     envelope,
+    message_scrubber,
     scrubber,
 )
 from producers.importmapping import ImportMapping, MappingError
@@ -158,8 +159,9 @@ def import_files(
     for dossier_id, rows in by_dossier.items():
         converted, found, dups = _convert(dossier_id, rows, mapping, pseudonym_key, procedures)
         duplicates.extend(dups)
-        if found:
-            problems.extend(found)
+        if found:  # messages quote the rows: scrubbed like the events' text, since they go to terminals and logs
+            hide = message_scrubber(rows, mapping, mapping.for_dossier(dossier_id).applicant_id)
+            problems.extend((o, dataclasses.replace(p, reason=hide(p.reason))) for o, p in found)
             rejected.extend(rows)
             continue
         events.extend(e for e, _ in converted)

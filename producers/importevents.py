@@ -122,6 +122,19 @@ def scrubber(rows: Sequence[ParsedRow], roles: Sequence[ActorRole], mapping: Imp
     return Scrubber(sorted(n for n in names if n), identities=[p.row["SoGiayToChuHoSo"] for p in rows])
 
 
+def message_scrubber(rows: Sequence[Row], mapping: ImportMapping, applicant_id: str | None) -> Scrubber:
+    """The scrubber of what a problem message quotes of a dossier's rows (its text, a value that is not a code).
+
+    A message may come before the rows' event types are known, so a citizen is told by ``ChucDanh`` alone, and
+    a title that names no role counts as a citizen's: a message that loses an official's name loses little.
+    """
+    submitted = EventType.DOSSIER_SUBMITTED
+    citizens = {r["NguoiXuLy"] for r in rows if mapping.role(r["ChucDanh"], submitted) is ActorRole.APPLICANT}
+    names = {r["ChuHoSo"] for r in rows} | {n for n in citizens if not mapping.is_title(n)}
+    numbers = [r["SoGiayToChuHoSo"] for r in rows] + [applicant_id or ""]
+    return Scrubber(sorted(n for n in names if n), identities=numbers)
+
+
 def event_id(row: Row, actor_id: str, text: str, occurrence: int) -> str:
     """UUIDv5 of the row's nine columns as stored: the pseudonym for a citizen, the scrubbed text.
 
@@ -266,4 +279,4 @@ def _reception(d: DossierRows, p: ParsedRow) -> dict[str, Any]:
     }
 
 
-__all__ = ["DossierRows", "ParsedRow", "build", "envelope", "scrubber"]
+__all__ = ["DossierRows", "ParsedRow", "build", "envelope", "message_scrubber", "scrubber"]

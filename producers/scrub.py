@@ -24,8 +24,9 @@ digit) directly after. In this order:
   together (``84909123456``);
 * ``[tên người nộp]``: each of the applicant's names given (``ChuHoSo``, the
   ``NguoiXuLy`` of the citizen's own rows), as whole words, in any case, with
-  or without diacritics, spaces between words as they come. A name of one word
-  is not scrubbed: it would take ordinary words with it.
+  or without diacritics (also a name given without them, written with them in
+  the text), spaces between words as they come. A name of one word is not
+  scrubbed: it would take ordinary words with it.
 
 Kept as they are, by construction: dossier codes (``000.00.31.H29-240115-0001``),
 procedure and component codes (``1.001776``, ``2.003123.TP01``), dates
@@ -40,6 +41,7 @@ export does not give, an address, or a number written in words passes.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -74,15 +76,28 @@ def strip_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    if c in "đĐ":
+        return "d" if c == "đ" else "D"
+    base = "".join(x for x in unicodedata.normalize("NFD", c) if not unicodedata.combining(x))
+    return base if len(base) == 1 else c
+
+
+def _fold(text: str) -> str:
+    """``text`` (NFC) without diacritics, one character for one, so that a match's span is the original's."""
+    return "".join(map(_fold_char, text))
+
+
 def _name_patterns(names: Iterable[str]) -> list[re.Pattern[str]]:
+    """Patterns of the names without diacritics, matched against the text without them (:func:`_fold`)."""
     patterns: list[re.Pattern[str]] = []
     variants: set[tuple[str, ...]] = set()
     for name in names:
-        words = tuple(unicodedata.normalize("NFC", name).split())
+        words = tuple(_fold(unicodedata.normalize("NFC", name)).split())
         if len(words) < 2:
             continue
         variants.add(words)
-        variants.add(tuple(strip_marks(w) for w in words))
     for words in sorted(variants, key=lambda w: (-len(" ".join(w)), w)):
         body = r"\s+".join(re.escape(w) for w in words)
         patterns.append(re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE))
@@ -108,7 +123,13 @@ class Scrubber:
         out = _PASSPORT_RE.sub(PASSPORT, out)
         out = _PHONE_RE.sub(PHONE, out)
         for pattern in self._names:
-            out = pattern.sub(NAME, out)
+            folded = _fold(out)
+            pieces: list[str] = []
+            last = 0
+            for match in pattern.finditer(folded):
+                pieces += [out[last : match.start()], NAME]
+                last = match.end()
+            out = "".join(pieces) + out[last:] if pieces else out
         return out
 
 

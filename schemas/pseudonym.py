@@ -7,6 +7,11 @@ can tell whose they are. A plain hash would not do: Vietnamese citizen
 identity numbers have 12 digits, so an unkeyed hash is reversed by trying
 them all. The key comes from configuration (``DOSSIER_PSEUDONYM_KEY``) and
 must stay the same for as long as dossiers should link.
+
+The demo key (:data:`DEMO_KEY`) is printed in the README, so it hides nobody:
+only made-up people (``dossier demo``, ``dossier produce simulate``) are
+pseudonymised with it; the importer, where real applicants come in, refuses it
+(:func:`check_real_key`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ import re
 from typing import Final
 
 _MIN_KEY_BYTES: Final = 16
+#: The documented demo key: the fallback of the demo and the simulator, refused for real applicants.
+DEMO_KEY: Final = b"dossier-audit simulator demo key (not secret)"
+_PUBLIC_KEYS: Final = {
+    DEMO_KEY: "the documented demo key",
+    b"change-me-to-a-long-random-secret": "the placeholder of .env.example",
+}
 _NOISE: Final = re.compile(r"[\s.\-]")
 
 
@@ -31,6 +42,18 @@ def check_key(key: bytes) -> bytes:
             "(set DOSSIER_PSEUDONYM_KEY to a long random secret)"
         )
     return key
+
+
+def check_real_key(key: bytes) -> bytes:
+    """``key``, if it may pseudonymise real applicants: long enough, and none of the keys printed in this repository."""
+    public = _PUBLIC_KEYS.get(key.strip())
+    if public:
+        raise PseudonymKeyError(
+            f"DOSSIER_PSEUDONYM_KEY is {public}, which anyone can read and which therefore hides no real applicant: "
+            "set it to a long random secret of your own (only the demo and the simulator, whose people are made up, "
+            "take the demo key)"
+        )
+    return check_key(key)
 
 
 def normalise_identity(identity_number: str) -> str:

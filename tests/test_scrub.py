@@ -77,3 +77,10 @@ def test_the_applicants_own_id_number_as_the_export_writes_it() -> None:
 
 def test_empty_text_stays_empty() -> None:
     assert scrub("") == ""
+
+
+def test_a_name_given_without_diacritics_is_scrubbed_where_the_text_writes_them() -> None:
+    s = Scrubber(["Truong Thi Hong Nhung"])  # the dossier's ChuHoSo, as some systems store it
+    text = f"của {NAME_GIVEN}, {NAME_GIVEN.upper()}, {unicodedata.normalize('NFD', NAME_GIVEN)} và Đỗ Văn Tư"
+    assert s(text) == f"của {NAME}, {NAME}, {NAME} và Đỗ Văn Tư"
+    assert Scrubber(["Đỗ Văn Tư"])("gặp Do Van Tu và đỗ văn tư") == f"gặp {NAME} và {NAME}"
