@@ -11,7 +11,7 @@ the heads, the counts and the offsets disagree.
 
 The digest file stays small (JSON, ~1 KB). The heads themselves go to a
 companion file next to it, the leaf bytes concatenated in tree order and
-gzip-compressed (~45 MB per million dossiers: the 32-byte hashes do not
+gzip-compressed (~38 MB per million dossiers: the 32-byte hashes do not
 compress): what ``verify --against`` needs to name a dossier that diverged,
 and ``prove`` to build a path. It needs no signature of its own: its leaves
 must hash to the signed root.
@@ -62,7 +62,7 @@ SELECT count(), min(recorded_at), max(recorded_at), max(_ingested_at), uniqExact
 FROM events WHERE {UP_TO}
 """  # noqa: S608
 _OFFSETS_SQL: Final = f"""
-SELECT _topic, _partition, max(_offset) FROM events WHERE {UP_TO} AND _topic NOT LIKE 'file:%'
+SELECT _topic, _partition, max(_offset) FROM events WHERE {UP_TO} AND _topic NOT LIKE 'file:%' AND _topic != ''
 GROUP BY _topic, _partition ORDER BY _topic, _partition
 """  # noqa: S608
 
