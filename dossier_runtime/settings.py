@@ -21,13 +21,14 @@ the CLI turns it into exit code 2.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import re
 import ssl
 from pathlib import Path
 from typing import Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from dossier_runtime.errors import SettingsError
 
@@ -108,6 +109,21 @@ class ClickHouseServer:
     def location(self) -> str:
         """The server as a URL without the password (reports say where their data came from)."""
         return f"{'https' if self.secure else 'http'}://{self.username}@{self.address}/{self.database}"
+
+    def redact(self, text: str) -> str:
+        """``text`` with the password replaced by ``***`` in every form a request carries it.
+
+        A server, or a proxy before it, may repeat the request in its error (the Authorization header's base64
+        of ``user:password``, a ``password=`` parameter), and the error is what a command prints.
+        """
+        if not self.password:
+            return text
+        login = f"{self.username}:{self.password}".encode()
+        forms = {self.password, quote(self.password, safe=""), quote_plus(self.password)}
+        forms |= {base64.b64encode(login).decode(), base64.b64encode(self.password.encode()).decode()}
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "***")
+        return text
 
 
 def _url_refused(what: str, *, advice: str = _URL_ADVICE) -> SettingsError:

@@ -396,27 +396,30 @@ class ServerBackend:
         """Why the handshake failed, in one sentence naming the server."""
         host = self.server.address
         code = getattr(exc, "code", None) or _error_code(str(exc))
+        said = self.server.redact(_server_error(exc))  # an error may repeat the request, login included
         if code == _UNKNOWN_DATABASE:
             return StoreError(
                 f"ClickHouse at {host} has no database {self.database!r}: create it "
-                f"(CREATE DATABASE `{self.database}`) or fix DOSSIER_CLICKHOUSE_URL; {_server_error(exc)}"
+                f"(CREATE DATABASE `{self.database}`) or fix DOSSIER_CLICKHOUSE_URL; {said}"
             )
         if code == _AUTHENTICATION_FAILED:
             return StoreError(
                 f"ClickHouse at {host} refused the user name or password ({self.server.username!r}; "
-                f"DOSSIER_CLICKHOUSE_URL, DOSSIER_CLICKHOUSE_USER, DOSSIER_CLICKHOUSE_PASSWORD): {_server_error(exc)}"
+                f"DOSSIER_CLICKHOUSE_URL, DOSSIER_CLICKHOUSE_USER, DOSSIER_CLICKHOUSE_PASSWORD): {said}"
             )
         transport = _transport_failure(exc, self.server, handshake=True)
         if transport is not None:
             return transport
-        return StoreError(f"cannot reach ClickHouse at {host}: {_server_error(exc)}; check DOSSIER_CLICKHOUSE_URL")
+        return StoreError(f"cannot reach ClickHouse at {host}: {said}; check DOSSIER_CLICKHOUSE_URL")
 
     def _guard(self, exc: Exception) -> StoreError:
         transport = _transport_failure(exc, self.server, handshake=False)
         if transport is not None:
             return transport
         code = getattr(exc, "code", None)
-        return StoreQueryError(_server_error(exc), code if isinstance(code, int) and code else _error_code(str(exc)))
+        return StoreQueryError(
+            self.server.redact(_server_error(exc)), code if isinstance(code, int) and code else _error_code(str(exc))
+        )
 
     def batches(
         self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None
@@ -447,7 +450,7 @@ class ServerBackend:
                 tail = _read_up_to(body, _ERROR_TAIL_BYTES).decode(errors="replace")
                 idx = tail.find("Code: ")
                 if idx >= 0:
-                    raise StoreQueryError(clean_error(tail[idx:]), _error_code(tail[idx:])) from exc
+                    raise StoreQueryError(self.server.redact(clean_error(tail[idx:])), _error_code(tail[idx:])) from exc
                 raise StoreError(f"unreadable answer from ClickHouse: {exc}") from exc
         except (OSError, HTTPError) as exc:
             failure = _transport_failure(exc, self.server, handshake=False)
