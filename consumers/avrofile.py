@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from schemas.codec import zigzag
+from schemas.jsontext import JsonTextError, loads
 from schemas.registry import ReleasedSchema
 
 MAGIC: Final = b"Obj\x01"
@@ -69,12 +70,18 @@ def message_container(schema_json: bytes, values: Sequence[bytes]) -> bytes:
     return header(schema_json, sync) + block(values, sync)
 
 
+#: Metadata entries a header may have (ours have two; fastavro's, three): more is no header of an event file.
+_MAX_METADATA: Final = 1024
+
+
 def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:
     shift = 0
     n = 0
     while True:
         if pos >= len(buf):
-            raise ContainerError("truncated varint")
+            raise ContainerError(f"the file ends inside a number at byte {pos} (truncated or corrupt)")
+        if shift > 63:
+            raise ContainerError(f"a number at byte {pos} is longer than 10 bytes (corrupt file)")
         byte = buf[pos]
         pos += 1
         n |= (byte & 0x7F) << shift
@@ -83,26 +90,46 @@ def _read_long(buf: memoryview, pos: int) -> tuple[int, int]:
             return (n >> 1) ^ -(n & 1), pos
 
 
+def _read_size(buf: memoryview, pos: int, what: str) -> tuple[int, int]:
+    """A length at ``pos`` that is not negative and does not run past the end of the file."""
+    at = pos
+    size, pos = _read_long(buf, pos)
+    if size < 0 or size > len(buf) - pos:
+        raise ContainerError(
+            f"the {what} at byte {at} says {size} bytes, but {len(buf) - pos} are left (truncated or corrupt file)"
+        )
+    return size, pos
+
+
 def read_header(buf: memoryview) -> tuple[dict[bytes, bytes], bytes, int]:
-    """(metadata map, sync marker, header length) of an object container file."""
+    """(metadata map, sync marker, header length) of an object container file.
+
+    Every count and length is checked against what is left of the file, so a corrupt header is a
+    :class:`ContainerError` naming its byte, never a read past the end or a loop that does not end.
+    """
     if bytes(buf[:4]) != MAGIC:
         raise ContainerError("not an Avro object container file (no 'Obj\\x01' magic)")
     metadata: dict[bytes, bytes] = {}
     pos = 4
     while True:
+        at = pos
         count, pos = _read_long(buf, pos)
         if count == 0:
             break
         if count < 0:
             count = -count
-            _, pos = _read_long(buf, pos)
+            _, pos = _read_size(buf, pos, "metadata block")
+        if len(metadata) + count > _MAX_METADATA:
+            raise ContainerError(f"the header at byte {at} says {count} metadata entries (corrupt file)")
         for _ in range(count):
-            size, pos = _read_long(buf, pos)
+            size, pos = _read_size(buf, pos, "metadata key")
             key = bytes(buf[pos : pos + size])
             pos += size
-            size, pos = _read_long(buf, pos)
+            size, pos = _read_size(buf, pos, "metadata value")
             metadata[key] = bytes(buf[pos : pos + size])
             pos += size
+    if len(buf) - pos < 16:
+        raise ContainerError("the file ends inside its header's sync marker (truncated file)")
     return metadata, bytes(buf[pos : pos + 16]), pos + 16
 
 
@@ -114,7 +141,9 @@ def split_blocks(buf: memoryview) -> tuple[int, bytes, list[tuple[int, int, int]
     while pos < len(buf):
         start = pos
         count, pos = _read_long(buf, pos)
-        size, pos = _read_long(buf, pos)
+        if count < 0:
+            raise ContainerError(f"the block at byte {start} says it holds {count} records (corrupt file)")
+        size, pos = _read_size(buf, pos, "block")
         pos += size
         if bytes(buf[pos : pos + 16]) != sync:
             raise ContainerError(f"block at byte {start} does not end with the file's sync marker (corrupt file)")
@@ -127,9 +156,15 @@ def file_schema(buf: memoryview) -> dict[str, object]:
     """The writer schema in a container file's header."""
     value = read_header(buf)[0].get(b"avro.schema")
     if value is not None:
-        parsed = json.loads(value)
+        try:
+            parsed = loads(value.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ContainerError(f"the writer schema in the header is not UTF-8 text (byte {exc.start + 1})") from None
+        except JsonTextError as exc:
+            raise ContainerError(f"the writer schema in the header is not JSON ({exc})") from None
         if isinstance(parsed, dict):
             return parsed
+        raise ContainerError("the writer schema in the header is not a JSON object")
     raise ContainerError("the container file has no avro.schema in its header")
 
 
@@ -158,7 +193,7 @@ def check_block_counts(buf: memoryview, blocks: list[tuple[int, int, int]]) -> N
         if schema is None:
             from fastavro import parse_schema
 
-            schema = parse_schema(json.loads(metadata[b"avro.schema"]))
+            schema = parse_schema(loads(metadata[b"avro.schema"]))
         held = _records_in(data, schema)
         if held > count:
             raise ContainerError(
@@ -172,7 +207,12 @@ def _block_data(buf: memoryview, start: int, end: int, codec: bytes) -> bytes:
     _count, pos = _read_long(buf, start)
     size, pos = _read_long(buf, pos)
     data = bytes(buf[pos : pos + size])
-    return zlib.decompress(data, -15) if codec == b"deflate" else data
+    if codec != b"deflate":
+        return data
+    try:
+        return zlib.decompress(data, -15)
+    except zlib.error as exc:
+        raise ContainerError(f"the block at byte {start} does not decompress ({exc}): corrupt file") from None
 
 
 def _records_in(data: bytes, schema: Any) -> int:

@@ -18,7 +18,6 @@ that is not JSON or lacks a required key stops the load with file:line.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Final
 
 from dossier_runtime.store import Store
 from schemas.catalogue import Official, Procedure, Unit
+from schemas.jsontext import loads
 
 
 class CatalogueError(ValueError):
@@ -35,11 +35,23 @@ class CatalogueError(ValueError):
 def _date(value: Any, default: date | None = None) -> date | None:
     if value in (None, ""):
         return default
-    text = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{_shown(value)} is not an ISO date")
     try:
-        return datetime.fromisoformat(text).date() if "T" in text or " " in text else date.fromisoformat(text[:10])
+        day = datetime.fromisoformat(value).date() if "T" in value or " " in value else date.fromisoformat(value[:10])
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an ISO date") from exc
+        raise ValueError(f"{_shown(value)} is not an ISO date") from exc
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        raise ValueError(f"{value[:40]!r} is outside the days the store holds ({_FIRST_DAY} to {_LAST_DAY})")
+    return day
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{_shown(value)} is not a list")
+    return value
 
 
 def _bool(value: Any) -> bool:
@@ -48,7 +60,37 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not true/false")
 
 
+def _int(value: Any, bits: int, *, nullable: bool = True) -> int | None:
+    """An integer that fits the column's Int32/Int64 (a bigger one would fail the insert, not this line)."""
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise ValueError(f"{_shown(value)} is not an integer of {bits} bits")
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"{_shown(value)} is not text")
+    return str(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: at most 60 characters of it (a hostile value can be megabytes)."""
+    text = (
+        repr(value) if not isinstance(value, int) or abs(value) < 10**50 else f"a {len(str(abs(value)))}-digit number"
+    )
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 _EPOCH: Final = date(1900, 1, 1)
+#: ClickHouse's Date32 range: a day outside it would be stored as another day.
+_FIRST_DAY: Final = date(1900, 1, 1)
+_LAST_DAY: Final = date(2299, 12, 31)
 
 Converter = Callable[[dict[str, Any]], tuple[Any, ...]]
 
@@ -57,10 +99,10 @@ TABLES: Final[dict[str, tuple[str, tuple[str, ...], Converter]]] = {
         "units",
         Unit.KEYS,
         lambda r: (
-            str(r["unit_code"]),
-            str(r["name"]),
-            str(r["level"]),
-            r.get("parent_code"),
+            _text(r["unit_code"]),
+            _text(r["name"]),
+            _text(r["level"]),
+            _optional_text(r.get("parent_code")),
             _date(r.get("valid_from"), _EPOCH),
             _date(r.get("valid_to")),
         ),
@@ -68,29 +110,33 @@ TABLES: Final[dict[str, tuple[str, tuple[str, ...], Converter]]] = {
     "officials.jsonl": (
         "officials",
         Official.KEYS,
-        lambda r: (str(r["actor_id"]), str(r["unit_code"]), str(r["role"])),
+        lambda r: (_text(r["actor_id"]), _text(r["unit_code"]), _text(r["role"])),
     ),
     "procedures.jsonl": (
         "procedures",
         Procedure.KEYS,
         lambda r: (
-            str(r["procedure_code"]),
-            str(r["version"]),
-            str(r["name"]),
-            str(r["level"]),
-            r.get("time_limit_value"),
-            str(r.get("time_limit_unit") or ""),
-            str(r.get("service_level") or ""),
+            _text(r["procedure_code"]),
+            _text(r["version"]),
+            _text(r["name"]),
+            _text(r["level"]),
+            _int(r.get("time_limit_value"), 32),
+            _text(r.get("time_limit_unit") or ""),
+            _text(r.get("service_level") or ""),
             _bool(r["has_fee"]),
-            r.get("fee_vnd"),
+            _int(r.get("fee_vnd"), 64),
             _bool(r["paper_result"]),
             _bool(r["same_day"]),
             _bool(r["inter_agency"]),
             _bool(r["clock_stops_for_financial"]),
-            [str(c) for c in r.get("component_codes") or []],
+            [_text(c) for c in _list(r.get("component_codes"))],
             [
-                {"step_code": str(s["step_code"]), "role": str(s["role"]), "minutes": int(s["minutes"])}
-                for s in r.get("step_budgets") or []
+                {
+                    "step_code": _text(s["step_code"]),
+                    "role": _text(s["role"]),
+                    "minutes": _int(s["minutes"], 32, nullable=False),
+                }
+                for s in _list(r.get("step_budgets"))
             ],
             _date(r.get("valid_from")),
             _date(r.get("valid_to")),
@@ -101,18 +147,26 @@ TABLES: Final[dict[str, tuple[str, tuple[str, ...], Converter]]] = {
 
 def read_catalogue_file(path: Path, convert: Converter) -> list[tuple[Any, ...]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise CatalogueError(f"{path}: cannot read it ({exc.strerror})") from exc
+    with handle:
+        for number, data in enumerate(handle, start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CatalogueError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1})") from exc
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = loads(line)
                 if not isinstance(record, dict):
                     raise ValueError("not a JSON object")
                 rows.append(convert(record))
             except KeyError as exc:
-                raise CatalogueError(f"{path}:{number}: missing key {exc.args[0]!r}") from exc
-            except (ValueError, TypeError) as exc:
+                raise CatalogueError(f"{path}:{number}: missing key {_shown(exc.args[0])}") from exc
+            except (ValueError, TypeError) as exc:  # JsonTextError is a ValueError
                 raise CatalogueError(f"{path}:{number}: {exc}") from exc
     return rows
 

@@ -48,7 +48,7 @@ from producers.inputs import InputProblem
 from producers.scrub import scrub
 from producers.validation import Problem
 from schemas.catalogue import version_in_force
-from schemas.errors import EventValidationError
+from schemas.errors import CalendarError, EventValidationError
 from schemas.events import DOSSIER_ID_RE, DossierEvent, EventType, validate_event
 from schemas.hashchain import seal_chain
 from schemas.lifecycle import check_history
@@ -101,9 +101,11 @@ def parse_stamp(value: str, column: str) -> datetime:
         raise ValueError(f"{column} {value!r} is not yyyyMMddHHmmss (e.g. 20240115083000)")
     try:
         local = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=_VN)
+        return local.astimezone(ZoneInfo("UTC"))
     except ValueError:
         raise ValueError(f"{column} {value!r} is not a real date and time") from None
-    return local.astimezone(ZoneInfo("UTC"))
+    except OverflowError:  # 0001-01-01 before 07:00 local is before year 1 in UTC
+        raise ValueError(f"{column} {value!r} is before the first moment a timestamp can hold") from None
 
 
 def event_id_of(row: Row) -> str:
@@ -215,7 +217,7 @@ def _convert(
     for i, p in enumerate(unique):
         try:
             drafts.append(build(d, i, ids))
-        except ValueError as exc:
+        except (ValueError, CalendarError) as exc:  # CalendarError: a year the working calendar does not cover
             found.append((p.row.ordinal, Problem(p.row.source, f"{dossier_id}: {exc}", dossier_id)))
     if found:
         return [], found, duplicates
@@ -223,7 +225,7 @@ def _convert(
     for event, p in zip(sealed, unique, strict=True):
         try:
             validate_event(event)  # the contract, unknown_facts included: a mapping gap shows as its row
-        except EventValidationError as exc:
+        except (EventValidationError, CalendarError) as exc:
             found.append((p.row.ordinal, Problem(p.row.source, str(exc), dossier_id)))
     for error in check_history(sealed):
         row = unique[error.seq - 1].row if 1 <= error.seq <= len(unique) else unique[0].row

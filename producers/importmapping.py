@@ -25,7 +25,6 @@ The mapping file (JSON, every key optional)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -41,6 +40,7 @@ from schemas.events import (
     ServiceLevel,
     TimeLimitUnit,
 )
+from schemas.jsontext import JsonTextError, loads
 from schemas.textnorm import BLANK, normalise
 from schemas.transitions import Status, allowed_after
 
@@ -252,8 +252,8 @@ def load_mapping(path: Path | None, base: ImportMapping | None = None) -> Import
     if path is None:
         return mapping
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        obj = loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, JsonTextError) as exc:
         raise MappingError(f"cannot read the mapping file {path}: {exc}") from None
     if not isinstance(obj, dict):
         raise MappingError(f"{path}: the mapping must be a JSON object")

@@ -24,13 +24,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from producers.inputs import InputProblem
 from schemas.catalogue import CatalogueError, Procedure
+from schemas.jsontext import JsonTextError, loads
 from schemas.textnorm import normalise
 
 COLUMNS: Final = (
@@ -123,9 +123,9 @@ def _read_jsonl(text: str, name: str, start: int) -> Iterator[Row | InputProblem
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield InputProblem(f"{name}:{number}", f"not valid JSON: {exc.msg} at column {exc.colno}")
+            obj = loads(line)
+        except JsonTextError as exc:
+            yield InputProblem(f"{name}:{number}", str(exc))
             continue
         if not isinstance(obj, dict):
             yield InputProblem(f"{name}:{number}", "a row must be a JSON object")
@@ -135,9 +135,9 @@ def _read_jsonl(text: str, name: str, start: int) -> Iterator[Row | InputProblem
 
 def _read_json(text: str, name: str, start: int) -> Iterator[Row | InputProblem]:
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield InputProblem(f"{name}:{exc.lineno}", f"not valid JSON: {exc.msg} at column {exc.colno}")
+        doc = loads(text)
+    except JsonTextError as exc:
+        yield InputProblem(f"{name}:{exc.lineno}" if exc.lineno else name, str(exc))
         return
     if isinstance(doc, dict):
         doc = doc.get("QuaTrinhXuLy")
@@ -180,8 +180,8 @@ def read_procedures(directory: Path) -> dict[str, tuple[Procedure, ...]]:
         if not line.strip():
             continue
         try:
-            procedure = Procedure.from_json(json.loads(line))
-        except (json.JSONDecodeError, CatalogueError) as exc:
+            procedure = Procedure.from_json(loads(line))
+        except (JsonTextError, CatalogueError) as exc:
             raise ProcedureCatalogueError(f"{path}:{number}: {exc}") from exc
         out.setdefault(procedure.procedure_code, []).append(procedure)
     return {code: tuple(versions) for code, versions in out.items()}

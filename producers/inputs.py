@@ -25,6 +25,7 @@ from typing import Any, Final
 from schemas.errors import ContractError
 from schemas.events import DossierEvent
 from schemas.jsonform import from_json
+from schemas.jsontext import JsonTextError, loads
 from schemas.registry import crc64_avro, current_schema, released_schemas
 
 AVRO_MAGIC: Final = b"Obj\x01"
@@ -95,9 +96,9 @@ def _read_jsonl(path: Path, name: str) -> Iterator[Item]:
                 continue
             raw = line if len(line) <= _RAW_LIMIT else None
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield InputProblem(where, f"not valid JSON: {exc.msg} at column {exc.colno}", raw=raw)
+                obj = loads(line)
+            except JsonTextError as exc:
+                yield InputProblem(where, str(exc), raw=raw)
                 continue
             try:
                 event = from_json(obj)

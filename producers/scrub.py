@@ -57,7 +57,9 @@ _BEFORE: Final = r"(?<![\w.\-+/@])"
 _AFTER: Final = r"(?![\w\-+/@]|\.\w)"
 _CURRENCY: Final = r"(?!\s*(?:đồng|đ|vnđ|vnd)(?!\w))"
 
-_EMAIL_RE: Final = re.compile(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}", re.UNICODE)
+#: The lookbehind starts a match only where a run of local-part characters starts: without it a long run with no
+#: ``@`` was scanned again from each of its characters (70,000 of them took 40 s; now linear).
+_EMAIL_RE: Final = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}", re.UNICODE)
 _IDENTITY_RE: Final = re.compile(
     rf"{_BEFORE}(?:\d{{12}}|0\d\d(?:[ .]\d{{3}}){{3}}|\d{{9}}){_AFTER}{_CURRENCY}", re.IGNORECASE
 )

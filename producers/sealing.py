@@ -31,7 +31,6 @@ lifecycle, repeated event ids), so a sealed file is one ``publish`` and
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,6 +42,7 @@ from schemas.errors import ContractError
 from schemas.events import ZERO_HASH, DossierEvent
 from schemas.hashchain import compute_hash, seal
 from schemas.jsonform import from_json
+from schemas.jsontext import JsonTextError, loads
 
 #: Namespace of the event ids sealing derives.
 SEAL_NAMESPACE: Final = uuid.UUID("8d0f3c6e-2b7a-5e41-9c3d-6a1b5e7f2c90")
@@ -119,9 +119,9 @@ def _read(path: Path) -> Iterator[_Line | InputProblem]:
             continue
         found = True
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield InputProblem(where, f"not valid JSON: {exc.msg} at column {exc.colno}", raw=text)
+            obj = loads(text)
+        except JsonTextError as exc:
+            yield InputProblem(where, str(exc), raw=text)
             continue
         if not isinstance(obj, dict):
             yield InputProblem(where, f"an event must be a JSON object, got {type(obj).__name__}", raw=text)

@@ -52,14 +52,25 @@ def _date(value: Any, name: str, *, nullable: bool = False) -> str | None:
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise CatalogueError(f"{name} {value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise CatalogueError(f"{name} {_shown(value)} is not an ISO date (YYYY-MM-DD)") from None
     return value
 
 
-def _int(value: Any, name: str, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CatalogueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _int(value: Any, name: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise CatalogueError(f"{name} must be an integer from {minimum} to {maximum:,}, got {_shown(value)}")
     return value
+
+
+def _one_of(value: Any, allowed: Iterable[str]) -> bool:
+    """Whether ``value`` is one of the strings ``allowed`` (a list or an object is not, and is no error)."""
+    return isinstance(value, str) and value in allowed
+
+
+def _shown(value: Any) -> str:
+    """At most 60 characters of a value, for a message (a hostile value can be megabytes)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**50 else "a number of more than 50 digits"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _str(value: Any, name: str) -> str:
@@ -76,7 +87,7 @@ def _bool(value: Any, name: str) -> bool:
 
 def _unit_code(value: Any, name: str) -> str:
     if not isinstance(value, str) or not UNIT_CODE_RE.match(value):
-        raise CatalogueError(f"{name} {value!r} is not an electronic unit code such as 000.00.31.H29")
+        raise CatalogueError(f"{name} {_shown(value)} is not an electronic unit code such as 000.00.31.H29")
     return value
 
 
@@ -98,8 +109,8 @@ class Unit:
     def from_json(cls, obj: Mapping[str, Any]) -> Unit:
         _check_keys(obj, cls.KEYS, "unit")
         level = obj["level"]
-        if level not in UNIT_LEVELS:
-            raise CatalogueError(f"level {level!r} is not one of {', '.join(UNIT_LEVELS)}")
+        if not _one_of(level, UNIT_LEVELS):
+            raise CatalogueError(f"level {_shown(level)} is not one of {', '.join(UNIT_LEVELS)}")
         parent = obj["parent_code"]
         return cls(
             _unit_code(obj["unit_code"], "unit_code"),
@@ -126,8 +137,8 @@ class Official:
     def from_json(cls, obj: Mapping[str, Any]) -> Official:
         _check_keys(obj, cls.KEYS, "official")
         role = obj["role"]
-        if role not in {r.value for r in OFFICIAL_ROLES}:
-            raise CatalogueError(f"role {role!r} is not an official's role")
+        if not _one_of(role, {r.value for r in OFFICIAL_ROLES}):
+            raise CatalogueError(f"role {_shown(role)} is not an official's role")
         return cls(_str(obj["actor_id"], "actor_id"), _unit_code(obj["unit_code"], "unit_code"), role)
 
 
@@ -147,8 +158,8 @@ class StepBudget:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> StepBudget:
         _check_keys(obj, cls.KEYS, "step budget")
-        if obj["role"] not in {r.value for r in OFFICIAL_ROLES}:
-            raise CatalogueError(f"step role {obj['role']!r} is not an official's role")
+        if not _one_of(obj["role"], {r.value for r in OFFICIAL_ROLES}):
+            raise CatalogueError(f"step role {_shown(obj['role'])} is not an official's role")
         return cls(_str(obj["step_code"], "step_code"), obj["role"], _int(obj["minutes"], "minutes", minimum=1))
 
 
@@ -213,13 +224,13 @@ class Procedure:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Procedure:
         _check_keys(obj, cls.KEYS, "procedure")
-        if obj["level"] not in PROCEDURE_LEVELS:
-            raise CatalogueError(f"level {obj['level']!r} is not one of {', '.join(PROCEDURE_LEVELS)}")
+        if not _one_of(obj["level"], PROCEDURE_LEVELS):
+            raise CatalogueError(f"level {_shown(obj['level'])} is not one of {', '.join(PROCEDURE_LEVELS)}")
         unit = obj["time_limit_unit"]
-        if unit not in (TimeLimitUnit.WORKING_DAYS.value, TimeLimitUnit.WORKING_HOURS.value):
-            raise CatalogueError(f"time_limit_unit {unit!r} must be WORKING_DAYS or WORKING_HOURS")
-        if obj["service_level"] not in {s.value for s in ServiceLevel} - {"UNKNOWN"}:
-            raise CatalogueError(f"service_level {obj['service_level']!r} is not a service level")
+        if not _one_of(unit, (TimeLimitUnit.WORKING_DAYS.value, TimeLimitUnit.WORKING_HOURS.value)):
+            raise CatalogueError(f"time_limit_unit {_shown(unit)} must be WORKING_DAYS or WORKING_HOURS")
+        if not _one_of(obj["service_level"], {s.value for s in ServiceLevel} - {"UNKNOWN"}):
+            raise CatalogueError(f"service_level {_shown(obj['service_level'])} is not a service level")
         codes = obj["component_codes"]
         if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
             raise CatalogueError("component_codes must be a list of non-empty strings")
@@ -235,7 +246,7 @@ class Procedure:
             unit,
             obj["service_level"],
             _bool(obj["has_fee"], "has_fee"),
-            _int(obj["fee_vnd"], "fee_vnd"),
+            _int(obj["fee_vnd"], "fee_vnd", maximum=2**63 - 1),
             _bool(obj["paper_result"], "paper_result"),
             _bool(obj["same_day"], "same_day"),
             _bool(obj["inter_agency"], "inter_agency"),

@@ -31,6 +31,7 @@ from schemas.events import (
     TIMESTAMP_FIELDS,
     DossierEvent,
 )
+from schemas.jsontext import JsonTextError, loads
 
 DISPLAY_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 _REQUIRED: Final = frozenset(ENVELOPE_FIELDS) - {"prev_hash", "hash"}
@@ -138,7 +139,7 @@ def from_json(obj: Mapping[str, Any]) -> DossierEvent:
 
 def from_json_line(line: str) -> DossierEvent:
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise JsonFormError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        obj = loads(line)
+    except JsonTextError as exc:
+        raise JsonFormError(str(exc)) from None
     return from_json(obj)
