@@ -189,6 +189,10 @@ class ChdbBackend:
         self.database = database
         self.readonly = readonly or locked is not None
         self._lock = threading.RLock()
+        from dossier_runtime import sqlparser  # its parse-only session would hold chDB's one engine on another path
+
+        if not sqlparser.is_parse_path(path):
+            sqlparser.release()
         try:
             with _native_errors_held():
                 self._conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]

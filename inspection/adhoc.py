@@ -1,7 +1,13 @@
 """Ad-hoc read-only SQL for inspectors who know SQL (``dossier inspect sql``).
 
-A statement goes through four steps, each on the store's own engine, so what
-is checked is what runs:
+A statement goes through four steps. The first three run on the store's own
+engine when it has ClickHouse's parser (26.9: the embedded store, the
+loader's endpoint, a 26.9 server), so what is checked is what runs. A server
+of 26.3 to 26.8 has none; there they run on this client's chDB
+(:mod:`dossier_runtime.sqlparser`) and the server gets the formatted text.
+Where the two releases' grammars differ, the server may refuse that text
+(ClickHouse's own error) or, in principle, read it otherwise; it runs on
+step 4's locked session all the same.
 
 1. ClickHouse parses it into a tree (``parseQueryToJSON``); more than one
    statement, or a statement the engine cannot express as a tree (``GRANT``,
@@ -31,6 +37,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from dossier_runtime import sqlparser
 from dossier_runtime.sqlguard import (
     READING_STATEMENTS,
     ConsoleLimits,
@@ -43,7 +50,6 @@ from dossier_runtime.store import QueryResult, Store, StoreQueryError
 
 READONLY_CODE: Final = 164
 UNKNOWN_PARAMETER_CODE: Final = 456
-UNKNOWN_FUNCTION_CODE: Final = 46
 TOO_MANY_ROWS_CODE: Final = 158
 TIMEOUT_CODE: Final = 159
 MEMORY_CODE: Final = 241
@@ -56,7 +62,9 @@ _NO_TREE: Final = re.compile(
 _STORE_SQL: Final = """
 SELECT currentDatabase(),
        (SELECT groupArray(name) FROM system.databases),
-       (SELECT groupArray(name) FROM system.tables WHERE database = currentDatabase())
+       (SELECT groupArray(name) FROM system.tables WHERE database = currentDatabase()),
+       version(),
+       (SELECT count() FROM system.functions WHERE name IN ('parseQueryToJSON', 'formatQueryFromJSON'))
 """
 
 
@@ -109,10 +117,24 @@ def explain_error(exc: StoreQueryError, limits: ConsoleLimits | None = None) -> 
     return f"query failed: {text}"
 
 
-def _parse(store: Store, sql: str) -> tuple[str, Any]:
+def _parser(store: Store, version: str, functions: int) -> Store:
+    """The engine that parses and formats: the store's own when it can, else this client's chDB."""
+    if functions == len(sqlparser.FUNCTIONS):
+        return store
+    try:
+        return sqlparser.local_parser()
+    except sqlparser.ParserUnavailableError as exc:
+        raise AdhocQueryError(
+            f"the store's ClickHouse ({version}) cannot parse a query into a tree (parseQueryToJSON, ClickHouse "
+            f"26.9 and later), which the console needs to check a query, and {exc}; it runs none. Use the "
+            "inspection commands, or a ClickHouse client with the inspector's read-only user"
+        ) from None
+
+
+def _parse(engine: Store, sql: str) -> tuple[str, Any]:
     """The engine's parse of ``sql`` as (JSON text, tree)."""
     try:
-        text, utf8 = store.query("SELECT parseQueryToJSON({q:String}) AS t, isValidUTF8(t)", {"q": sql}).rows[0]
+        text, utf8 = engine.query("SELECT parseQueryToJSON({q:String}) AS t, isValidUTF8(t)", {"q": sql}).rows[0]
     except StoreQueryError as exc:
         message = str(exc)
         if "Multi-statements" in message:
@@ -121,12 +143,6 @@ def _parse(store: Store, sql: str) -> tuple[str, Any]:
         if no_tree:
             kind = statement_name(no_tree.group(1).split("__", 1)[0].split("_", 1)[0]) if no_tree.group(1) else "INSERT"
             raise AdhocQueryError(f"refused: {kind} is not a reading statement. {READING_STATEMENTS}") from None
-        if exc.code == UNKNOWN_FUNCTION_CODE and "parseQueryToJSON" in message:
-            raise AdhocQueryError(
-                "this ClickHouse cannot parse a query into a tree (parseQueryToJSON, ClickHouse 26.9 and later), "
-                "which the console needs to check a query; it runs none. Use the inspection commands, or a "
-                "ClickHouse client with the inspector's read-only user"
-            ) from None
         raise AdhocQueryError(explain_error(exc)) from None
     if not utf8:
         raise AdhocQueryError(
@@ -142,20 +158,21 @@ def check_query(store: Store, sql: str) -> str:
     """The statement to run for ``sql``, after the checks of the module docstring; :class:`AdhocQueryError` if none."""
     if not sql.strip():
         raise AdhocQueryError('no query given: dossier inspect sql "SELECT …"')
-    database, databases, tables = store.query(_STORE_SQL).rows[0]
+    database, databases, tables, version, functions = store.query(_STORE_SQL).rows[0]
     try:
         table = describe_target(sql, database=str(database), tables=[str(t) for t in tables])
         if table is not None:
             return f"DESCRIBE TABLE `{table}`"
-        text, tree = _parse(store, sql)
+        engine = _parser(store, str(version), int(functions))
+        text, tree = _parse(engine, sql)
         check_tree(tree, database=str(database), databases=[str(d) for d in databases], tables=tables)
     except ConsoleRefusal as exc:
         raise AdhocQueryError(str(exc)) from None
     try:
-        formatted = str(store.query("SELECT formatQueryFromJSON({t:String})", {"t": text}).scalar())
+        formatted = str(engine.query("SELECT formatQueryFromJSON({t:String})", {"t": text}).scalar())
     except StoreQueryError as exc:
         raise AdhocQueryError(explain_error(exc)) from None
-    if _parse(store, formatted)[1] != tree:
+    if _parse(engine, formatted)[1] != tree:
         raise AdhocQueryError("the console could not confirm what this query does once formatted; rewrite it")
     return formatted
 

@@ -9,8 +9,9 @@ release, and lists it). A small simulated city with every kind of breach is
 loaded through the CLI into a fresh database on each engine; every rule, the
 scorecard, accountability, a full verify and the audit after it, replays,
 flow, variants and every export format must answer as the embedded store
-does. The read-only console needs ``parseQueryToJSON`` (ClickHouse 26.9):
-below, it refuses in one sentence.
+does. The read-only console too: on an engine below ClickHouse 26.9 (no
+``parseQueryToJSON``) the client's chDB parses and formats the statement and
+the engine runs the formatted text.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _run_all(env: dict[str, str], sim: Path, out: Path) -> Answers:
     _ok(dossier("consume", "load", *sorted(str(p) for p in sim.glob("events-*.avro")), env=env))
     answers = {}
     for command in (*COMMANDS, *_replays(sim), (*CONSOLE, "--format", "json")):
-        answers[command] = _ok(dossier(*command, env=env), 0, 1, 3)  # 3: findings; 1: the console on old engines
+        answers[command] = _ok(dossier(*command, env=env), 0, 3)  # 3: findings
     out.mkdir(parents=True, exist_ok=True)
     for fmt in EXPORTS:
         _ok(dossier("inspect", "export", "--format", fmt, "--out", str(out / f"events.{fmt}"), env=env))
@@ -132,10 +133,6 @@ def test_every_inspection_answers_as_on_the_embedded_store(
     expected, expected_out = embedded[0].result(), embedded[1]
     for command, answer in expected.items():
         got = on_server[command]
-        if command[:2] == CONSOLE[:2] and engineversion.release(engine.version) < (26, 9):  # type: ignore[operator]
-            assert got.returncode == 1, got.stdout
-            assert "cannot parse a query into a tree (parseQueryToJSON" in got.stderr, got.stderr
-            continue
         assert got.returncode == answer.returncode, (command, got.stderr[-2000:])
         assert _comparable(got.stdout) == _comparable(answer.stdout), command
     audit = json.loads(expected[COMMANDS[0]].stdout)

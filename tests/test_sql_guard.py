@@ -2,7 +2,9 @@
 
 The three paths are the embedded store opened by this process, the loopback
 endpoint of another process that owns it, and a ClickHouse server
-(``tests.chserver``: the HTTP interface over the real engine). Each hostile
+(``tests.chserver``: the HTTP interface over the real engine), the newest one
+and each older one of ``DOSSIER_TEST_CHSERVER_PYTHONS`` (below 26.9 the
+statement is parsed and formatted by this process's chDB). Each hostile
 statement must be refused with a sentence that names what was refused, and
 across all of them no file may appear or change and no connection may reach
 the listener the statements point at. A second layer is tested on its own:
@@ -13,6 +15,7 @@ functions that reach outside and setting changes even without the guard.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from consumers.migrations import migrate
-from dossier_runtime import sqlguard
+from dossier_runtime import sqlguard, sqlparser
 from dossier_runtime.settings import Settings
 from dossier_runtime.sqlguard import ConsoleLimits, ConsoleRefusal, check_tree, function_refusal
 from dossier_runtime.store import Store, StoreQueryError, opened_store
@@ -239,8 +242,8 @@ def _owned_by_another_process(data: Path) -> Iterator[Store]:
 
 
 @contextlib.contextmanager
-def _on_a_server(base: Path) -> Iterator[Store]:
-    server = chserver.start(base / "chserver")
+def _on_a_server(base: Path, python: str | None = None) -> Iterator[Store]:
+    server = chserver.start(base / "chserver", python=python)
     try:
         settings = Settings(clickhouse_url=server.fresh_database())
         with opened_store(settings, role="writer") as writer:
@@ -251,11 +254,19 @@ def _on_a_server(base: Path) -> Iterator[Store]:
         server.stop()
 
 
-@pytest.fixture(scope="module", params=["embedded", "endpoint", "server"])
+OLDER_ENGINES = [p for p in os.environ.get("DOSSIER_TEST_CHSERVER_PYTHONS", "").split(os.pathsep) if p]
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", "endpoint", "server", *OLDER_ENGINES],
+    ids=lambda p: f"server-{Path(p).parts[-3]}" if os.sep in p else p,
+)
 def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A reading store on one of the three paths; the embedded ones hold a simulated city."""
-    if request.param == "server":
-        with _on_a_server(tmp_path_factory.mktemp("server")) as store:
+    if request.param == "server" or os.sep in request.param:
+        python = None if request.param == "server" else request.param
+        with _on_a_server(tmp_path_factory.mktemp("server"), python) as store:
             yield store
         return
     data, _ = simulated(tmp_path_factory, dossiers=200, seed=11)
@@ -416,11 +427,78 @@ def test_a_tree_of_unknown_kind_is_refused() -> None:
         check_tree(nested, database="dossier", databases=["dossier"], tables=[])
 
 
+def _parses_itself(store: Store) -> bool:
+    found = store.query(
+        "SELECT count() FROM system.functions WHERE name IN {f:Array(String)}", {"f": list(sqlparser.FUNCTIONS)}
+    )
+    return bool(found.scalar() == len(sqlparser.FUNCTIONS))
+
+
 def test_what_runs_is_the_formatting_of_the_checked_tree(console: Store) -> None:
-    if console.kind != "embedded":
-        pytest.skip("one engine is enough")
+    if console.kind != "embedded" and _parses_itself(console):
+        pytest.skip("one engine that parses itself is enough")
     assert check_query(console, "select   count()  from events -- note") == "SELECT count() FROM events"
-    assert check_query(console, "DESCRIBE dossier.events") == "DESCRIBE TABLE `events`"
+    assert check_query(console, f"DESCRIBE {console.database}.events") == "DESCRIBE TABLE `events`"
+    assert check_query(console, "SELECT {n:UInt8}+1 AS n") == "SELECT {n:UInt8} + 1 AS n"
+
+
+def test_without_a_parser_anywhere_the_console_says_so(console: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store below 26.9 with a client chDB below it too (chdb 4.4 accepts chdb-core 26.7): one sentence."""
+    if _parses_itself(console):
+        pytest.skip("the store's engine parses queries itself")
+    sqlparser.release()
+    monkeypatch.setattr(sqlparser, "SINCE", (99, 0))  # as if this client's chDB were older than the parser
+    try:
+        with pytest.raises(AdhocQueryError) as refused:
+            run_query(console, "SELECT 1", {})
+    finally:
+        sqlparser.release()
+    assert str(refused.value).startswith("the store's ClickHouse (26.")
+    assert "cannot parse a query into a tree" in str(refused.value)
+    assert "neither has this client's chDB (ClickHouse 26.9" in str(refused.value)
+    assert "pip install -U 'chdb-core>=99.0'" in str(refused.value)
+    assert run_query(console, "DESCRIBE events", {}).result.rows  # DESCRIBE needs no parser
+
+
+def test_the_client_always_has_the_parser() -> None:
+    """The console on a server below 26.9 parses with this client's chDB: the dependency holds it to 26.9."""
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'"chdb-core>={sqlparser.SINCE[0]}.{sqlparser.SINCE[1]}"' in pyproject
+
+
+PARSE_SESSION = """
+import sys
+from pathlib import Path
+from dossier_runtime import sqlparser
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+parser = sqlparser.local_parser()
+print(parser.query("SELECT formatQueryFromJSON(parseQueryToJSON('select  1 -- x'))").scalar())
+print(sqlparser.local_parser() is parser)
+with opened_store(Settings(data_dir=Path(sys.argv[1])), role="writer") as store:
+    print(store.kind, store.query("SELECT 2").scalar())
+    try:
+        sqlparser.local_parser()
+    except sqlparser.ParserUnavailableError as exc:
+        print("refused:", exc)
+print(sqlparser.local_parser().query("SELECT 3").scalar())
+try:
+    parser.query("SELECT 4")
+except Exception as exc:
+    print("closed:", type(exc).__name__)
+"""
+
+
+def test_the_parse_session_gives_the_engine_to_a_store(tmp_path: Path) -> None:
+    """chDB opens one path per process: the parse session is closed for a store and opens again after it."""
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_SESSION, str(tmp_path / "data")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["SELECT 1", "True", "embedded 2"]
+    assert lines[3].startswith("refused: this client's chDB (ClickHouse 26.9") and "cannot open a session" in lines[3]
+    assert lines[4:] == ["3", "closed: StoreQueryError"], lines
 
 
 def test_text_that_is_not_utf8_is_named_not_a_traceback(console: Store) -> None:
