@@ -55,6 +55,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
+
+from consumers.eventids import EventIdIndex, hashes_of
 from consumers.migrations import deployed_cluster
 from consumers.validation import reason_sql, valid_sql
 from dossier_runtime.errors import StoreError
@@ -213,6 +216,7 @@ class Sink:
             store.command(self._create)
             _LIVE_STAGING.add(self.staging)
         self._leased = time.monotonic()
+        self.event_ids = EventIdIndex(store)
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
 
@@ -317,12 +321,17 @@ class Sink:
         if not total:
             return result
         feed = ", ".join(FEED_COLUMNS)
-        if not invalid and keys == total and ids == total and not behind:
+        fast = not invalid and keys == total and ids == total and not behind
+        if fast:  # every event new by (dossier_id, seq): an id the index knows is another event's, or a collision
+            hashes = hashes_of(self.store, f"SELECT sipHash64(event_id) FROM {s}")  # noqa: S608  (staging name is generated, not input)
+            fast = not self.event_ids.hits(hashes).any()
+        if fast:
             self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM {s}", settings=self._feed)  # noqa: S608  (staging name and contract SQL are generated, not input)
             if self.engine == "Memory" or self.cluster:
                 self.store.command(f"INSERT INTO events SELECT * FROM {s}", settings=self._write)  # noqa: S608  (staging name is generated, not input)
             else:
                 self._attach()
+            self.event_ids.add(hashes)
             result.stored = int(total)
         else:
             self._slow_path(result, source, raw_of)
@@ -356,21 +365,29 @@ class Sink:
         fresh = (
             f"SELECT * FROM {s} WHERE {valid_sql()} AND (dossier_id, seq) NOT IN ({stored_keys}) "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"AND (_partition, _offset) NOT IN (SELECT _partition, _offset FROM ({reused})) "
+            "AND event_id NOT IN {taken:Array(String)} "
             "ORDER BY _partition, _offset LIMIT 1 BY dossier_id, seq"
         )
+        taken = self._taken_ids(fresh)
+        params = {"taken": sorted(taken)}
         rejects = self.store.query(
             f"SELECT _topic, _partition, _offset, event_id, dossier_id, seq, r "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"FROM (SELECT *, {reason} AS r FROM {s}) WHERE r != '' ORDER BY _partition, _offset"
         )
-        fresh_count = int(self.store.query(f"SELECT count() FROM ({fresh})", settings=self._join).scalar() or 0)  # noqa: S608  (staging name and contract SQL are generated, not input)
+        fresh_count = int(self.store.query(f"SELECT count() FROM ({fresh})", params, settings=self._join).scalar() or 0)  # noqa: S608  (staging name and contract SQL are generated, not input)
         feed = ", ".join(FEED_COLUMNS)
         both = {**self._write, **self._join} if self._write and self._join else None
         feed_settings = {**self._feed, **(self._join or {})}
         # Only what is about to be stored feeds the derived tables (never a conflicting event), and
         # before it is stored: a crash in between leaves dossier_state ahead of events, which sends
         # the replay down this exact path again, never the reverse.
-        self.store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM ({fresh})", settings=feed_settings)  # noqa: S608  (staging name and contract SQL are generated, not input)
-        self.store.command(f"INSERT INTO events {fresh}", settings=both)
+        self.store.command(
+            f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM ({fresh})",  # noqa: S608  (staging name and contract SQL are generated, not input)
+            params,
+            settings=feed_settings,
+        )
+        self.store.command(f"INSERT INTO events {fresh}", params, settings=both)
+        self.event_ids.add(hashes_of(self.store, f"SELECT sipHash64(event_id) FROM ({fresh})", params))  # noqa: S608  (staging name and contract SQL are generated, not input)
         conflicts = self.store.query(
             f"SELECT s._topic, s._partition, s._offset, s.event_id, s.dossier_id, s.seq, "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"if(s.event_id != e.event_id, "
@@ -388,9 +405,12 @@ class Sink:
             f"SELECT * FROM ({reused}) WHERE (_partition, _offset) NOT IN "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"(SELECT _partition, _offset FROM {s} WHERE {reason} != '') ORDER BY _partition, _offset"
         )
+        elsewhere = self._reused_elsewhere(taken)
         result.stored = fresh_count
         found = [("invalid", row) for row in rejects.rows] + [("conflict", row) for row in conflicts.rows]
         found += [("conflict", row) for row in twice.rows]
+        said = {(int(row[1]), int(row[2])) for _k, row in found}
+        found += [("conflict", row) for row in elsewhere if (int(row[1]), int(row[2])) not in said]
         raws = raw_of([(int(row[1]), int(row[2])) for _k, row in found]) if raw_of and found else [b""] * len(found)
         for (kind, (topic, partition, offset, event_id, dossier_id, seq, error)), raw in zip(found, raws, strict=True):
             result.dead.append(
@@ -408,6 +428,48 @@ class Sink:
                 )
             )
         result.duplicates = result.received - result.stored - len(result.dead)
+
+    def _taken_ids(self, fresh: str) -> dict[str, tuple[str, int]]:
+        """Ids of events about to be stored as new that a stored event already has: id → (its dossier, seq).
+
+        The index finds candidates by hash; each is confirmed by the id itself (a scan of ``events.event_id``,
+        only when there is a candidate: a reused id, or two ids with one 64-bit hash)."""
+        candidates = self.store.query_arrow(
+            f"SELECT sipHash64(event_id) AS h, event_id FROM ({fresh})",  # noqa: S608  (staging name and contract SQL are generated, not input)
+            {"taken": []},
+            settings=self._join,
+        )
+        if candidates.num_rows == 0:
+            return {}
+        hits = self.event_ids.hits(np.asarray(candidates.column(0).to_numpy(), dtype=np.uint64))
+        if not hits.any():
+            return {}
+        ids = candidates.column(1).to_pylist()
+        suspects = sorted({str(ids[i]) for i in np.flatnonzero(hits)})
+        rows = self.store.query(
+            "SELECT event_id, any(dossier_id), any(seq) FROM events WHERE event_id IN {ids:Array(String)} "
+            "GROUP BY event_id",
+            {"ids": suspects},
+        ).rows
+        return {str(i): (str(d), int(q)) for i, d, q in rows}
+
+    def _reused_elsewhere(self, taken: dict[str, tuple[str, int]]) -> list[tuple[Any, ...]]:
+        """Dead-letter rows for the staged events whose id a stored event of another identity has."""
+        if not taken:
+            return []
+        rows = self.store.query(
+            f"SELECT _topic, _partition, _offset, event_id, dossier_id, seq FROM {self.staging} "  # noqa: S608  (staging name is generated, not input)
+            "WHERE event_id IN {ids:Array(String)} ORDER BY _partition, _offset LIMIT 1 BY _partition, _offset",
+            {"ids": sorted(taken)},
+        ).rows
+        out = []
+        for topic, partition, offset, event_id, dossier_id, seq in rows:
+            other_dossier, other_seq = taken[str(event_id)]
+            if (str(dossier_id), int(seq)) == (other_dossier, other_seq):
+                continue  # the stored event itself, replayed: a duplicate, not a reuse
+            why = f"event_id {event_id} is already the id of dossier {other_dossier} seq {other_seq} in the store"
+            out.append((topic, partition, offset, event_id, dossier_id, seq, why))
+        return out
 
     def write_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         if dead:

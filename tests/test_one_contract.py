@@ -6,6 +6,12 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from consumers.bulk import load_file
+from consumers.migrations import migrate
+from consumers.sink import Sink
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+from schemas.events import DossierEvent
 from schemas.hashchain import seal_chain
 from tests.test_consumers_support import dossier, events, write_container
 
@@ -61,10 +67,6 @@ def test_a_writer_schema_that_is_not_released_is_refused(tmp_path: Path) -> None
 
 def test_a_load_cut_short_stays_visible_until_the_file_is_loaded_again(tmp_path: Path) -> None:
     from consumers.jsonlfile import mark_files
-    from consumers.migrations import migrate
-    from consumers.sink import Sink
-    from dossier_runtime.settings import Settings
-    from dossier_runtime.store import opened_store
 
     path = write_container(tmp_path / "cut.avro", events(3))
     data = tmp_path / "data"
@@ -132,16 +134,47 @@ def test_an_event_id_used_twice_in_a_load_is_a_conflict(tmp_path: Path) -> None:
     assert f"event_id {taken} is already the id of dossier {first} seq 3 in this load" in out.stderr
 
 
-def test_an_event_id_reused_by_a_later_load_is_found_by_verify(tmp_path: Path) -> None:
-    """Two loads, one id: the loader's batch check cannot see across loads; verify names both events."""
-    evs = events(2)
+def _reused_across_loads(evs: list[DossierEvent]) -> tuple[str, str, str, list[DossierEvent], list[DossierEvent]]:
+    """The first dossier's events, and the second's with its seq 2 under the first's seq-2 id (chain resealed)."""
     first, second = evs[0].dossier_id, evs[8].dossier_id
     taken = next(e.event_id for e in evs if e.dossier_id == first and e.seq == 2)
     other = list(seal_chain([e.replace(event_id=taken) if e.seq == 2 else e for e in evs if e.dossier_id == second]))
+    return first, second, taken, [e for e in evs if e.dossier_id == first], other
+
+
+def test_an_event_id_reused_by_a_later_load_is_refused(tmp_path: Path) -> None:
+    """The loader's index of stored ids (consumers.eventids) sees across loads: the reuse is a conflict dead
+    letter naming the stored event, and the stored event is untouched; replaying the first load is no reuse."""
+    first, _second, taken, ones, other = _reused_across_loads(events(2))
     env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
-    ones = [e for e in evs if e.dossier_id == first]
-    assert dossier("consume", "load", str(write_container(tmp_path / "a.avro", ones)), env=env).returncode == 0
-    assert dossier("consume", "load", str(write_container(tmp_path / "b.avro", other)), env=env).returncode == 0
+    a, b = write_container(tmp_path / "a.avro", ones), write_container(tmp_path / "b.avro", other)
+    assert dossier("consume", "load", str(a), env=env).returncode == 0
+    out = dossier("consume", "load", str(b), "--format", "json", env=env)
+    assert out.returncode == 3, out.stderr
+    row = json.loads(out.stdout)[0]
+    assert (row["stored"], row["dead_letters"]) == (7, 1)
+    assert f"event_id {taken} is already the id of dossier {first} seq 2 in the store" in out.stderr
+    again = dossier("consume", "load", str(a), "--format", "json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)[0]["duplicates"] == 8, again.stderr
+    with opened_store(Settings(data_dir=tmp_path / "data"), serve=False) as store:
+        owners = store.query("SELECT dossier_id, seq FROM events WHERE event_id = {i:String}", {"i": taken}).rows
+    assert owners == [(first, 2)]
+
+
+def test_an_event_id_reused_by_two_loaders_at_once_is_found_by_verify(tmp_path: Path) -> None:
+    """Two loaders of one store do not see each other's new ids (each index covers the store as it found it and
+    what it stored itself): the reuse gets stored, and verify names both events."""
+    first, second, taken, ones, other = _reused_across_loads(events(2))
+    settings = Settings(data_dir=tmp_path / "data")
+    with opened_store(settings, role="writer", serve=False) as store:
+        migrate(store)
+        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
+        assert len(one.event_ids) == len(two.event_ids) == 0  # both indexes read the (empty) store now
+        for sink, evs, name in ((one, ones, "a.avro"), (two, other, "b.avro")):
+            loaded = load_file(sink, write_container(tmp_path / name, evs), tmp_path)
+            assert (loaded.result.stored, len(loaded.result.dead)) == (8, 0)
+            sink.close()
+    env = {"DOSSIER_DATA_DIR": str(tmp_path / "data")}
     out = dossier("inspect", "verify", "--format", "json", env=env)
     assert out.returncode == 3
     found = json.loads(out.stdout)["findings"]
@@ -153,8 +186,8 @@ def test_an_event_id_reused_by_a_later_load_is_found_by_verify(tmp_path: Path) -
         f"event_id {taken} is the id of 2 different stored events ({first} seq 2, {second} seq 2)"
         in (found[0]["detail"])
     )
-    one = dossier("inspect", "verify", "--dossier", second, "--format", "json", env=env)
-    assert one.returncode == 3 and json.loads(one.stdout)["computed_on"]["event-id-reused"] == 2
+    one_dossier = dossier("inspect", "verify", "--dossier", second, "--format", "json", env=env)
+    assert one_dossier.returncode == 3 and json.loads(one_dossier.stdout)["computed_on"]["event-id-reused"] == 2
 
 
 def test_parts_set_aside_as_broken_keep_verify_from_saying_ok(tmp_path: Path) -> None:
