@@ -25,7 +25,7 @@ def test_services_and_profiles_are_as_documented() -> None:
     assert set(SERVICES) == {"kafka", "clickhouse", "migrate", "consumer", "simulator"}
     assert SERVICES["simulator"]["profiles"] == ["simulate"]
     assert all("profiles" not in SERVICES[s] for s in ("kafka", "clickhouse", "migrate", "consumer"))
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert "docker compose --profile simulate" in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     assert "docker compose" in readme
 

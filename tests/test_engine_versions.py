@@ -38,8 +38,8 @@ def test_the_compose_files_pin_the_lowest_supported_release() -> None:
         assert engineversion.release(tag) == engineversion.MINIMUM, (where, image)  # the LTS, for a deployment
 
 
-def test_the_readme_and_the_test_matrix_say_the_same_range() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_and_the_test_matrix_say_the_same_range() -> None:
+    readme = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert engineversion.SUPPORTED in readme
     assert f"clickhouse/clickhouse-server:{LOWEST}" in readme
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
