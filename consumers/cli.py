@@ -21,9 +21,9 @@ def consume_group() -> None:
     \b
     Examples:
       dossier consume migrate
-      dossier consume run
-      dossier consume load sim/events.avro
-      dossier consume load-catalogue sim/
+      dossier consume run   # runs until Ctrl-C
+      dossier consume load dossier-data/demo/simulation/events-00000.avro
+      dossier consume load-catalogue dossier-data/demo/simulation/
       dossier consume status --format json
       dossier consume dead-letters --kind conflict
     """

@@ -40,7 +40,7 @@ def load_cmd(settings: Settings, files: tuple[Path, ...], fmt: str, quiet: bool)
 
     \b
     Examples:
-      dossier consume load sim/events.avro
+      dossier consume load dossier-data/demo/simulation/events-00000.avro
       dossier consume load sealed.jsonl
     """
     log = logger(quiet)
@@ -89,7 +89,7 @@ def load_catalogue_cmd(settings: Settings, directory: Path, fmt: str, quiet: boo
 
     \b
     Example:
-      dossier consume load-catalogue sim/
+      dossier consume load-catalogue dossier-data/demo/simulation/
     """
     with user_errors(), opened_store(settings, role="writer") as store:
         migrate(store, cluster=cluster_of(settings))

@@ -39,7 +39,7 @@ def migrate_cmd(settings: Settings, dry_run: bool, print_sql: bool, cluster: str
     \b
     Examples:
       dossier consume migrate
-      dossier consume migrate --cluster dossier --print-sql   # DOSSIER_CLICKHOUSE_URL set
+      dossier consume migrate --cluster dossier --print-sql   # needs DOSSIER_CLICKHOUSE_URL (a node of the cluster)
     """
     if cluster:
         settings = dataclasses.replace(settings, clickhouse_cluster=cluster)

@@ -60,7 +60,7 @@ def run_cmd(
 
     \b
     Example:
-      dossier consume run
+      dossier consume run   # runs until Ctrl-C
       dossier consume run --stop-when-idle 10   # catch up, then exit
     """
     log = logger(quiet)

@@ -218,7 +218,7 @@ def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, f
     \b
     Examples:
       dossier demo
-      dossier demo --dossiers 100000 --keep-running
+      dossier demo --dossiers 100000 --keep-running   # runs until Ctrl-C
     """
     if settings.kafka_bootstrap or settings.clickhouse_url:
         raise click.UsageError(

@@ -63,7 +63,7 @@ def keys_group() -> None:
 
     \b
     Example:
-      dossier keys new ~/dossier-keys
+      dossier keys new my-keys
     """
 
 
@@ -78,7 +78,7 @@ def new_cmd(directory: Path) -> None:
 
     \b
     Example:
-      dossier keys new ~/dossier-keys && export DOSSIER_SIGNING_KEY=~/dossier-keys/signing.key
+      dossier keys new other-keys   # then: export DOSSIER_SIGNING_KEY=other-keys/signing.key
     """
     ident = new_keys(directory)
     click.echo(f"{directory / KEY_FILE} (private, mode 0600) and {directory / PUB_FILE} written; key id {ident}")

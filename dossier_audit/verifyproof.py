@@ -34,7 +34,7 @@ def verify_proof_cmd(proof_path: Path, public_key: Path) -> None:
 
     \b
     Example:
-      dossier verify-proof 0042.proof.json --public-key signing.pub
+      dossier verify-proof 000.00.06.H29-230209-0001.proof.json --public-key keys/signing.pub
     """
     try:
         key = load_public_key(public_key.read_bytes())

@@ -58,7 +58,7 @@ def digest_cmd(settings: Settings, out: Path, key_path: Path | None, publish: bo
     \b
     Examples:
       DOSSIER_SIGNING_KEY=keys/signing.key dossier inspect digest --out digest-2026-12-06.json
-      dossier inspect digest --out digest.json --publish
+      DOSSIER_SIGNING_KEY=keys/signing.key dossier inspect digest --out digest.json --publish
     """
     key = signing_key(key_path)
     if out.exists() or digests.heads_path(out).exists():
@@ -121,7 +121,7 @@ def prove_cmd(settings: Settings, dossier_id: str, digest_path: Path, out: Path,
 
     \b
     Example:
-      dossier inspect prove 000.00.31.H29-240207-0042 --digest digest.json --out 0042.proof.json
+      dossier inspect prove 000.00.06.H29-230209-0001 --digest digest.json --out 000.00.06.H29-230209-0001.proof.json
     """
     signed = load_digest(digest_path)
     progress = Progress(quiet)

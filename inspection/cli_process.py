@@ -38,7 +38,7 @@ def variants_cmd(settings: Settings, by: str, top: int, with_sync: bool, filters
     \b
     Examples:
       dossier inspect variants --by all --top 5
-      dossier inspect variants --procedure 1.001776 --unit 000.00.31.H29 --format csv
+      dossier inspect variants --procedure 2.009859 --unit 000.00.31.H29 --format csv
     """
     condition, params = filters.dossier_condition()
     progress = Progress(quiet)

@@ -51,8 +51,8 @@ def replay_cmd(
 
     \b
     Examples:
-      dossier inspect replay 000.00.31.H29-240207-0042
-      dossier inspect replay 000.00.31.H29-240207-0042 --as-of 2024-02-15T12:00 --format json
+      dossier inspect replay 000.00.06.H29-230209-0001
+      dossier inspect replay 000.00.06.H29-230209-0001 --as-of 2023-02-20T12:00 --format json
     """
     with reader(settings) as store:
         events = load_history(store, dossier_id)

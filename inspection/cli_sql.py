@@ -97,8 +97,8 @@ def sql_cmd(
     \b
     Examples:
       dossier inspect sql "SELECT event_type, count() AS n FROM events GROUP BY event_type ORDER BY n DESC"
-      dossier inspect sql "SELECT seq, event_type, occurred_at FROM events
-        WHERE dossier_id = {id:String} ORDER BY seq" --param id=000.00.31.H29-240207-0042 --format csv
+      dossier inspect sql "SELECT seq, event_type, occurred_at FROM events \\
+        WHERE dossier_id = {id:String} ORDER BY seq" --param id=000.00.06.H29-230209-0001 --format csv
     """
     try:
         params = parse_params(param_pairs)

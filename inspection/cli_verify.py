@@ -107,10 +107,10 @@ def verify_cmd(
 
     \b
     Examples:
-      dossier inspect verify
-      dossier inspect verify --dossier 000.00.31.H29-240207-0042 --format json
-      dossier inspect verify --since 2026-11-27T10:15:02.123456+00:00
-      dossier inspect verify --use-ledger
+      dossier inspect verify   # exit 3 on the demo: it injects integrity faults
+      dossier inspect verify --dossier 000.00.06.H29-230209-0001 --format json
+      dossier inspect verify --since 2026-11-27T10:15:02.123456+00:00   # exit 3 on the demo
+      dossier inspect verify --use-ledger   # exit 3 on the demo
       dossier inspect verify --against digest.json --public-key keys/signing.pub
     """
     if use_ledger and (since_text is not None or dossier_id is not None):

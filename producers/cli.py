@@ -19,10 +19,10 @@ def produce_group() -> None:
 
     \b
     Examples:
-      dossier produce simulate --dossiers 20000 --out sim/
-      dossier produce publish sim/events.avro
-      dossier produce import export.csv --out imported.jsonl
-      dossier produce seal history.jsonl --out sealed.jsonl
+      dossier produce seal samples/hand_history.jsonl --out sealed.jsonl
+      dossier produce import samples/qtxl_phuong.csv --procedure-code 1.001612 --out imported.jsonl
+      dossier produce publish imported.jsonl
+      dossier produce simulate --dossiers 2000 --out sim/
     """
 
 

@@ -112,10 +112,11 @@ def import_cmd(
 
     \b
     Examples:
-      dossier produce import export.csv --procedure-code 1.001612 --out imported.jsonl
-      dossier produce import export.json --mapping mapping.json --out imported.avro --publish
-      dossier produce import export.csv --procedure-code 2.000908 --check
-      dossier produce import export.csv --procedure-code 1.001612 --catalogue sim/ --out imported.jsonl
+      dossier produce import samples/qtxl_phuong.csv --procedure-code 1.001612 --out imported.jsonl
+      dossier produce import samples/qtxl_so.json --mapping samples/qtxl_mapping.json --out imported.avro --publish
+      dossier produce import samples/qtxl_loi.csv --procedure-code 2.000908 --check   # exit 3: bad rows
+      dossier produce import samples/qtxl_phuong.csv --procedure-code 2.009859 \\
+        --catalogue dossier-data/demo/simulation/ --out imported.jsonl
     """
     if not (out or to_kafka or check_only):
         raise click.UsageError("say where the events go: --out FILE (.jsonl or .avro), --publish, or --check")

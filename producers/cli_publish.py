@@ -80,9 +80,9 @@ def publish_cmd(
 
     \b
     Examples:
-      dossier produce publish events.jsonl
-      dossier produce publish --skip-invalid --rejected-out fix-me.jsonl day1.avro day2.avro
-      dossier produce publish --continuation events.undelivered.jsonl
+      dossier produce publish sealed.jsonl
+      dossier produce publish --skip-invalid --rejected-out fix-me.jsonl sealed.jsonl imported.avro
+      dossier produce publish --continuation sealed.undelivered.jsonl   # needs the file a failed publish wrote
     """
     settings = _settings()
     if not check_only:

@@ -49,8 +49,8 @@ def seal_cmd(file: Path, out: Path, reseal: bool, fmt: str, quiet: bool) -> None
 
     \b
     Examples:
-      dossier produce seal tests/data/hand_history.jsonl --out sealed.jsonl
-      dossier produce seal edited.jsonl --out sealed.avro --reseal
+      dossier produce seal samples/hand_history.jsonl --out sealed.jsonl
+      dossier produce seal sealed.jsonl --out resealed.avro --reseal
     """
     if out.exists() and out.samefile(file):
         raise click.BadParameter("is the input FILE: write the sealed history to another file", param_hint="--out")

@@ -91,9 +91,9 @@ def simulate_cmd(**opts: Any) -> None:
 
     \b
     Examples:
-      dossier produce simulate --dossiers 20000 --out sim/
-      dossier produce simulate --violations all --rate R5=0.01 --seed 7 --out sim7/
-      dossier produce simulate --dossiers 1000 --publish
+      dossier produce simulate --dossiers 2000 --out sim/
+      dossier produce simulate --dossiers 1000 --violations all --rate R5=0.01 --seed 7 --out sim7/
+      dossier produce simulate --dossiers 1000 --publish   # needs a store of its own: its dossier ids are the demo's
     """
     quiet = opts["quiet"]
     if opts["violations"] == "none" and opts["on_time"] not in (None, 1.0):
