@@ -53,6 +53,7 @@ from dossier_runtime.accessrecord import Access, AccessLogError
 from dossier_runtime.errors import StoreError
 from dossier_runtime.ledgerrecord import Entry, Recorded
 from dossier_runtime.ledgerrecord import write as write_ledger
+from dossier_runtime.outfile import reason
 from dossier_runtime.settings import Settings
 from dossier_runtime.sqlguard import ConsoleLimits
 from dossier_runtime.storebackends import (
@@ -416,8 +417,59 @@ def _open_embedded(settings: Settings, role: Role, serve: bool) -> Store:
         time.sleep(0.1)
 
 
+#: The largest read-only store a reading command copies to read it (a copy takes its size in the temp directory).
+READ_ONLY_COPY_MAX: Final = 4 * 1024**3
+
+
+def _read_only_copy(chdb_dir: Path) -> Path:
+    """A copy of a store this process cannot write, in the temp directory, removed when the process exits.
+
+    chDB writes to the directory it opens even in read-only mode (its ``status`` file, a lock), so a store on a
+    read-only disk or directory cannot be opened in place: a reading command reads a copy, or says why not.
+    """
+    import atexit
+    import shutil
+    import sys
+    import tempfile
+
+    size = sum(p.stat().st_size for p in chdb_dir.rglob("*") if p.is_file() and not p.is_symlink())
+    room = shutil.disk_usage(tempfile.gettempdir()).free
+    if size > READ_ONLY_COPY_MAX or size * 2 > room:
+        raise StoreError(
+            f"the store in {chdb_dir} is read-only (a read-only disk or directory) and chDB must write where it "
+            f"opens a store, even to read it; at {size / 1024**3:.1f} GiB it is too big to copy into "
+            f"{tempfile.gettempdir()} (up to {READ_ONLY_COPY_MAX / 1024**3:.0f} GiB, and twice its size free): copy "
+            "DOSSIER_DATA_DIR to a writable disk and point DOSSIER_DATA_DIR at the copy"
+        )
+    copy = Path(tempfile.mkdtemp(prefix="dossier-readonly-store-")) / "store"
+    atexit.register(shutil.rmtree, copy.parent, True)
+    try:
+        shutil.copytree(chdb_dir, copy, symlinks=True, ignore=shutil.ignore_patterns("status", "*.lock", "endpoint*"))
+    except (OSError, shutil.Error) as exc:
+        raise StoreError(f"the store in {chdb_dir} is read-only and could not be copied to read it: {exc}") from None
+    print(
+        f"warning: the store in {chdb_dir} is read-only; reading a copy of it ({size / 1024**2:,.0f} MiB in "
+        f"{copy}): what this command records (the access log, the integrity ledger) is not kept",
+        file=sys.stderr,
+    )
+    return copy
+
+
 def _try_open_here(settings: Settings, chdb_dir: Path, role: Role, serve: bool, location: str) -> Store | None:
-    chdb_dir.mkdir(parents=True, exist_ok=True)
+    if chdb_dir.is_dir() and not os.access(chdb_dir, os.W_OK):
+        if role != "reader":
+            raise StoreError(
+                f"the store in {chdb_dir} is read-only (a read-only disk or directory): this command writes to it; "
+                "make it writable, or copy DOSSIER_DATA_DIR to a writable disk and point DOSSIER_DATA_DIR there"
+            )
+        chdb_dir, serve = _read_only_copy(chdb_dir), False
+    try:
+        chdb_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the store in {chdb_dir}: {reason(exc)}; set DOSSIER_DATA_DIR (or --data-dir) to a "
+            "directory this user may write"
+        ) from None
     with _local_lock:
         try:
             backend = ChdbBackend(chdb_dir, EMBEDDED_DATABASE, readonly=role == "reader")

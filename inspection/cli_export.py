@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dossier_runtime.outfile import OutputFileError
 from dossier_runtime.settings import Settings
 from inspection.cliutil import (
     Filters,
@@ -16,7 +17,7 @@ from inspection.cliutil import (
     quiet_option,
     reader,
 )
-from inspection.export import FORMATS, export, open_output
+from inspection.export import FORMATS, export, opened_output
 
 
 @click.command("export")
@@ -49,15 +50,12 @@ def export_cmd(settings: Settings, fmt: str, out_path: Path | None, filters: Fil
         computed_on = {**provenance(store), **filters.describe()}
         if not quiet:
             click.echo(describe_provenance(computed_on), err=True)
-        out = open_output(out_path, fmt)
         try:
-            result = export(store, fmt, out, condition=condition, params=params, source=computed_on,
-                            on_batch=progress)  # fmt: skip
-        finally:
-            if out_path is not None:
-                out.close()
-            else:
-                out.flush()
+            with opened_output(out_path, fmt) as out:
+                result = export(store, fmt, out, condition=condition, params=params, source=computed_on,
+                                on_batch=progress)  # fmt: skip
+        except OutputFileError as exc:
+            raise click.ClickException(str(exc)) from None
     if not quiet:
         objects = f", {result.objects:,} objects" if result.objects is not None else ""
         click.echo(f"exported {result.events:,} events{objects} as {fmt}" + (f" to {out_path}" if out_path else ""),

@@ -8,6 +8,7 @@ read: memory stays bounded by one batch whatever the number of events
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -19,6 +20,7 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dossier_runtime.outfile import atomic_output
 from dossier_runtime.store import Store
 from inspection import ocel, xes
 from schemas.events import FIELD_NAMES
@@ -138,14 +140,21 @@ def _parquet(out: IO[bytes], batches: Iterator[pa.RecordBatch]) -> ExportResult:
     return ExportResult(n)
 
 
-def open_output(path: Path | None, fmt: str) -> IO[Any]:
-    """``--out FILE`` or stdout, binary for Parquet."""
+@contextlib.contextmanager
+def opened_output(path: Path | None, fmt: str) -> Iterator[IO[Any]]:
+    """``--out FILE``, written whole or not at all (:func:`dossier_runtime.outfile.atomic_output`), or stdout;
+    binary for Parquet. A failed export leaves neither a part of the file nor a temporary one."""
     import sys
 
     if path is None:
-        if fmt in BINARY:
-            return sys.stdout.buffer
-        return sys.stdout
-    if fmt in BINARY:
-        return path.open("wb")
-    return path.open("w", encoding="utf-8", newline="")
+        stream: IO[Any] = sys.stdout.buffer if fmt in BINARY else sys.stdout
+        try:
+            yield stream
+        finally:
+            stream.flush()
+    elif fmt in BINARY:
+        with atomic_output(path, binary=True) as out:
+            yield out
+    else:
+        with atomic_output(path, newline="") as text:
+            yield text

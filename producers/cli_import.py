@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from dossier_runtime.errors import RuntimeSetupError
+from dossier_runtime.outfile import OutputFileError, atomic_output, make_directory
 from dossier_runtime.settings import Settings
 from producers.importer import ImportResult, import_files
 from producers.importmapping import ImportMapping, MappingError, load_mapping
@@ -205,14 +206,14 @@ def _options(
 
 def _write_rejected(result: ImportResult, path: Path, quiet: bool) -> Path:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        make_directory(path.parent)
+        with atomic_output(path, newline="") as handle:
             extra = [c for c in APPLICANT_COLUMNS if any(c in row.values for row in result.rejected_rows)]
             writer = csv.writer(handle)
             writer.writerow([*COLUMNS, *extra])
             writer.writerows([row[c] for c in (*COLUMNS, *extra)] for row in result.rejected_rows)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the rejected rows to {path}: {exc}") from exc
+    except OutputFileError as exc:
+        raise click.ClickException(f"the rejected rows: {exc}") from None
     warn(f"{result.dossiers_rejected} dossier(s) rejected; their rows are in {path}: fix and import it", quiet=quiet)
     return path
 
@@ -224,8 +225,8 @@ def _deliver(
     if out is not None:
         try:
             summary["written"] = write_event_file(result.events, out)
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {out}: {exc}") from exc
+        except OutputFileError as exc:
+            raise click.ClickException(str(exc)) from None
         summary["out"] = str(out)
     if not to_kafka:
         return False

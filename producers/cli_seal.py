@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from dossier_runtime.outfile import OutputFileError
 from producers.inputs import write_event_file
 from producers.reporting import SUMMARY_FORMATS, render_summary, warn
 from producers.sealing import SealInputError, seal_file
@@ -76,8 +77,8 @@ def seal_cmd(file: Path, out: Path, reseal: bool, fmt: str, quiet: bool) -> None
         sys.exit(EXIT_INVALID)
     try:
         write_event_file(result.events, out)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
+    except OutputFileError as exc:
+        raise click.ClickException(str(exc)) from None
     if result.resealed:
         warn(
             f"{result.resealed} event(s) resealed with a new hash and a new event_id "

@@ -14,6 +14,7 @@ from typing import Any, cast
 import click
 
 from dossier_runtime.errors import RuntimeSetupError
+from dossier_runtime.outfile import OutputFileError
 from dossier_runtime.settings import Settings
 from producers.simulator.kinds import ALL_RATE, DEFAULT_RATES, INJECTED
 from producers.simulator.run import SimulationError, SimulationSettings, simulate
@@ -131,8 +132,11 @@ def simulate_cmd(**opts: Any) -> None:
             require_embedded_stack(click.get_current_context().find_object(Settings) or Settings())
         except RuntimeSetupError as exc:
             raise click.ClickException(f"nothing was simulated or published: {exc}") from exc
-    with _progress(settings.dossiers, "simulating", quiet) as step:
-        summary = simulate(settings, progress=step)
+    try:
+        with _progress(settings.dossiers, "simulating", quiet) as step:
+            summary = simulate(settings, progress=step)
+    except OutputFileError as exc:
+        raise click.ClickException(f"nothing was simulated: {exc}") from None
     achieved = summary["achieved"]
     click.echo(json.dumps({"out": str(out), "events": summary["counts"]["events"], **achieved}, ensure_ascii=False))
     if opts["publish"]:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from dossier_runtime.outfile import atomic_output, make_directory, write_output
 from producers.importrows import COLUMNS
 from schemas.events import ActorRole, DossierEvent, EventType
 
@@ -168,8 +169,8 @@ def write_export(events: Iterable[DossierEvent], out: Path, mapping_out: Path | 
     materialised = list(events)
     left_out: Counter[str] = Counter()
     rows = 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as handle:
+    make_directory(out.parent)
+    with atomic_output(out, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         for row in export_rows(materialised, left_out):
@@ -177,5 +178,5 @@ def write_export(events: Iterable[DossierEvent], out: Path, mapping_out: Path | 
             rows += 1
     if mapping_out is not None:
         text = json.dumps(dossier_mapping(materialised), ensure_ascii=False, indent=1)
-        mapping_out.write_text(text + "\n", encoding="utf-8")
+        write_output(mapping_out, text + "\n")
     return ExportSummary(len({e.dossier_id for e in materialised}), rows, left_out)

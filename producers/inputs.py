@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from dossier_runtime.outfile import atomic_output, make_directory
 from schemas.errors import ContractError
 from schemas.events import DossierEvent
 from schemas.jsonform import from_json
@@ -191,14 +192,14 @@ def _records_of_blocks(blocks: Iterable[Any]) -> Iterator[Any]:
 def write_event_file(events: Iterable[DossierEvent], path: Path) -> int:
     """Write events as an Avro container (``.avro``) or contract JSON Lines (anything else); return the count.
 
-    Written to a temporary name and renamed, so a failed run leaves no half file.
+    Written to a temporary name and renamed, so a failed run leaves no half file and no temporary one; a full
+    or read-only disk is an :class:`dossier_runtime.outfile.OutputFileError` naming the path.
     """
     import fastavro
 
     from schemas.jsonform import to_json_line
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    make_directory(path.parent)
     count = 0
     if path.suffix.lower() == ".avro":
 
@@ -208,12 +209,11 @@ def write_event_file(events: Iterable[DossierEvent], path: Path) -> int:
                 count += 1
                 yield event.to_record()
 
-        with tmp.open("wb") as binary:
+        with atomic_output(path, binary=True) as binary:
             fastavro.writer(binary, current_schema().parsed, records(), codec="deflate")
     else:
-        with tmp.open("w", encoding="utf-8") as text:
+        with atomic_output(path) as text:
             for event in events:
                 text.write(to_json_line(event) + "\n")
                 count += 1
-    tmp.replace(path)
     return count

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from dossier_runtime.outfile import staged_directory
 from producers.simulator.clock import FastClock
 from producers.simulator.kinds import INJECTED
 from producers.simulator.output import map_shards
@@ -156,11 +157,22 @@ def write_catalogues(settings: SimulationSettings) -> None:
 
 
 def simulate(settings: SimulationSettings, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write the whole simulation to ``settings.out``; returns the summary (also in summary.json)."""
+    """Write the whole simulation to ``settings.out``; returns the summary (also in summary.json).
+
+    Everything is written into a staging directory inside ``settings.out`` and moved into it once complete
+    (:func:`dossier_runtime.outfile.staged_directory`): a run that fails (a full disk, a file-size limit, an
+    interruption) leaves the directory as it was, without a part of a file or a temporary one, and says why
+    in an :class:`~dossier_runtime.outfile.OutputFileError`.
+    """
     settings.validate()
-    settings.out.mkdir(parents=True, exist_ok=True)
-    for stale in settings.out.glob("events-*.*"):
-        stale.unlink()
+    with staged_directory(settings.out) as stage:
+        summary = _simulate(dataclasses.replace(settings, out=stage), progress)
+        for stale in settings.out.glob("events-*.*"):  # a run of more shards before: not this run's
+            stale.unlink()
+    return summary
+
+
+def _simulate(settings: SimulationSettings, progress: Callable[[int], None] | None) -> dict[str, Any]:
     plan = day_plan(settings, FastClock())
     parts = shards(plan)
     write_catalogues(settings)
