@@ -11,6 +11,7 @@ from inspection.cli_digest import digest_cmd, prove_cmd
 from inspection.cli_export import export_cmd
 from inspection.cli_process import flow_cmd, variants_cmd
 from inspection.cli_replay import replay_cmd
+from inspection.cli_report import report_cmd
 from inspection.cli_scorecard import scorecard_cmd
 from inspection.cli_sql import sql_cmd
 from inspection.cli_verify import verify_cmd
@@ -43,6 +44,7 @@ for _command in (
     prove_cmd,
     variants_cmd,
     flow_cmd,
+    report_cmd,
     export_cmd,
     sql_cmd,
     access_log_cmd,

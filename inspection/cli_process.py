@@ -10,13 +10,15 @@ from inspection.cliutil import (
     Progress,
     emit,
     filter_options,
-    format_option,
+    listing_options,
     pass_settings,
     provenance,
     quiet_option,
     reader,
+    returned,
 )
 from inspection.process import ProcessQuery, edges, slow_handovers, variants
+from inspection.processmap import drawn
 
 
 @click.command("variants")
@@ -24,7 +26,7 @@ from inspection.process import ProcessQuery, edges, slow_handovers, variants
               show_default=True, help="Count variants per procedure and reception unit, or coarser.")  # fmt: skip
 @click.option("--top", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Variants per group.")
 @click.option("--with-sync", is_flag=True, help="Keep SyncedToNational events in the paths.")
-@format_option
+@listing_options
 @quiet_option
 @filter_options
 @pass_settings
@@ -51,7 +53,8 @@ def variants_cmd(settings: Settings, by: str, top: int, with_sync: bool, filters
             "unit": ["unit_code"], "all": []}[by]  # fmt: skip
     computed_on = {**computed_on, **filters.describe(), "by": by, "top": top}
     emit(rows, fmt, columns=[*keys, "rank", "dossiers", "share_pct", "events", "example_dossier", "variant"],
-         computed_on=computed_on, key="variants", title="Path variants", quiet=quiet)  # fmt: skip
+         computed_on=computed_on, key="variants", title="Path variants", quiet=quiet,
+         hide_first=["example_dossier", "share_pct", "events"])  # fmt: skip
 
 
 @click.command("flow")
@@ -60,7 +63,8 @@ def variants_cmd(settings: Settings, by: str, top: int, with_sync: bool, filters
 @click.option("--top", type=click.IntRange(1, 10_000), default=5, show_default=True,
               help="Hand-overs per unit (--view handovers).")  # fmt: skip
 @click.option("--with-sync", is_flag=True, help="Keep SyncedToNational events.")
-@format_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv", "dot", "svg"]), default="table",
+              show_default=True, help="Output; dot or svg: the edges drawn as a process map.")  # fmt: skip
 @quiet_option
 @filter_options
 @pass_settings
@@ -77,7 +81,10 @@ def flow_cmd(settings: Settings, view: str, top: int, with_sync: bool, filters: 
     Examples:
       dossier inspect flow
       dossier inspect flow --view handovers --top 3 --unit-level district --format json
+      dossier inspect flow --format svg > process-map.svg
     """
+    if fmt in ("dot", "svg") and view != "edges":
+        raise click.UsageError(f"--format {fmt} draws the edges: use it without --view {view}")
     condition, params = filters.dossier_condition()
     progress = Progress(quiet)
     query = ProcessQuery(condition, params, top=top, with_sync=with_sync)
@@ -93,4 +100,8 @@ def flow_cmd(settings: Settings, view: str, top: int, with_sync: bool, filters: 
         else ["unit_code", "rank", "dossier_id", "handover_seq", "handover", "from_unit", "next_event", "waited_wh",
               "evidence"]
     )  # fmt: skip
+    if fmt in ("dot", "svg"):
+        click.echo(drawn(rows, computed_on, fmt), nl=False)
+        returned(len(rows))
+        return
     emit(rows, fmt, columns=columns, computed_on=computed_on, key=view, title=f"Flow: {view}", quiet=quiet)
