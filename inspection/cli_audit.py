@@ -65,7 +65,7 @@ def audit_cmd(
     \b
     Examples:
       dossier inspect audit   # exit 3: findings
-      dossier inspect audit R1 R5 --unit 000.00.31.H29 --from 2023-01-01 --to 2023-03-31   # exit 3: findings
+      dossier inspect audit R1 R5 --unit 000.00.31.H29 --from 2023-01-01 --to 2023-03-31
       dossier inspect audit R1 --param apology_lead_wd=0 --format json   # exit 3: findings
       dossier inspect audit INTEGRITY-HASH --param full_recompute=1   # exit 3 on the demo's faults
     """

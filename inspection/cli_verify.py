@@ -111,7 +111,7 @@ def verify_cmd(
       dossier inspect verify --dossier 000.00.06.H29-230209-0001 --format json
       dossier inspect verify --since 2026-11-27T10:15:02.123456+00:00   # exit 3 on the demo
       dossier inspect verify --use-ledger   # exit 3 on the demo
-      dossier inspect verify --against digest.json --public-key keys/signing.pub
+      dossier inspect verify --against digest.json --public-key keys/signing.pub   # exit 3 on the demo
     """
     if use_ledger and (since_text is not None or dossier_id is not None):
         raise click.UsageError("--use-ledger verifies the whole store; it does not go with --since or --dossier")
