@@ -38,6 +38,7 @@ from inspection.audit import AuditReport, audit, select_rules
 from inspection.controlsheet import build_control_sheet
 from inspection.controlsheet_view import render_text
 from inspection.history import load_history
+from inspection.report_html import write_report
 from inspection.scorecard import ScorecardQuery, compute_scorecard
 from inspection.verify import VerifyReport, verify
 from schemas.rendering import render
@@ -244,6 +245,10 @@ def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, f
             log("computing the report")
             for line in _report(store, result):
                 click.echo(line)
+            pictures = settings.data_dir / "report.html"
+            for warning in write_report(store, pictures):
+                log(f"warning: {warning}")
+            click.echo(f"\nPictures of this report, to open in a browser: {pictures}")
             log(f"done in {time.monotonic() - started:.0f} s; data in {settings.data_dir}")
             if keep_running:
                 _keep_running(settings, store, broker, log)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from dossier_runtime.settings import Settings
 from inspection.cliutil import UNIT_LEVELS, Progress, pass_settings, provenance, quiet_option, reader
 from inspection.report import ReportQuery, build_report
-from inspection.report_html import render_html
+from inspection.report_html import render_html, write_page
 
 
 @click.command("report")
@@ -47,11 +46,8 @@ def report_cmd(settings: Settings, html_path: Path, level: str, dossier: str | N
     page, warnings = render_html(report)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    partial = html_path.with_name(f".{html_path.name}.partial")
     try:
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, html_path)
+        write_page(page, html_path)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise click.ClickException(f"cannot write {html_path}: {exc.strerror or exc}") from None
     progress.step(f"wrote {html_path} ({len(page.encode()) / 1024:,.0f} KiB)")

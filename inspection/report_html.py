@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any, Final
 
+from dossier_runtime.store import Store
 from inspection import charts
+from inspection.cliutil import provenance
 from inspection.controlsheet import ControlSheet
 from inspection.controlsheet_view import to_dict
 from inspection.processmap import GraphvizMissingError, caption, inline_svg, to_svg
-from inspection.report import Report, Section
+from inspection.report import Report, ReportQuery, Section, build_report
 from schemas.workingtime import HCMC_TZ
 
 UNIT_COLUMNS: Final = (
@@ -338,3 +342,20 @@ def render_html(report: Report) -> tuple[str, list[str]]:
         generated=_e(report.generated_at.astimezone(HCMC_TZ).strftime("%Y-%m-%d %H:%M %z")),
     )
     return page, [warning] if warning else []
+
+
+def write_page(page: str, path: Path) -> None:
+    """Replace ``path`` with ``page`` at once (a reader never sees half a report)."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_report(store: Store, path: Path, query: ReportQuery | None = None) -> list[str]:
+    """Build the report of ``store`` and write it to ``path``; the warnings to tell (the demo's entry point)."""
+    page, warnings = render_html(build_report(store, query or ReportQuery(), provenance(store)))
+    write_page(page, path)
+    return warnings

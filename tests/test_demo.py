@@ -46,6 +46,8 @@ def test_demo_runs_the_pipeline_and_a_second_run_stores_nothing_twice(tmp_path: 
                     "Verdict against the original due date", "Integrity: ", "Next, in another terminal"):  # fmt: skip
         assert section in first.stdout, section
     assert "Traceback" not in first.stderr
+    assert f"to open in a browser: {tmp_path / 'report.html'}" in first.stdout
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").count("<figure") == 8
     assert not (tmp_path / "broker.json").exists(), "the demo stops the broker it started"
 
     second = _demo(tmp_path)
