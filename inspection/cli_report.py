@@ -44,7 +44,7 @@ def report_cmd(settings: Settings, html_path: Path, level: str, dossier: str | N
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
     page, warnings = render_html(report)
-    for warning in warnings:
+    for warning in warnings if not quiet else ():
         click.echo(f"warning: {warning}", err=True)
     try:
         write_page(page, html_path)
