@@ -41,7 +41,7 @@ from inspection.history import load_history
 from inspection.report_html import write_report
 from inspection.scorecard import ScorecardQuery, compute_scorecard
 from inspection.verify import VerifyReport, verify
-from schemas.rendering import render
+from schemas.rendering import render, table_width
 from schemas.rulebook import RULE_IDS
 
 
@@ -88,12 +88,13 @@ def _findings_section(report: AuditReport, examples: int = 2) -> Iterator[str]:
                 "dossier_id": finding.dossier_id,
                 "actor_id": finding.actor_id or "",
                 "evidence_seqs": ",".join(str(s) for s in finding.evidence_seqs),
-                "explanation": finding.explanation[:70],
+                "explanation": finding.explanation,
             }
         )
     order = {rule: i for i, rule in enumerate(RULE_IDS)}
     rows.sort(key=lambda r: (order.get(str(r["rule"]), 99), str(r["dossier_id"])))
-    yield render(rows, "table") if rows else "(no findings)"
+    hide = ["actor_id", "evidence_seqs", "findings"]  # the explanation is cut with … to fit, and kept
+    yield render(rows, "table", width=table_width(), hide_first=hide) if rows else "(no findings)"
 
 
 def _verify_section(report: VerifyReport) -> Iterator[str]:
@@ -135,7 +136,7 @@ def _report(store: Store, result: PipelineResult) -> Iterator[str]:
     late = _late_dossier(store)
     if late is not None:
         yield f"Control sheet of a late dossier: dossier inspect replay {late}"
-        yield render_text(build_control_sheet(load_history(store, late), now=datetime.now(UTC)))
+        yield render_text(build_control_sheet(load_history(store, late), now=datetime.now(UTC)), table_width())
         yield ""
     verified = verify(_query(store))
     yield from _verify_section(verified)

@@ -17,7 +17,7 @@ from inspection.cliutil import (
     aware,
     date_range,
     emit,
-    format_option,
+    listing_options,
     nothing_matched,
     pass_settings,
     provenance,
@@ -35,6 +35,12 @@ COLUMNS = {
     "pair": ["rank", "from_unit", "to_unit", "handovers", "first_action_median_wh", "first_action_p90_wh",
              "in_unit_median_wh", "in_unit_p90_wh", "late_stays", "late_pct", "worst_delay_wh", "evidence"],
 }  # fmt: skip
+#: Left out first when a table must fit a terminal (every column is in --wide and the machine formats).
+HIDE_FIRST = {
+    "official": ["in_progress", "late_steps", "late_dossiers", "findings", "worst_delay_wh", "role", "evidence"],
+    "unit": ["in_progress", "late_steps", "late_dossiers", "findings", "worst_delay_wh", "evidence"],
+    "pair": ["first_action_p90_wh", "in_unit_p90_wh", "worst_delay_wh", "evidence"],
+}
 
 
 def _findings(store: Store, filters: Filters) -> Any:
@@ -61,13 +67,12 @@ def _findings(store: Store, filters: Filters) -> Any:
               help="Steps still open are counted up to this instant [default: the latest event].")  # fmt: skip
 @click.option("--findings/--no-findings", default=True, show_default=True,
               help="Count the audit's findings by rule per official or unit (runs every rule).")  # fmt: skip
-@click.option("--limit", type=click.IntRange(1), help="Only the first N rows of the ranking.")
-@format_option
+@listing_options
 @quiet_option
 @pass_settings
 def accountability_cmd(settings: Settings, by: str, unit: str | None, procedure: str | None,
                        date_from: datetime | None, date_to: datetime | None, as_of: datetime | None, findings: bool,
-                       limit: int | None, fmt: str, quiet: bool) -> None:  # fmt: skip
+                       fmt: str, quiet: bool) -> None:  # fmt: skip
     """Who held the dossiers, for how long, and who made them late.
 
     Steps are the control sheet's (replay): held by the receiver from the
@@ -92,7 +97,6 @@ def accountability_cmd(settings: Settings, by: str, unit: str | None, procedure:
         date_from=first,
         date_to=last,
         as_of=aware(as_of),
-        limit=limit,
     )
     progress = Progress(quiet)
     with reader(settings) as store:
@@ -109,5 +113,5 @@ def accountability_cmd(settings: Settings, by: str, unit: str | None, procedure:
     if not report.rows:
         nothing_matched(selection)
     columns = [c for c in COLUMNS[by] if findings or not c.startswith("findings")]
-    emit(report.rows, fmt, columns=columns, computed_on=computed_on, key="rows",
-         title=f"Accountability by {by}", quiet=quiet)  # fmt: skip
+    emit(report.rows, fmt, columns=columns, computed_on=computed_on, key="rows", title=f"Accountability by {by}",
+         quiet=quiet, hide_first=HIDE_FIRST[by])  # fmt: skip

@@ -17,13 +17,14 @@ from inspection.cliutil import (
     exit_with_findings,
     filter_options,
     format_option,
+    listing_options,
     pass_settings,
     provenance,
     quiet_option,
     reader,
 )
 from inspection.coverage import LOAD_CATALOGUE, NO_CATALOGUE, RuleCoverage
-from schemas.rendering import render
+from schemas.rendering import render, render_records, table_view
 from schemas.rulebook import CATALOGUE_PARTS, RULES, boundaries, needs
 from schemas.workingtime import HCMC_TZ
 
@@ -39,7 +40,7 @@ FINDING_COLUMNS = ("rule", "version", "dossier_id", "unit_code", "actor_id", "ev
     help="Judge what has not happened yet at this local time [default: the latest event in the selection].",
 )
 @click.option("--no-fail", is_flag=True, help="Exit 0 even when something is found.")
-@format_option
+@listing_options
 @quiet_option
 @pass_settings
 @filter_options
@@ -105,8 +106,10 @@ def audit_cmd(
         **({"integrity": dict(report.integrity)} if report.integrity else {}),
         "coverage": {rule: reach.describe() for rule, reach in report.coverage.items()},
     }
-    if fmt == "table":  # the coverage goes to stderr as lines of its own, not into the one-line header
+    if fmt == "table":  # the coverage goes to stderr as lines of its own, the header names only the --param given
         del computed_on["coverage"]
+        given = {pair.partition("=")[0].strip() for pair in params}
+        computed_on["params"] = {name: value for name, value in values.items() if name in given}
         if not quiet:
             _tell_coverage(report.coverage)
     rows = [f.row() for f in report.findings]
@@ -117,7 +120,8 @@ def audit_cmd(
         if rows
         else f"Audit: no finding ({len(rules)} rule(s))"
     )
-    emit(rows, fmt, columns=FINDING_COLUMNS, computed_on=computed_on, key="findings", title=title, quiet=quiet)
+    emit(rows, fmt, columns=FINDING_COLUMNS, computed_on=computed_on, key="findings", title=title, quiet=quiet,
+         hide_first=("version", "unit_code", "evidence_seqs", "actor_id"))  # fmt: skip
     exit_with_findings(bool(rows), no_fail)
 
 
@@ -183,7 +187,11 @@ def rules_cmd(rule_ids: tuple[str, ...], full: bool, fmt: str) -> None:
     columns = ["id", "version", "title", "legal_basis", "parameters", "expressible", "not_expressed"]
     if full or fmt != "table":
         columns += ["predicate", "evidence", "parameter_docs", "needs", "boundaries"]
-    click.echo(render(rows, fmt, columns))
+    width = table_view(fmt).width
+    if fmt == "table" and full:  # prose: a block per rule, wrapped to the terminal
+        click.echo(render_records(rows, columns, width))
+        return
+    click.echo(render(rows, fmt, columns, width=width, hide_first=["version", "parameters", "not_expressed"]))
 
 
 def _needs_text(rule_id: str, catalogue: bool) -> str:

@@ -9,11 +9,12 @@ from typing import Any
 import click
 
 from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store
 from inspection.cliutil import format_option, pass_settings, provenance, reader
 from inspection.controlsheet import build_control_sheet
 from inspection.controlsheet_view import render_text, to_dict
 from inspection.history import load_history
-from schemas.rendering import render
+from schemas.rendering import render, table_view
 from schemas.workingtime import HCMC_TZ
 
 
@@ -32,9 +33,26 @@ class _Instant(click.ParamType):  # type: ignore[type-arg]
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=HCMC_TZ)
 
 
+def _known_end(store: Store, known_at: datetime) -> datetime:
+    """The latest occurred_at among the events recorded by ``known_at`` (``known_at`` when none were)."""
+    latest = store.query(
+        "SELECT max(occurred_at), count() FROM events WHERE recorded_at <= {known:DateTime64(6, 'UTC')}",
+        {"known": known_at.astimezone(UTC)},
+    ).rows[0]
+    if not latest[1]:
+        return known_at
+    end: datetime = latest[0] if latest[0].tzinfo else latest[0].replace(tzinfo=UTC)
+    return min(end, known_at)
+
+
 @click.command("replay")
 @click.argument("dossier_id")
-@click.option("--as-of", type=_Instant(), help="Valid time: the dossier as it stood then (by occurred_at).")
+@click.option(
+    "--as-of",
+    type=_Instant(),
+    help="Valid time: the dossier as it stood then (by occurred_at) [default: now; with --known-at alone, the "
+    "latest event the store had recorded by then].",
+)
 @click.option("--known-at", type=_Instant(), help="Transaction time: as the system knew it then (by recorded_at).")
 @format_option
 @pass_settings
@@ -59,9 +77,11 @@ def replay_cmd(
         if not events:
             raise click.ClickException(f"no events of dossier {dossier_id!r} in the store ({store.location})")
         computed_on = provenance(store)
+        if known_at is not None and as_of is None:  # the system's view then is judged at its own end, not today
+            as_of = _known_end(store, known_at)
     sheet = build_control_sheet(events, as_of=as_of, known_at=known_at, now=datetime.now(UTC))
     if fmt == "table":
-        click.echo(render_text(sheet))
+        click.echo(render_text(sheet, table_view(fmt).width))
     elif fmt == "json":
         click.echo(json.dumps({"computed_on": computed_on, **to_dict(sheet)}, ensure_ascii=False, indent=2))
     else:

@@ -12,7 +12,7 @@ from inspection.cliutil import (
     aware,
     date_range,
     emit,
-    format_option,
+    listing_options,
     nothing_matched,
     pass_settings,
     provenance,
@@ -20,6 +20,7 @@ from inspection.cliutil import (
     reader,
 )
 from inspection.scorecard import INDICATORS, LEVELS, PERIODS, ScorecardQuery, compute_scorecard, max_points
+from schemas.rendering import table_view
 
 COLUMNS = [
     "period", "rank", "unit_code", "unit_name", "received", "on_time_pct", "late", "apology_pct",
@@ -28,13 +29,23 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _legend() -> str:
+#: Left out first when the table must fit a terminal (--wide and the machine formats have them all).
+HIDE_FIRST = [
+    "online_full_pct", "online_partial_pct", "pts_2.1", "pts_3.6", "pts_5.4", "avg_rating", "apology_timely_pct",
+    "paid_online_pct", "digitised_pct", "satisfaction_pct", "online_pct", "avg_handling_wd", "apology_pct",
+    "unit_name", "period",
+]  # fmt: skip
+
+
+def _legend(width: int | None) -> str:
+    """One line per indicator, cut to ``width`` (None: whole); ``--format json`` has every note in full."""
     lines = [f"Indicators (points of {max_points():g} computable; full at ≥ τ, else ratio × max / τ):"]
     for ind in INDICATORS:
         mark = "" if ind.confirmed else "  [UNCONFIRMED]"
         tau = f" τ {ind.tau:.0%}" if ind.tau else ""
         pts = f" max {ind.max_points:g}" if ind.max_points else ""
-        lines.append(f"  {ind.id:<14} {ind.column:<20}{tau}{pts}{mark}  {ind.note}")
+        line = f"  {ind.id:<14} {ind.column:<20}{tau}{pts}{mark}  {ind.note}"
+        lines.append(line if width is None or len(line) <= width else line[: width - 1] + "…")
     return "\n".join(lines)
 
 
@@ -49,7 +60,7 @@ def _legend() -> str:
               help="Judge dossiers still in progress at this instant [default: the latest event].")  # fmt: skip
 @click.option("--apology-lead-wd", type=click.IntRange(0, 30), default=1, show_default=True,
               help="A timely apology comes this many working days before the due date (0: HCMC rule).")  # fmt: skip
-@format_option
+@listing_options
 @quiet_option
 @pass_settings
 def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str | None, procedure: str | None,
@@ -105,6 +116,8 @@ def scorecard_cmd(settings: Settings, level: str, unit: str | None, period: str 
                 click.echo(
                     f"{ind}: computed on {c['assessed']:,} of {received:,} dossier(s); {n:,} with {why}", err=True
                 )
-    title = f"Scorecard ({unit or level}, {period or 'whole range'})\n{_legend()}" if fmt == "table" else None
+    width = table_view(fmt).width
+    title = f"Scorecard ({unit or level}, {period or 'whole range'})\n{_legend(width)}" if fmt == "table" else None
     columns = COLUMNS if fmt == "table" else [*COLUMNS, "on_time_of", "digitised_of"]  # machines get the bases
-    emit(card.rows, fmt, columns=columns, computed_on=computed_on, key="units", title=title, quiet=quiet)
+    emit(card.rows, fmt, columns=columns, computed_on=computed_on, key="units", title=title, quiet=quiet,
+         hide_first=HIDE_FIRST)  # fmt: skip

@@ -18,7 +18,7 @@ from inspection.cliutil import (
     Progress,
     emit,
     exit_with_findings,
-    format_option,
+    listing_options,
     pass_settings,
     provenance,
     quiet_option,
@@ -62,7 +62,7 @@ from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sente
     type=click.Path(dir_okay=False, path_type=Path),
     help="The digest signer's public key (signing.pub); required with --against.",
 )
-@format_option
+@listing_options
 @quiet_option
 @pass_settings
 def verify_cmd(
@@ -173,7 +173,7 @@ def verify_cmd(
     if against is not None:
         title = _with_against(title, against, rows, computed_on, report.first_divergence)
     emit(rows, fmt, columns=["kind", "dossier_id", "seq", "first_divergent_seq", "detail"], computed_on=computed_on,
-         key="findings", title=title, quiet=quiet)  # fmt: skip
+         key="findings", title=title, quiet=quiet, hide_first=["first_divergent_seq"])  # fmt: skip
     exit_with_findings(not report.ok or bool(cut_short) or bool(broken) or bool(against and against[0]), no_fail=False)
 
 

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -31,7 +32,8 @@ import click
 from dossier_runtime.errors import StoreError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, StoreQueryError, open_store
-from schemas.rendering import render
+from schemas.rendering import limited, output_options, render, table_view, wrapped
+from schemas.workingtime import HCMC_TZ
 
 EXIT_FINDINGS: Final = 3
 #: Where the ``inspect`` group keeps the command's access session (:class:`inspection.cli_access.AccessSession`).
@@ -42,15 +44,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 pass_settings = click.make_pass_decorator(Settings, ensure=True)
 
 
-def format_option(func: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json", "jsonl", "csv"]),
-        default="table",
-        show_default=True,
-        help="Output: a table for people; json, jsonl or csv for machines.",
-    )(func)
+#: ``--format``, ``--wide``; :data:`listing_options` adds ``--limit`` (see :mod:`schemas.rendering`).
+format_option = output_options()
+listing_options = output_options(limit=True)
 
 
 def quiet_option(func: F) -> F:
@@ -281,8 +277,15 @@ def emit(
     key: str = "rows",
     title: str | None = None,
     quiet: bool = False,
+    hide_first: Sequence[str] = (),
 ) -> None:
-    """Print a report's rows with its provenance, in the chosen format."""
+    """Print a report's rows with its provenance, in the chosen format.
+
+    A table fits the terminal and a listing is limited (``--wide``, ``--limit``; :func:`schemas.rendering.table_view`);
+    ``hide_first`` names the columns to leave out first when the table cannot fit otherwise.
+    """
+    view = table_view(fmt)
+    rows, more = limited(rows, view.limit)
     returned(len(rows))
     if fmt == "json":
         data = [{c: r.get(c) for c in columns} for r in rows]
@@ -291,10 +294,14 @@ def emit(
         return
     if fmt == "table":
         if title:
-            click.echo(title)
-        click.echo(describe_provenance(computed_on))
+            click.echo(wrapped(title, view.width))
+        click.echo(provenance_block(computed_on, view.width))
         click.echo("")
-        click.echo(render(rows, "table", columns) if rows else "(nothing found)")
+        click.echo(
+            render(rows, "table", columns, width=view.width, hide_first=hide_first) if rows else "(nothing found)"
+        )
+        if more:
+            click.echo(more)
         return
     if not quiet:
         click.echo(describe_provenance(computed_on), err=True)
@@ -302,12 +309,78 @@ def emit(
         click.echo(render(rows, fmt, columns))
 
 
+#: Keys of a report's selection, named on one line of the table's header.
+_SELECTION: Final = ("level", "unit", "unit_level", "procedure", "from", "to", "period", "by", "view", "top")
+#: Left out of the table's header (the machine formats carry them): offsets, load times, per-rule detail.
+_MACHINE_ONLY: Final = ("kafka_offsets", "last_ingested_at", "coverage", "indicators")
+
+
 def describe_provenance(computed_on: Mapping[str, Any]) -> str:
-    parts = [f"{k}={v}" for k, v in computed_on.items() if k not in ("kafka_offsets",) and v not in (None, {}, [])]
-    offsets = computed_on.get("kafka_offsets") or {}
-    if offsets:
-        parts.append("offsets " + ",".join(f"{k}:{v}" for k, v in offsets.items()))
-    return "computed on: " + "; ".join(parts)
+    """The full record of what a report was computed on, one JSON line: on stderr beside a machine format."""
+    return "computed on: " + json.dumps(computed_on, ensure_ascii=False, default=str)
+
+
+def provenance_block(computed_on: Mapping[str, Any], width: int | None) -> str:
+    """What a report was computed on, for people above a table: store, events, data as of, selection, rule versions
+    and what the command adds, a line each, wrapped to ``width`` (None: not wrapped); the machine formats carry
+    the full record (Kafka offsets, load times, coverage)."""
+    lines = [("computed on", _stored(computed_on))]
+    if computed_on.get("last_recorded_at"):
+        lines.append(("data as of", f"{_local(computed_on['last_recorded_at'])} (the latest event recorded)"))
+    if computed_on.get("as_of"):
+        lines.append(("judged at", _local(computed_on["as_of"])))
+    selection = {**{k: computed_on[k] for k in _SELECTION if computed_on.get(k)}, **(computed_on.get("filters") or {})}
+    lines.append(("selection", ", ".join(f"{k} {_human(v)}" for k, v in selection.items()) or "every dossier"))
+    if computed_on.get("rules"):
+        by_version: dict[Any, list[str]] = {}
+        for rule, version in computed_on["rules"].items():
+            by_version.setdefault(version, []).append(rule)
+        lines.append(("rules", "; ".join(f"v{v}: {', '.join(ids)}" for v, ids in by_version.items())))
+    kept = len(lines)
+    done = {"store", "events", "dossiers", "last_recorded_at", "as_of", "filters", "rules", *_SELECTION}
+    lines += [
+        (k.replace("_", " "), _human(v))
+        for k, v in computed_on.items()
+        if k not in done and k not in _MACHINE_ONLY and v not in (None, 0, "", {}, [])
+    ]
+    label = max(len(name) for name, _ in lines) + 2
+    out = []
+    for i, (name, text) in enumerate(lines):
+        parts = textwrap.wrap(text, max(width - label, 20), break_on_hyphens=False) if width else [text]
+        if i >= kept and len(parts) > 2:  # what a command adds takes two lines at most; --format json has it all
+            parts = [parts[0], parts[1][: max(width or 0, 40) - label - 1] + "…"]
+        out.append(f"{name:<{label}}{(parts or [''])[0]}")
+        out.extend(" " * label + more for more in parts[1:])
+    return "\n".join(out)
+
+
+def _stored(computed_on: Mapping[str, Any]) -> str:
+    events, dossiers = computed_on.get("events"), computed_on.get("dossiers")
+    counts = (
+        f": {events:,} events of {dossiers:,} dossiers" if isinstance(events, int) and isinstance(dossiers, int) else ""
+    )
+    return f"{computed_on.get('store', 'the store')}{counts}"
+
+
+def _local(instant: Any) -> str:
+    """An ISO instant as Asia/Ho_Chi_Minh local time to the minute (as given when it does not parse)."""
+    try:
+        parsed = instant if isinstance(instant, datetime) else datetime.fromisoformat(str(instant))
+    except ValueError:
+        return str(instant)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(HCMC_TZ).strftime("%Y-%m-%d %H:%M +07")
+
+
+def _human(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_human(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_human(v) for v in value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 class Progress:

@@ -7,7 +7,7 @@ from typing import Any
 
 from inspection.controlsheet import ControlSheet, StepRow
 from schemas.jsonform import format_timestamp
-from schemas.rendering import render_table
+from schemas.rendering import render_table, wrapped
 from schemas.textnorm import normalise
 from schemas.transitions import status_label
 from schemas.workingtime import HCMC_TZ
@@ -43,7 +43,8 @@ def _step_cells(row: StepRow) -> dict[str, Any]:
     }
 
 
-def render_text(sheet: ControlSheet) -> str:
+def render_text(sheet: ControlSheet, width: int | None = None) -> str:
+    """The sheet for people; the steps' table fits ``width`` (None: every column in full)."""
     first = sheet.events[0] if sheet.events else None
     state = sheet.state
     lines = [f"Phiếu kiểm soát quá trình giải quyết hồ sơ — {sheet.dossier_id}"]
@@ -60,9 +61,10 @@ def render_text(sheet: ControlSheet) -> str:
             f"due {_t(state.original_due_at)}  current due {_t(state.due_at)}  events {state.events}"
         )
     lines += ["", "Steps (working time, pauses excluded):"]
-    lines.append(
-        render_table([_step_cells(r) for r in sheet.steps], list(_step_cells(sheet.steps[0])) if sheet.steps else ["#"])
-    )
+    columns = list(_step_cells(sheet.steps[0])) if sheet.steps else ["#"]
+    # Who handed over is the row above's receiver, when a step ended the next one's hand-over: those go first.
+    hide = ["from", "ended", "paused", "seq", "handed over"]
+    lines.append(render_table([_step_cells(r) for r in sheet.steps], columns, width, hide_first=hide))
     if sheet.pauses:
         lines += ["", "Pauses (clock stopped):"]
         for pause in sheet.pauses:
@@ -103,7 +105,7 @@ def render_text(sheet: ControlSheet) -> str:
             f"  not yet known at {_t(sheet.known_at)}: seq {event.seq} {event.event_type.value} "
             f"(recorded {_t(event.recorded_at)})"
         )
-    return "\n".join(lines)
+    return wrapped("\n".join(lines), width)
 
 
 def to_dict(sheet: ControlSheet) -> dict[str, Any]:

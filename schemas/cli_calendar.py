@@ -16,7 +16,7 @@ import click
 
 from schemas.errors import CalendarError
 from schemas.events import DeadlineConvention
-from schemas.rendering import render_table
+from schemas.rendering import output_options, render_table, table_view, wrapped
 from schemas.workingcalendar_data import CalendarEntry, calendar_entries, year_coverage
 from schemas.workingtime import (
     DEFAULT_WORKING_HOURS,
@@ -264,7 +264,7 @@ def _entry_row(entry: CalendarEntry) -> dict[str, Any]:
 
 @calendar_group.command("show")
 @click.argument("year", type=click.IntRange(1, 9999))
-@format_option
+@output_options(formats=("text", "json"))
 def show_cmd(year: int, fmt: str) -> None:
     """A year's days off and make-up working days, with names and sources.
 
@@ -286,11 +286,20 @@ def show_cmd(year: int, fmt: str) -> None:
         payload["note"] = coverage.note
 
     def text() -> str:
-        columns = ["date", "weekday", "kind", "name_vi", "name_en", "confidence"]
-        parts = [f"Days off in {year}:", render_table(days_off, columns)]
-        parts += [f"\nMake-up working days in {year}:", render_table(makeup, columns) if makeup else "(none)"]
+        width = table_view().width
+        # Sources are long: the table names each by number and lists them under it.
+        numbered = list(dict.fromkeys(str(r["source"]) for r in [*days_off, *makeup] if r.get("source")))
+        for row in [*days_off, *makeup]:
+            row["src"] = f"[{numbered.index(str(row['source'])) + 1}]" if row.get("source") else ""
+        columns = ["date", "weekday", "kind", "name_vi", "name_en", "confidence", "src"]
+        hide = ["name_en", "confidence"]
+        parts = [f"Days off in {year}:", render_table(days_off, columns, width, hide_first=hide)]
+        made_up = render_table(makeup, columns, width, hide_first=hide) if makeup else "(none)"
+        parts += [f"\nMake-up working days in {year}:", made_up, "\nSources:"]
+        parts += [wrapped(f"  [{i}] {source}", width) for i, source in enumerate(numbered, 1)]
+        parts += [f"  {source}" for source in payload["sources"] if source not in numbered]
         if coverage and coverage.note:
-            parts.append(f"\nNote: {coverage.note}")
+            parts.append(wrapped(f"\nNote: {coverage.note}", width))
         return "\n".join(parts)
 
     _emit(fmt, payload, text)
