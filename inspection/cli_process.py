@@ -19,6 +19,7 @@ from inspection.cliutil import (
 )
 from inspection.process import ProcessQuery, edges, slow_handovers, variants
 from inspection.processmap import drawn
+from schemas.rendering import FORMATS, output_options
 
 
 @click.command("variants")
@@ -63,8 +64,8 @@ def variants_cmd(settings: Settings, by: str, top: int, with_sync: bool, filters
 @click.option("--top", type=click.IntRange(1, 10_000), default=5, show_default=True,
               help="Hand-overs per unit (--view handovers).")  # fmt: skip
 @click.option("--with-sync", is_flag=True, help="Keep SyncedToNational events.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv", "dot", "svg"]), default="table",
-              show_default=True, help="Output; dot or svg: the edges drawn as a process map.")  # fmt: skip
+@output_options(formats=(*FORMATS, "dot", "svg"), limit=True,
+                help="Output; dot or svg: the edges drawn as a process map.")  # fmt: skip
 @quiet_option
 @filter_options
 @pass_settings

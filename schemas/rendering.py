@@ -241,7 +241,9 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     return callback
 
 
-def output_options(*, formats: Sequence[str] = FORMATS, limit: bool = False) -> Callable[[F], F]:
+def output_options(
+    *, formats: Sequence[str] = FORMATS, limit: bool = False, help: str | None = None
+) -> Callable[[F], F]:
     """``--format`` (the command receives ``fmt``), ``--wide`` and, for listings, ``--limit``: one set everywhere.
 
     ``--wide`` and ``--limit`` reach the rendering through the click context (:func:`table_view`), so a command's
@@ -270,7 +272,7 @@ def output_options(*, formats: Sequence[str] = FORMATS, limit: bool = False) -> 
             type=click.Choice(list(formats)),
             default=formats[0],
             show_default=True,
-            help=f"Output: {formats[0]} for people; {', '.join(formats[1:])} for machines.",
+            help=help or f"Output: {formats[0]} for people; {', '.join(formats[1:])} for machines.",
         )(func)
 
     return decorate
