@@ -12,6 +12,7 @@ import click
 from consumers.bulk import InputFileError
 from consumers.catalogue import CatalogueError
 from dossier_runtime.errors import RuntimeSetupError
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from schemas.rendering import FORMATS, render
 
@@ -29,11 +30,8 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress or 
 
 
 def logger(quiet: bool) -> Callable[[str], None]:
-    def log(message: str) -> None:
-        if not quiet:
-            click.echo(message, err=True)
-
-    return log
+    """Stamped log lines on stderr, on a terminal or not (the loaders' lines are their log)."""
+    return Progress(quiet=quiet, plain=True).step
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ reader → owner                        owner → reader
 ``("raw", values)``                   ``("raw?", positions)``: raw bytes of
                                       messages that become dead letters
 ``("assigned", partitions, when)``    (progress and benchmarks)
+``("said", line)``                    (the owner says it, stamped)
 ``("done", summary)`` / ``("error",   (the reader's last word)
 exception)``
 ====================================  =========================================
@@ -197,7 +198,12 @@ def reader_main(conn: Connection) -> None:
     channel = _Channel(conn)
 
     def log(message: str) -> None:
-        if not quiet:
+        """Said by the owner, stamped like the command's other lines (printed here only when it is gone)."""
+        if quiet:
+            return
+        try:
+            channel.send(("said", message))
+        except _OwnerGone:
             print(message, file=sys.stderr, flush=True)
 
     def assigned(partitions: list[int]) -> None:
@@ -248,8 +254,10 @@ class _Owner:
         conn: Connection,
         on_assign: Callable[[list[int], float], None] | None,
         on_stored: Callable[[BatchResult], None] | None,
+        log: Callable[[str], None],
     ) -> None:
         self.sink = sink
+        self.log = log
         self.topic = topic
         self.conn = conn
         self.on_assign = on_assign
@@ -259,7 +267,10 @@ class _Owner:
         self.tally = RunSummary()  # what this owner stored for the current reader
 
     def _news(self, message: tuple[Any, ...]) -> bool:
-        """Handle ``message`` if it is news (an assignment); whether it was."""
+        """Handle ``message`` if it is news (an assignment, a line the reader says); whether it was."""
+        if message[0] == "said":
+            self.log(message[1])
+            return True
         if message[0] != "assigned":
             return False
         if self.on_assign is not None:
@@ -354,7 +365,7 @@ def load_live(
 
     original_broker = broker
     reader, ours = start_reader()
-    owner = _Owner(sink, settings.topic, ours, on_assign, on_stored)
+    owner = _Owner(sink, settings.topic, ours, on_assign, on_stored, log)
     carried = RunSummary()  # what earlier readers, which crashed, had stored
     crashes: list[float] = []
     signalled = False

@@ -31,6 +31,7 @@ from consumers.sink import Sink
 from dossier_audit.pipeline import PipelineResult, run_pipeline
 from dossier_runtime.broker import BrokerHandle, embedded_broker, find_broker
 from dossier_runtime.errors import RuntimeSetupError
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
 from inspection import ledger
@@ -227,11 +228,8 @@ def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, f
             "the demo runs on the embedded stack: unset DOSSIER_KAFKA_BOOTSTRAP and DOSSIER_CLICKHOUSE_URL"
         )
     started = time.monotonic()
-
-    def log(message: str) -> None:
-        if not quiet:
-            click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
-
+    progress = Progress(quiet, plain=True, started=started)
+    log = progress.step
     city = {"dossiers": dossiers, "seed": seed}
     try:
         _city_here(settings, city, fresh, log)
@@ -242,7 +240,7 @@ def demo_cmd(settings: Settings, dossiers: int, seed: int, keep_running: bool, f
             marker = settings.data_dir / "demo" / CITY_FILE  # before loading: a run cut short can be run again
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(city), encoding="utf-8")
-            result = run_pipeline(settings, store, broker, dossiers=dossiers, seed=seed, log=log)
+            result = run_pipeline(settings, store, broker, dossiers=dossiers, seed=seed, progress=progress)
             log("computing the report")
             for line in _report(store, result):
                 click.echo(line)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import kafka  # noqa: F401  (imported before any thread: kafka-python's package import is not thread-safe)
@@ -23,6 +22,7 @@ from consumers.migrations import cluster_of, migrate
 from consumers.readerproc import load_live
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
 from producers.cli_simulate import outbound_from_files
@@ -30,8 +30,6 @@ from producers.publish import DeliveryReport, publish_outbound
 from producers.simulator.kinds import DEFAULT_RATES
 from producers.simulator.run import SimulationSettings, simulate
 from schemas.pseudonym import DEMO_KEY
-
-Log = Callable[[str], None]
 
 
 @dataclasses.dataclass
@@ -49,9 +47,10 @@ def run_pipeline(
     *,
     dossiers: int,
     seed: int,
-    log: Log,
+    progress: Progress,
 ) -> PipelineResult:
     """Simulate ``dossiers``, publish them, and load them with the live loader into ``store`` (a writer)."""
+    log = progress.step
     seconds: dict[str, float] = {}
     sim_dir = settings.data_dir / "demo" / "simulation"
     t0 = time.monotonic()
@@ -62,7 +61,8 @@ def run_pipeline(
     simulation = SimulationSettings(
         dossiers=dossiers, seed=seed, out=sim_dir, rates=dict(DEFAULT_RATES), pseudonym_key=key
     )
-    summary = simulate(simulation)
+    with progress.phase("simulating", dossiers, "dossiers") as simulated:
+        summary = simulate(simulation, progress=simulated)
     seconds["simulate"] = time.monotonic() - t0
     events = int(summary["counts"]["events"])
     log(f"  {events:,} events in {seconds['simulate']:.1f} s")
@@ -86,16 +86,10 @@ def run_pipeline(
     t1 = time.monotonic()
     loader.start()
     log(f"publishing to topic {settings.topic} on {broker.bootstrap}; the live loader stores them as they arrive")
-    sent = [0]
-
-    def progress(n: int) -> None:
-        sent[0] += n
-        if sent[0] % 50_000 < n:
-            log(f"  published {sent[0]:,} / {events:,}")
-
-    delivery = publish_outbound(
-        broker.bootstrap, settings.topic, settings.partitions, outbound_from_files(sim_dir), progress=progress
-    )
+    with progress.phase("publishing", events) as sent:
+        delivery = publish_outbound(
+            broker.bootstrap, settings.topic, settings.partitions, outbound_from_files(sim_dir), progress=sent
+        )
     seconds["publish"] = time.monotonic() - t1
     log(f"  {len(delivery.delivered):,} delivered in {seconds['publish']:.1f} s; waiting for the loader to catch up")
     loader.join()

@@ -10,6 +10,7 @@ from dossier_runtime.outfile import OutputFileError
 from dossier_runtime.settings import Settings
 from inspection.cliutil import (
     Filters,
+    Progress,
     describe_provenance,
     filter_options,
     pass_settings,
@@ -44,36 +45,17 @@ def export_cmd(settings: Settings, fmt: str, out_path: Path | None, filters: Fil
       dossier inspect export --format parquet --out events.parquet
     """
     condition, params = filters.dossier_condition()
-    progress = _Progress(quiet)
+    progress = Progress(quiet)
     with reader(settings) as store:
         filters.require(store)
         computed_on = {**provenance(store), **filters.describe()}
         if not quiet:
             click.echo(describe_provenance(computed_on), err=True)
         try:
-            with opened_output(out_path, fmt) as out:
+            with opened_output(out_path, fmt) as out, progress.phase("exporting") as done:
                 result = export(store, fmt, out, condition=condition, params=params, source=computed_on,
-                                on_batch=progress)  # fmt: skip
+                                on_batch=done.reach)  # fmt: skip
         except OutputFileError as exc:
             raise click.ClickException(str(exc)) from None
-    if not quiet:
-        objects = f", {result.objects:,} objects" if result.objects is not None else ""
-        click.echo(f"exported {result.events:,} events{objects} as {fmt}" + (f" to {out_path}" if out_path else ""),
-                   err=True)  # fmt: skip
-
-
-class _Progress:
-    """A rate line on stderr every ~1 s of a long export."""
-
-    def __init__(self, quiet: bool) -> None:
-        import time
-
-        self.quiet, self.time, self.last = quiet, time, time.monotonic()
-        self.start = self.last
-
-    def __call__(self, total: int) -> None:
-        now = self.time.monotonic()
-        if self.quiet or now - self.last < 1.0:
-            return
-        self.last = now
-        click.echo(f"  {total:,} events ({total / (now - self.start):,.0f}/s)", err=True)
+    objects = f", {result.objects:,} objects" if result.objects is not None else ""
+    progress.step(f"exported {result.events:,} events{objects} as {fmt}" + (f" to {out_path}" if out_path else ""))

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
@@ -30,6 +29,7 @@ from typing import Any, Final, TypeVar
 import click
 
 from dossier_runtime.errors import StoreError
+from dossier_runtime.progress import Progress as Progress  # the inspect commands' stamped lines
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, StoreQueryError, open_store
 from schemas.rendering import limited, output_options, render, table_view, wrapped
@@ -381,19 +381,6 @@ def _human(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-class Progress:
-    """A line on stderr for work that takes more than a second (silent with --quiet)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.started = time.monotonic()
-
-    def step(self, message: str) -> None:
-        if not self.quiet:
-            elapsed = time.monotonic() - self.started
-            click.echo(f"[{elapsed:6.1f}s] {message}", err=True)
 
 
 def exit_with_findings(found: bool, no_fail: bool) -> None:

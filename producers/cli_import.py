@@ -13,13 +13,14 @@ import click
 
 from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.outfile import OutputFileError, atomic_output, make_directory
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from producers.importer import ImportResult, import_files
 from producers.importmapping import ImportMapping, MappingError, load_mapping
 from producers.importrows import APPLICANT_COLUMNS, COLUMNS, ProcedureCatalogueError, read_procedures
 from producers.inputs import write_event_file
 from producers.publish import outbound_event, publish_with_settings
-from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, stored_progress, warn
+from producers.reporting import SUMMARY_FORMATS, render_summary, sidecar, stored_progress, warn
 from schemas.events import ApplicantKind, Channel, DeadlineConvention, TimeLimitUnit
 from schemas.pseudonym import PseudonymKeyError, check_real_key
 
@@ -232,9 +233,12 @@ def _deliver(
         return False
     outbound = (outbound_event(e, s) for e, s in zip(result.events, result.sources, strict=True))
     try:
-        with progress(len(result.events), "publishing", quiet=quiet) as step:
+        with Progress(quiet=quiet) as progress:
             report = publish_with_settings(
-                settings, outbound, progress=step, stored_progress=stored_progress(quiet=quiet)
+                settings,
+                outbound,
+                progress=progress.phase("publishing", len(result.events)),
+                stored_progress=stored_progress(progress),
             )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"{exc}; nothing was published") from exc

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from dossier_runtime.errors import RuntimeSetupError
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from producers.filepublish import FilePublishResult, publish_checked, summary, write_rejected
 from producers.publish import require_embedded_stack
-from producers.reporting import SUMMARY_FORMATS, progress, render_summary, sidecar, stored_progress, warn
+from producers.reporting import SUMMARY_FORMATS, render_summary, sidecar, stored_progress, warn
 from producers.validation import CheckedInput, check_paths
 
 EXIT_FAILED = 1
@@ -90,7 +91,9 @@ def publish_cmd(
             require_embedded_stack(settings)  # before the whole input is read: refused early, nothing sent
         except RuntimeSetupError as exc:
             raise click.ClickException(f"{exc}; nothing was published") from exc
-    checked = check_paths(list(files), continuation=continuation)
+    progress = Progress(quiet=quiet)
+    with progress:
+        checked = check_paths(list(files), continuation=continuation, phase=progress.phase)
     for problem in checked.problems:
         click.echo(str(problem), err=True)
     rejected_file = None
@@ -108,7 +111,7 @@ def publish_cmd(
     if check_only or (checked.problems and not skip_invalid) or not checked.accepted:
         _finish_without_sending(checked, files, settings, fmt, check_only, skip_invalid, rejected_file)
         return
-    result = _publish(settings, checked, files, undelivered_out, quiet)
+    result = _publish(settings, checked, files, undelivered_out, progress)
     click.echo(
         render_summary(
             summary(
@@ -149,19 +152,19 @@ def _finish_without_sending(
 
 
 def _publish(
-    settings: Settings, checked: CheckedInput, files: tuple[Path, ...], undelivered_out: Path | None, quiet: bool
+    settings: Settings, checked: CheckedInput, files: tuple[Path, ...], undelivered_out: Path | None, progress: Progress
 ) -> FilePublishResult:
     undelivered_file = undelivered_out or sidecar(files, ".undelivered.jsonl")
     delivery_file = undelivered_file.with_name(undelivered_file.name.removesuffix(".jsonl") + ".report.jsonl")
     try:
-        with progress(len(checked.accepted), "publishing", quiet=quiet) as step:
+        with progress:
             result = publish_checked(
                 settings,
                 checked,
                 undelivered_out=undelivered_file,
                 delivery_out=delivery_file,
-                progress=step,
-                stored_progress=stored_progress(quiet=quiet),
+                progress=progress.phase("publishing", len(checked.accepted)),
+                stored_progress=stored_progress(progress),
             )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"{exc}; nothing was published") from exc

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +13,7 @@ import click
 
 from dossier_runtime.errors import RuntimeSetupError
 from dossier_runtime.outfile import OutputFileError
+from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from producers.simulator.kinds import ALL_RATE, DEFAULT_RATES, INJECTED
 from producers.simulator.run import SimulationError, SimulationSettings, simulate
@@ -133,24 +132,14 @@ def simulate_cmd(**opts: Any) -> None:
         except RuntimeSetupError as exc:
             raise click.ClickException(f"nothing was simulated or published: {exc}") from exc
     try:
-        with _progress(settings.dossiers, "simulating", quiet) as step:
-            summary = simulate(settings, progress=step)
+        with Progress(quiet=quiet) as progress:
+            summary = simulate(settings, progress=progress.phase("simulating", settings.dossiers, "dossiers"))
     except OutputFileError as exc:
         raise click.ClickException(f"nothing was simulated: {exc}") from None
     achieved = summary["achieved"]
     click.echo(json.dumps({"out": str(out), "events": summary["counts"]["events"], **achieved}, ensure_ascii=False))
     if opts["publish"]:
         _publish(out, summary["counts"]["events"], quiet)
-
-
-@contextlib.contextmanager
-def _progress(length: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    """A bar on stderr (``update(n)`` to advance), or nothing with --quiet."""
-    if quiet:
-        yield None
-        return
-    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
-        yield bar.update
 
 
 def outbound_from_files(out: Path) -> Iterator[Any]:
@@ -186,13 +175,13 @@ def _publish(out: Path, events: int, quiet: bool) -> None:
 
     settings = click.get_current_context().find_object(Settings) or Settings()
     try:
-        with _progress(events, "publishing", quiet) as step:
+        with Progress(quiet=quiet) as progress:
             report = publish_with_settings(
                 settings,
                 outbound_from_files(out),
-                progress=step,
+                progress=progress.phase("publishing", events),
                 keep_payloads=False,  # nothing is written back: the same seed gives the same events again
-                stored_progress=stored_progress(quiet=quiet),
+                stored_progress=stored_progress(progress),
             )
     except RuntimeSetupError as exc:
         raise click.ClickException(f"nothing was published: {exc}") from exc

@@ -81,7 +81,7 @@ def confirm_stored(
     """``report`` with every acknowledged event the store does not hold moved to ``failed`` (see module doc).
 
     ``events``: the sent events by ``event_id`` (a failed entry carries the event, for the undelivered file).
-    ``progress(stored, acknowledged)`` is called whenever the count of stored events grows.
+    ``progress(stored, acknowledged)`` is called once the wait begins and whenever the count of stored events grows.
     """
     waiting = list(report.delivered)
     if not waiting:
@@ -92,6 +92,8 @@ def confirm_stored(
     try:
         with opened_store(settings) as store:
             last_gain = time.monotonic()
+            if progress is not None:
+                progress(0, len(report.delivered))
             while waiting:
                 found = _stored(store, waiting)
                 if found:

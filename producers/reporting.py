@@ -1,65 +1,36 @@
 """What the produce commands share on the terminal: progress on stderr, the summary on stdout.
 
-Progress is drawn only when stderr is a terminal (a bar when the total is
-known), so pipes, logs and tests see no control characters; ``--quiet``
-silences it. The summary is one record: a two-column table for people, a
-JSON object for machines.
+Progress (dossier_runtime.progress) is drawn only when stderr is a terminal,
+so pipes, logs and tests see no control characters; ``--quiet`` silences it.
+The summary is one record: a two-column table for people, a JSON object for
+machines.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from dossier_runtime.progress import Phase, Progress
 from schemas.rendering import render_table
 
 SUMMARY_FORMATS = ("table", "json")
 
 
-@contextlib.contextmanager
-def progress(total: int | None, label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A callback taking increments; draws a bar with a rate on an interactive stderr."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    started = time.monotonic()
-    done = [0]
+def stored_progress(progress: Progress) -> Callable[[int, int], None]:
+    """A callback ``(stored, acknowledged)`` for the wait on the embedded stack's loader: a phase of its own."""
+    phase: list[Phase] = []
 
-    def rate(_: object) -> str:
-        elapsed = max(time.monotonic() - started, 1e-6)
-        return f"{done[0] / elapsed:,.0f}/s"
+    def reach(stored: int, total: int) -> None:
+        if not phase:
+            phase.append(progress.phase("stored by the loader", total))
+        phase[0].reach(stored, total)
 
-    with click.progressbar(
-        length=total, label=label, file=sys.stderr, show_pos=True, item_show_func=rate, show_eta=total is not None
-    ) as bar:
-
-        def step(n: int) -> None:
-            done[0] += n
-            bar.update(n)
-
-        yield step
-
-
-def stored_progress(*, quiet: bool, every_s: float = 2.0) -> Callable[[int, int], None]:
-    """A callback ``(stored, acknowledged)`` for the wait on the embedded stack's loader: a line now and then."""
-    if quiet or not sys.stderr.isatty():
-        return lambda stored, total: None
-    last = [0.0]
-
-    def say(stored: int, total: int) -> None:
-        now = time.monotonic()
-        if stored == total or now - last[0] >= every_s:
-            last[0] = now
-            click.echo(f"stored by the loader: {stored:,} of {total:,} acknowledged events", err=True)
-
-    return say
+    return reach
 
 
 def render_summary(summary: Mapping[str, Any], fmt: str) -> str:

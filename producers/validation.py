@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from dossier_runtime.progress import PhaseStarter
 from producers.inputs import InputEvent, InputProblem, Item, read_events
 from schemas.errors import EventValidationError, LifecycleError
 from schemas.events import validate_event
@@ -67,15 +68,27 @@ class CheckedInput:
         return self.dossiers - self.rejected_dossiers
 
 
-def check_paths(paths: Sequence[Path], *, continuation: bool = False) -> CheckedInput:
-    """Read every file and check the whole input (see the module docstring)."""
+def check_paths(
+    paths: Sequence[Path], *, continuation: bool = False, phase: PhaseStarter | None = None
+) -> CheckedInput:
+    """Read every file and check the whole input (see the module docstring).
+
+    ``phase`` starts the progress of reading (events) and of checking (dossiers)."""
     items: list[Item] = []
+    read = phase("reading", None, "events") if phase is not None else None
     for path in paths:
-        items.extend(read_events(path))
-    return check_items(items, continuation=continuation)
+        if read is None:
+            items.extend(read_events(path))
+            continue
+        for item in read_events(path):
+            items.append(item)
+            read(1)
+    return check_items(items, continuation=continuation, phase=phase)
 
 
-def check_items(items: Sequence[Item], *, continuation: bool = False) -> CheckedInput:
+def check_items(
+    items: Sequence[Item], *, continuation: bool = False, phase: PhaseStarter | None = None
+) -> CheckedInput:
     problems: list[tuple[int, Problem]] = []
     by_dossier: dict[str, list[int]] = {}
     bad_dossiers: set[str] = set()
@@ -98,7 +111,10 @@ def check_items(items: Sequence[Item], *, continuation: bool = False) -> Checked
             problems.append((index, Problem(item.source, reason, event.dossier_id)))
             bad_dossiers.add(event.dossier_id)
     continuations = 0
+    checked = phase("checking", len(by_dossier), "dossiers") if phase is not None else None
     for dossier_id, indexes in by_dossier.items():
+        if checked is not None:
+            checked(1)
         if dossier_id in bad_dossiers:
             # unreadable lines already reject it: replaying the rest would only echo the hole they leave,
             # but each event's own content is still checked so every bad line is listed

@@ -18,6 +18,7 @@ from consumers.migrations import migrate
 from consumers.sink import Sink
 from dossier_runtime.broker import BrokerHandle, free_port, start_broker, stop_broker
 from dossier_runtime.kafka import ensure_topic
+from dossier_runtime.progress import STAMP
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
 from tests.test_consumers_support import (
@@ -57,10 +58,14 @@ def test_poison_messages_become_dead_letters_and_do_not_stall(broker: BrokerHand
     env = _env(tmp_path, broker.bootstrap, topic, partitions=1)
     done = dossier("consume", "run", "--stop-when-idle", "2", "--format", "json", env=env)
     assert done.returncode == 3, done.stderr  # something was dead-lettered: said in the last line
-    assert done.stderr.strip().splitlines()[-1] == (
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] == (
         f"{len(poison)} event(s) not stored, dead-lettered (bad-magic 1, invalid 1, undecodable 1, "
         f"unknown-fingerprint 1); list them with `dossier consume dead-letters --source {topic}`"
     )
+    # the log before it is stamped alike, the Kafka reader's lines (from its own process) too
+    assert all(STAMP.match(line) for line in lines[:-1]), lines
+    assert any("assigned partitions" in line for line in lines) and any("dead letter " in line for line in lines)
     assert json.loads(done.stdout)[0]["stored"] == len(evs)
     with opened_store(Settings(data_dir=tmp_path), serve=False) as store:
         assert_poison_dead_lettered(store)
