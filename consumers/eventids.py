@@ -9,10 +9,11 @@ memory (8 bytes an event: 80 MB for 10 million events, 2.2 GB for the city's yea
 * only the ids of events about to be stored as new are looked up (a replayed event keeps its id legitimately), so
   a hit is an id reused by another event, or, rarely, two ids with the same 64-bit hash: the caller confirms
   each hit against ``events`` by the id itself before it refuses anything;
-* two sorted runs: the ids read from the store and merged since (``main``), and the ids stored recently
-  (``recent``, small enough to stay in the processor's cache); ``recent`` is merged into ``main`` (a stable sort
-  of two sorted runs is a linear merge) once it holds an eighth of it, so each id is merged a few times at most.
-  A batch is sorted before its lookup, so the searches walk ``main`` in order.
+* sorted runs of geometrically decreasing size, as in a log-structured merge: the ids read from the store, then
+  what was stored since; a batch's ids become a new run, and the last two runs are merged (a stable sort of two
+  sorted runs is a linear merge) while the last is at least half the one before, so each id is merged
+  O(log n) times and a lookup searches O(log n) runs. A batch is sorted before its lookup, so each search walks
+  its run in order.
 
 The index is read from the store at the first lookup (``SELECT sipHash64(event_id) FROM events``). It covers what
 the store held then and what this loader stored since: two loaders writing one server at once do not see each
@@ -22,16 +23,12 @@ other's new ids, and ``dossier inspect verify`` remains the check across the who
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from dossier_runtime.store import Store
-
-#: ``recent`` is merged into ``main`` once it holds this share of it (and at least RECENT_MIN ids).
-RECENT_SHARE: Final = 8
-RECENT_MIN: Final = 1 << 20
 
 Hashes = npt.NDArray[np.uint64]
 
@@ -49,23 +46,22 @@ class EventIdIndex:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._main: Hashes | None = None
-        self._recent: Hashes = np.empty(0, dtype=np.uint64)
+        self._runs: list[Hashes] | None = None
 
-    def _loaded(self) -> Hashes:
-        if self._main is None:
-            self._main = np.sort(hashes_of(self.store, "SELECT sipHash64(event_id) FROM events"))
-        return self._main
+    def _loaded(self) -> list[Hashes]:
+        if self._runs is None:
+            self._runs = [np.sort(hashes_of(self.store, "SELECT sipHash64(event_id) FROM events"))]
+        return self._runs
 
     def __len__(self) -> int:
-        return len(self._loaded()) + len(self._recent)
+        return sum(len(run) for run in self._loaded())
 
     def hits(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         """Which of ``hashes`` an indexed id has (a hash equal to a stored one: confirm by the id itself)."""
         order = np.argsort(hashes)
         keys = hashes[order]
         found = np.zeros(len(keys), dtype=bool)
-        for run in (self._loaded(), self._recent):
+        for run in self._loaded():
             if len(run):
                 at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
                 found |= run[at] == keys
@@ -77,11 +73,11 @@ class EventIdIndex:
         """Index the ids of events just stored."""
         if len(hashes) == 0:
             return
-        main = self._loaded()
-        self._recent = np.sort(np.concatenate([self._recent, np.sort(hashes)]), kind="stable")
-        if len(self._recent) >= max(len(main) // RECENT_SHARE, RECENT_MIN):
-            self._main = np.sort(np.concatenate([main, self._recent]), kind="stable")
-            self._recent = np.empty(0, dtype=np.uint64)
+        runs = self._loaded()
+        runs.append(np.sort(hashes))
+        while len(runs) > 1 and 2 * len(runs[-1]) >= len(runs[-2]):
+            last, before = runs.pop(), runs.pop()
+            runs.append(np.sort(np.concatenate([before, last]), kind="stable"))
 
 
 __all__ = ["EventIdIndex", "Hashes", "hashes_of"]

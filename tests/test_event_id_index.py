@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from consumers import eventids
 from consumers.eventids import EventIdIndex, hashes_of
@@ -14,8 +13,7 @@ from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
 
 
-def test_the_index_knows_every_stored_id_and_what_is_added(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(eventids, "RECENT_MIN", 1000)  # merge often, so merges are exercised on a small store
+def test_the_index_knows_every_stored_id_and_what_is_added(tmp_path: Path) -> None:
     with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
         migrate(store)
         store.command(
@@ -34,7 +32,8 @@ def test_the_index_knows_every_stored_id_and_what_is_added(tmp_path: Path, monke
         assert index.hits(stored).all() and not index.hits(new).any()
         mixed = np.concatenate([new[:3], stored[1:2], new[3:5]])
         assert index.hits(mixed).tolist() == [False, False, False, True, False, False]  # in the caller's order
-        for chunk in np.array_split(new, 10):  # merged into the main run on the way
+        for chunk in np.array_split(new, 10):  # runs of 500 merged on the way, up to the stored 20,000
             index.add(chunk)
-        assert len(index) == 25000 and index.hits(new).all() and index.hits(stored).all()
+        index.add(of([f"more-{n}" for n in range(20000)]))  # as big as the store's run: merged with it
+        assert len(index) == 45000 and index.hits(new).all() and index.hits(stored).all()
         assert not index.hits(of(["never-stored"])).any()
