@@ -28,7 +28,7 @@ def inspect_group() -> None:
     \b
     Examples:
       dossier inspect replay 000.00.06.H29-230209-0001
-      dossier inspect audit R1 R10 --unit 000.00.31.H29   # exit 3 when there are findings
+      dossier inspect audit R1 R10   # exit 3: the demo has findings
       dossier inspect verify   # exit 3 on the demo: it injects integrity faults
     """
 

@@ -13,7 +13,7 @@ a temporary directory laid out like the repository root (``samples/``, ``dossier
 run`` owns the store, so reading commands run in this process through its endpoint (no chDB here) and publishing
 has a broker. Commands that write to the store (``consume load``, ``migrate``, …) stop it and run as a process of
 their own. An example fails on an exit code it does not announce, or on an empty result (nothing on stdout and
-no file written by ``--out``).
+no file written by ``--out`` or ``--html``).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
 
 
 def _out_files(argv: tuple[str, ...], workdir: Path) -> list[Path]:
-    files = [workdir / argv[i + 1] for i, word in enumerate(argv[:-1]) if word in ("--out", "-o")]
+    files = [workdir / argv[i + 1] for i, word in enumerate(argv[:-1]) if word in ("--out", "-o", "--html")]
     if argv[1:3] == ("keys", "new"):
         files.append(workdir / argv[3] / "signing.pub")
     return files
