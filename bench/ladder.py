@@ -1,0 +1,365 @@
+"""The scale ladder (issue 20 §1): the whole pipeline at growing sizes, and how each figure grows.
+
+Run (from the repository root; 10M and 50M want a quiet machine and ~25 GB of free disk at 50M)::
+
+    .venv/bin/python -m bench.ladder --steps 1000000,10000000,50000000
+
+For each step of ``--steps`` (events; the simulator makes ~12.2 events a dossier,
+so a step asks for ``events / 12.2`` dossiers), in a new directory under
+``--work-dir`` that is deleted after the step:
+
+1. ``simulate``: ``dossier produce simulate --dossiers N --out DIR -q`` (the
+   project's simulator, calibrated data with its injected findings; no synthetic
+   events from ``bench/benchdata.py``: at ~50–110k events/s it is fast enough).
+   Its last file is held back for the live slice.
+2. ``bulk load``: ``dossier consume load`` of every other file into a new store,
+   then ``dossier consume load-catalogue`` (timed apart).
+3. ``live slice``: the first ``--live`` records of the held-back file, published
+   to a fresh embedded Tansu broker, then loaded into the same store by
+   ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
+   reader in a child process, the store in the stage's process), timed from
+   the group assignment to the last event stored. The rest of that file is not
+   loaded (its dossiers' later events are simply absent).
+4. ``replay``: history fetch + control sheet of ``--samples`` random dossiers, p50 and p99.
+5. ``rules``: the whole catalogue once, then each rule on its own.
+6. ``reports``: :func:`bench.bench_reports.run` (scorecard and accountability, once each).
+7. ``verify``: a full :func:`inspection.verify.verify` (not put on the ledger).
+8. ``sizes``: active parts per table from ``system.parts`` (rows, compressed
+   and on-disk bytes) per stored event, and the data directory's disk usage.
+
+Every stage runs in a child process of its own (the CLI commands as they are,
+the others as ``python -m bench.ladder --stage NAME``); its peak RSS is the
+``ru_maxrss`` that ``wait4`` returns for it, which covers the largest process of
+its tree (simulator workers, the live reader and broker). The live stage also
+reports its own process (the store) apart from its children. Times are wall
+seconds of the child, process start and store opening included.
+
+After the steps, the growth from each step to the next: the ratio of times
+(for a stage that scales linearly it equals the ratio of events) and of bytes
+per event. ``--json FILE`` also writes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+EVENTS_PER_DOSSIER = 12.2
+DOSSIER = str(Path(sys.executable).parent / "dossier")
+Result = dict[str, Any]
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _child(argv: list[str], log: Path) -> tuple[float, int, str]:
+    """Run ``argv`` to the end: (wall s, peak RSS KiB from wait4, stdout). Raises when it fails."""
+    started = time.perf_counter()
+    with log.open("ab") as err, tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        text = out.read().decode()
+    if proc.returncode not in (0, 3):  # 3: findings or dead letters, still a complete run
+        raise RuntimeError(f"{' '.join(argv[:4])} … exited {proc.returncode}; see {log}")
+    return wall, usage.ru_maxrss, text
+
+
+def _stage(name: str, data_dir: Path, log: Path, **extra: Any) -> Result:
+    """One ``--stage`` child: its result JSON with ``wall_s`` and ``rss_kib`` added."""
+    result_file = data_dir.parent / f"{name}.json"
+    argv = [sys.executable, "-m", "bench.ladder", "--stage", name, "--data-dir", str(data_dir)]
+    argv += ["--result", str(result_file)]
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    wall, rss, _out = _child(argv, log)
+    result: Result = json.loads(result_file.read_text())
+    return {**result, "wall_s": wall, "rss_kib": rss}
+
+
+# --- stages run in a child process (``--stage NAME``) ---------------------------------------------------------
+
+
+def _reader(data_dir: Path) -> Any:
+    from dossier_runtime.settings import Settings
+    from dossier_runtime.store import open_store
+
+    return open_store(Settings(data_dir=data_dir), role="reader", serve=False)
+
+
+def _query(store: Any) -> Callable[[str, dict[str, object]], list[tuple[object, ...]]]:
+    def query(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+        # No query condition cache: a rule run again must not skip granules it remembers as empty.
+        return list(store.query(sql, params, settings={"use_query_condition_cache": "0"}).rows)
+
+    return query
+
+
+def stage_live(args: argparse.Namespace) -> Result:
+    """Publish the slice to a fresh broker, then load it with ``consume run``'s path into the step's store."""
+    import resource
+
+    from bench.bench_consumer import TOPIC, loader_rate
+    from dossier_runtime.broker import start_broker, stop_broker
+    from dossier_runtime.kafka import ensure_topic, make_producer
+    from producers.cli_simulate import outbound_from_files
+
+    broker = start_broker(log_path=args.data_dir.parent / "broker.log")
+    try:
+        started = time.perf_counter()
+        ensure_topic(broker.bootstrap, TOPIC, 6)
+        producer = make_producer(broker.bootstrap)
+        sent = [
+            producer.send(TOPIC, key=e.dossier_id.encode(), value=e.payload)
+            for e in itertools.islice(outbound_from_files(args.live_dir), args.live)
+        ]
+        producer.flush()
+        for future in sent:
+            future.get(timeout=60)
+        producer.close()
+        published = time.perf_counter() - started
+        rate = loader_rate(broker.bootstrap, len(sent), args.data_dir, 100_000)
+    finally:
+        stop_broker(broker)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "events": len(sent),
+        "publish_s": published,
+        "events_per_s": rate,
+        "owner_kib": own,
+        "children_kib": children,
+    }
+
+
+def stage_replay(args: argparse.Namespace) -> Result:
+    from inspection.controlsheet import build_control_sheet
+    from inspection.history import load_history
+
+    store = _reader(args.data_dir)
+    ids = [r[0] for r in store.query("SELECT dossier_id FROM dossier_state FINAL LIMIT 200000").rows]
+    took = []
+    for dossier_id in random.Random(7).sample(ids, min(args.samples, len(ids))):
+        started = time.perf_counter()
+        build_control_sheet(load_history(store, dossier_id), now=datetime.now(UTC))
+        took.append(time.perf_counter() - started)
+    store.close()
+    took.sort()
+    p99 = took[min(len(took) - 1, int(0.99 * len(took)))]
+    return {"samples": len(took), "p50_ms": 1e3 * statistics.median(took), "p99_ms": 1e3 * p99}
+
+
+def stage_rules(args: argparse.Namespace) -> Result:
+    from inspection.audit import audit, select_rules
+
+    store = _reader(args.data_dir)
+    query, rules = _query(store), select_rules([])
+    started = time.perf_counter()
+    report = audit(query, rules)
+    catalogue = time.perf_counter() - started
+    each = {}
+    for rule in rules:
+        started = time.perf_counter()
+        run = audit(query, [rule], as_of=report.as_of).runs[0]
+        each[rule.id] = {"s": time.perf_counter() - started, "findings": run.findings}
+    store.close()
+    return {"catalogue_s": catalogue, "findings": len(report.findings), "rules": each}
+
+
+def stage_reports(args: argparse.Namespace) -> Result:
+    from bench.bench_reports import run
+
+    store = _reader(args.data_dir)
+    rows = run(store, 1)
+    store.close()
+    return {"reports": {r["report"]: r["best_s"] for r in rows}}
+
+
+def stage_verify(args: argparse.Namespace) -> Result:
+    from inspection.verify import verify
+
+    store = _reader(args.data_dir)
+    started = time.perf_counter()
+    report = verify(_query(store))
+    took = time.perf_counter() - started
+    store.close()
+    return {"verify_s": took, "events": report.events, "findings": len(report.findings)}
+
+
+def stage_sizes(args: argparse.Namespace) -> Result:
+    store = _reader(args.data_dir)
+    rows = store.query(
+        "SELECT table, sum(rows), sum(data_compressed_bytes), sum(bytes_on_disk), count() FROM system.parts "
+        "WHERE active AND database = currentDatabase() GROUP BY table ORDER BY sum(bytes_on_disk) DESC"
+    ).rows
+    events = int(store.query("SELECT count() FROM events").scalar())
+    store.close()
+    tables = {
+        str(t): {"rows": int(n), "compressed": int(c), "on_disk": int(d), "parts": int(p)} for t, n, c, d, p in rows
+    }
+    return {"events": events, "tables": tables}
+
+
+STAGES: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "live": stage_live,
+    "replay": stage_replay,
+    "rules": stage_rules,
+    "reports": stage_reports,
+    "verify": stage_verify,
+    "sizes": stage_sizes,
+}
+
+
+# --- the ladder (parent process) ------------------------------------------------------------------------------
+
+
+def _disk_usage(path: Path) -> int:
+    return sum(os.lstat(Path(d) / f).st_blocks * 512 for d, _dirs, files in os.walk(path) for f in files)
+
+
+def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Result:
+    """Every stage at one size, in ``work`` (deleted by the caller); the children's stderr goes to ``log``."""
+    sim, live_dir, data = work / "sim", work / "live", work / "data"
+    out: Result = {"target": events, "load_start": _loadavg()}
+    dossiers = round(events / EVENTS_PER_DOSSIER)
+    wall, rss, text = _child(
+        [DOSSIER, "produce", "simulate", "--dossiers", str(dossiers), "--out", str(sim), "-q"], log
+    )
+    out["simulate"] = {"wall_s": wall, "rss_kib": rss, "events": json.loads(text)["events"], "dossiers": dossiers}
+    live_dir.mkdir()
+    *_, _before, last = sorted(sim.glob("events-*.avro"))  # at least two files: ~150k events a file
+    last.rename(live_dir / last.name)
+    files = [str(p) for p in sorted(sim.glob("events-*.avro"))]
+    wall, rss, text = _child(
+        [DOSSIER, "--data-dir", str(data), "consume", "load", *files, "-q", "--format", "json"], log
+    )
+    rows = json.loads(text)
+    loaded, own = sum(row["stored"] for row in rows), sum(row["seconds"] for row in rows)
+    out["bulk"] = {"wall_s": wall, "rss_kib": rss, "events": loaded, "events_per_s": loaded / wall, "files_s": own}
+    wall, rss, _ = _child([DOSSIER, "--data-dir", str(data), "consume", "load-catalogue", str(sim), "-q"], log)
+    out["catalogue"] = {"wall_s": wall, "rss_kib": rss}
+    shutil.rmtree(sim)  # the Avro files are not needed any more: the disk is the limit at 50M
+    out["live"] = _stage("live", data, log, live_dir=live_dir, live=live)
+    for name in ("replay", "rules", "reports", "verify", "sizes"):
+        out[name] = _stage(name, data, log, samples=samples)
+        print(f"  {name} done in {out[name]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+    out["du"] = _disk_usage(data)
+    out["load_end"] = _loadavg()
+    return out
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:,.0f}"
+
+
+def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
+    """(stage, wall s, figure, peak RSS MiB) of one step."""
+    live, replay, rules, bulk = r["live"], r["replay"], r["rules"], r["bulk"]
+    rate, publish = f"{live['events_per_s']:,.0f} events/s", f"publish {live['publish_s']:.1f} s"
+    stored = f"{live['events']:,} events, {rate} stored ({publish})"
+    rows = [
+        ("simulate", r["simulate"]["wall_s"], f"{r['simulate']['events']:,} events", _mib(r["simulate"]["rss_kib"])),
+        ("bulk load", bulk["wall_s"], f"{bulk['events']:,} events, {bulk['events_per_s']:,.0f} events/s "
+         f"({bulk['events'] / bulk['files_s']:,.0f} over the files' own seconds)", _mib(bulk["rss_kib"])),
+        ("load-catalogue", r["catalogue"]["wall_s"], "", _mib(r["catalogue"]["rss_kib"])),
+        ("live slice", live["wall_s"], stored,
+         f"{_mib(live['owner_kib'])} (store), {_mib(live['children_kib'])} (reader/broker)"),
+        ("replay", replay["wall_s"], f"p50 {replay['p50_ms']:.1f} ms, p99 {replay['p99_ms']:.1f} ms",
+         _mib(replay["rss_kib"])),
+        ("rules", rules["wall_s"], f"catalogue {rules['catalogue_s']:.2f} s, {rules['findings']:,} findings",
+         _mib(rules["rss_kib"])),
+    ]  # fmt: skip
+    rows += [(f"  {rule}", v["s"], f"{v['findings']:,} findings", "") for rule, v in rules["rules"].items()]
+    rows.append(("reports", r["reports"]["wall_s"], "", _mib(r["reports"]["rss_kib"])))
+    rows += [(f"  {name}", s, "", "") for name, s in r["reports"]["reports"].items()]
+    verify = r["verify"]
+    rows.append(("verify (full)", verify["verify_s"], f"{verify['findings']:,} findings", _mib(verify["rss_kib"])))
+    return rows
+
+
+def bytes_per_event(r: Result) -> dict[str, float]:
+    events = r["sizes"]["events"]
+    per = {t: v["on_disk"] / events for t, v in r["sizes"]["tables"].items()}
+    return {"all tables": sum(per.values()), "du of the store": r["du"] / events, **per}
+
+
+def print_step(r: Result) -> None:
+    events = r["sizes"]["events"]
+    print(f"\n## {events:,} events stored (step {r['target']:,}); load average {r['load_start']} → {r['load_end']}\n")
+    print("| stage | wall s | figure | peak RSS MiB |\n|---|---|---|---|")
+    for stage, wall, figure, rss in step_rows(r):
+        print(f"| {stage} | {wall:.2f} | {figure} | {rss} |")
+    print("\n| table | rows | parts | compressed bytes/event | on disk bytes/event |\n|---|---|---|---|---|")
+    for table, v in r["sizes"]["tables"].items():
+        row = (
+            f"| {table} | {v['rows']:,} | {v['parts']} | {v['compressed'] / events:.1f} | {v['on_disk'] / events:.1f} |"
+        )
+        print(row)
+    per = bytes_per_event(r)
+    print(f"| all tables | | | | {per['all tables']:.1f} |\n| du of the store | | | | {per['du of the store']:.1f} |")
+
+
+def print_growth(a: Result, b: Result) -> None:
+    ratio = b["sizes"]["events"] / a["sizes"]["events"]
+    print(f"\n## growth {a['sizes']['events']:,} → {b['sizes']['events']:,} events (×{ratio:.2f})\n")
+    print("| stage | time ratio |\n|---|---|")
+    for (stage, wall_a, _f, _r), (_s, wall_b, _g, _q) in zip(step_rows(a), step_rows(b), strict=True):
+        print(f"| {stage} | {wall_b / wall_a:.2f} |")
+    print(f"| replay p99 | {b['replay']['p99_ms'] / a['replay']['p99_ms']:.2f} |")
+    print("\n| bytes per event | ratio |\n|---|---|")
+    per_a, per_b = bytes_per_event(a), bytes_per_event(b)
+    for name in per_b:
+        if per_a.get(name):
+            print(f"| {name} | {per_b[name] / per_a[name]:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", default="1000000,10000000,50000000", help="events per step, comma-separated")
+    parser.add_argument("--live", type=int, default=100_000, help="events of the live slice")
+    parser.add_argument("--samples", type=int, default=200, help="dossiers replayed")
+    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--live-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        args.result.write_text(json.dumps(STAGES[args.stage](args)))
+        return
+    results: list[Result] = []
+    print(f"ladder {args.steps}; load average {_loadavg()}; {os.cpu_count()} cores", flush=True)
+    for events in (int(s) for s in args.steps.split(",")):
+        work = Path(tempfile.mkdtemp(prefix=f"ladder-{events}-", dir=args.work_dir))
+        try:
+            log = args.work_dir / f"ladder-{events}.log"  # kept: what the children said on stderr
+            results.append(run_step(events, work, log, args.live, args.samples))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print_step(results[-1])
+        if len(results) > 1:
+            print_growth(results[-2], results[-1])
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
