@@ -11,15 +11,15 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
 1. ``simulate``: ``dossier produce simulate --dossiers N --out DIR -q`` (the
    project's simulator, calibrated data with its injected findings; no synthetic
    events from ``bench/benchdata.py``: at ~50–110k events/s it is fast enough).
-   Its last file is held back for the live slice.
+   Its last files (~``--live`` events) are held back for the live slice.
 2. ``bulk load``: ``dossier consume load`` of every other file into a new store,
    then ``dossier consume load-catalogue`` (timed apart).
-3. ``live slice``: the first ``--live`` records of the held-back file, published
+3. ``live slice``: the first ``--live`` records of the held-back files, published
    to a fresh embedded Tansu broker, then loaded into the same store by
    ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
    reader in a child process, the store in the stage's process), timed from
-   the group assignment to the last event stored. The rest of that file is not
-   loaded (its dossiers' later events are simply absent).
+   the group assignment to the last event stored. The rest of those files is not
+   loaded: the dossiers past the slice are not stored, the one it cuts keeps its first events.
 4. ``replay``: history fetch + control sheet of ``--samples`` random dossiers, p50 and p99.
 5. ``rules``: the whole catalogue once, then each rule on its own.
 6. ``reports``: :func:`bench.bench_reports.run` (scorecard and accountability, once each).
@@ -233,6 +233,19 @@ def _disk_usage(path: Path) -> int:
     return sum(os.lstat(Path(d) / f).st_blocks * 512 for d, _dirs, files in os.walk(path) for f in files)
 
 
+def hold_back(sim: Path, live_dir: Path, live: int, events: int) -> None:
+    """Move the last files of the simulation to ``live_dir`` until they hold about ``live`` events (by size);
+    at least one file stays for the bulk load."""
+    live_dir.mkdir()
+    files = sorted(sim.glob("events-*.avro"))
+    per_event = sum(p.stat().st_size for p in files) / events
+    held = 0.0
+    while held < live * per_event and len(files) > 1:
+        last = files.pop()
+        held += last.stat().st_size
+        last.rename(live_dir / last.name)
+
+
 def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Result:
     """Every stage at one size, in ``work`` (deleted by the caller); the children's stderr goes to ``log``."""
     sim, live_dir, data = work / "sim", work / "live", work / "data"
@@ -242,9 +255,7 @@ def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Res
         [DOSSIER, "produce", "simulate", "--dossiers", str(dossiers), "--out", str(sim), "-q"], log
     )
     out["simulate"] = {"wall_s": wall, "rss_kib": rss, "events": json.loads(text)["events"], "dossiers": dossiers}
-    live_dir.mkdir()
-    *_, _before, last = sorted(sim.glob("events-*.avro"))  # at least two files: ~150k events a file
-    last.rename(live_dir / last.name)
+    hold_back(sim, live_dir, live, out["simulate"]["events"])
     files = [str(p) for p in sorted(sim.glob("events-*.avro"))]
     wall, rss, text = _child(
         [DOSSIER, "--data-dir", str(data), "consume", "load", *files, "-q", "--format", "json"], log
