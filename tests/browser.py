@@ -76,6 +76,8 @@ class Page:
 
     def __init__(self, proc: subprocess.Popen[bytes], to_browser: int, from_browser: int) -> None:
         self.proc, self._out, self._in = proc, to_browser, from_browser
+        self._poller = select.poll()
+        self._poller.register(from_browser, select.POLLIN)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
@@ -84,7 +86,8 @@ class Page:
     def _read(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._in], [], [], left)[0]:
+            # poll, not select: under pytest-xdist a worker's descriptors pass 1024, which select cannot watch
+            if left <= 0 or not self._poller.poll(left * 1000):
                 raise BrowserError("Chromium did not answer in time")
             chunk = os.read(self._in, 1 << 20)
             if not chunk:

@@ -385,7 +385,10 @@ def test_publish_sends_the_signed_digest_to_the_digests_topic(
     settings = Settings(data_dir=data, kafka_bootstrap=broker.bootstrap)
     out = tmp_path / "published.json"
     result = CliRunner().invoke(
-        digest_cmd, ["--out", str(out), "--key", str(key), "--publish", "-q"], obj=settings, catch_exceptions=False
+        digest_cmd,
+        ["--out", str(out), "--key", str(key), "--publish", "--wide", "-q"],
+        obj=settings,
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert f"{DIGEST_TOPIC}/0@" in result.stdout

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,24 +151,19 @@ def test_cli_reports_a_failed_delivery_with_exit_1(tmp_path: Path, topic: str, m
     path = write_jsonl(tmp_path / "events.jsonl", events)
     handle = start_broker(log_path=tmp_path / "broker.log")
 
-    @contextlib.contextmanager
-    def killing_progress(total: int | None, label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-        seen = [0]
+    seen = [0]
 
-        def step(n: int) -> None:
-            seen[0] += n
-            if seen[0] == 3:
-                crash(handle)
+    def killing_step(n: int) -> None:  # the acknowledgements as the progress sees them: the 3rd kills the broker
+        seen[0] += n
+        if seen[0] == 3:
+            crash(handle)
 
-        yield step
-
-    monkeypatch.setattr(producers.cli_publish, "progress", killing_progress)
     monkeypatch.setattr(producers.publish, "WINDOW", 1)
     quick = {"delivery_timeout_ms": 2_500, "request_timeout_ms": 2_000, "max_block_ms": 2_000}
     real = producers.publish.publish_with_settings
 
     def quick_publish(*args: Any, **kwargs: Any) -> Any:
-        return real(*args, **{**kwargs, "producer_config": quick})
+        return real(*args, **{**kwargs, "producer_config": quick, "progress": killing_step})
 
     monkeypatch.setattr(producers.filepublish, "publish_with_settings", quick_publish)
     try:

@@ -220,7 +220,7 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 def test_help_has_an_example() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    assert "dossier produce publish events.jsonl" in result.output
+    assert "dossier produce publish sealed.jsonl" in result.output
     assert "Exit codes: 0 published" in result.output
 
 
