@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Final
 
+from dossier_runtime.outfile import write_output
 from dossier_runtime.store import Store
 
 RECORD: Final = "replayed-broken-parts.json"
@@ -42,10 +43,7 @@ def unreplayed(store: Store, data_dir: Path) -> list[str]:
 
 def record_replayed(data_dir: Path, names: list[str]) -> None:
     """Remember that a replay that reached the end of the topic covered ``names`` (written whole, then renamed)."""
-    path = data_dir / RECORD
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(sorted(_replayed(data_dir) | set(names))), encoding="utf-8")
-    tmp.replace(path)
+    write_output(data_dir / RECORD, json.dumps(sorted(_replayed(data_dir) | set(names))))
 
 
 def replay_sentence(names: list[str]) -> str:
