@@ -36,7 +36,7 @@ from typing import BinaryIO, Final
 from fastavro.schema import to_parsing_canonical_form
 
 from consumers.avrofile import ContainerError, check_block_counts, file_schema, split_blocks
-from consumers.sink import BatchResult, DeadLetter, Sink
+from consumers.sink import BatchResult, DeadLetter, Sink, stored_columns
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import StoreQueryError
 from schemas.events import ENVELOPE_FIELDS, FIELD_NAMES
@@ -311,8 +311,8 @@ def _stage_blocks(sink: Sink, sources: list[Source], work_dir: Path, ingested: d
     two parts, so that ClickHouse parses on both cores. To a server, each run
     of adjacent blocks goes in requests of at most :data:`_REQUEST_BYTES`.
     """
-    columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
-    target = f"INSERT INTO {sink.staging} ({columns}, _topic, _partition, _offset, _ingested_at)"
+    into, columns = stored_columns(FIELD_NAMES)
+    target = f"INSERT INTO {sink.staging} ({into}, _topic, _partition, _offset, _ingested_at)"
     ingested = ingested or datetime.now(UTC)
     if sink.store.kind != "embedded":
         # A server cannot read our files: send the bytes of each run of adjacent blocks, numbering its rows.

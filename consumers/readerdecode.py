@@ -52,7 +52,8 @@ class BatchDecoder:
             if not group.parts:
                 continue
             structure = ", ".join(f"`{name}` {self.column_types[name]}" for name in group.columns)
-            select, params = containers_select(topic, group.columns, group.parts, structure)
+            cols = ", ".join(f"`{name}`" for name in group.columns)
+            select, params = containers_select(topic, cols, group.parts, structure)
             out = Path(group.parts[0][2]).parent / f"decoded-{next(_serial)}.native"
             params["out"] = str(out)
             try:

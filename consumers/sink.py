@@ -110,6 +110,8 @@ DEAD_LETTER_COLUMNS: Final = (
     "raw",
 )
 _STAGING_RE: Final = re.compile(r"^_staging_[0-9a-f]{8,32}$")
+_CODEC_RE: Final = re.compile(r"\s+CODEC\((?:[^()]|\([^()]*\))*\)")
+_CHAIN: Final = ("prev_hash", "hash")  # stored as one column, ``chain`` (see stored_columns)
 #: On a server, a loader renews its staging table's lease this often (at a batch) ...
 STAGING_LEASE_S: Final = 300
 #: ... and a loader starting drops the staging tables of loaders gone this long (kill -9, a lost machine).
@@ -207,6 +209,8 @@ class Sink:
         else:
             suffix = ""
         self._create = f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}{suffix}"
+        if not suffix:  # a MergeTree staging table whose parts are attached to events as they are written
+            self._create = self._fast_codec_staging(source)
         with STORE_LOCK:
             if store.kind == "embedded":  # this process is the only writer: the rest are left by crashes
                 drop_stale_staging(store, keep=dict.fromkeys(_LIVE_STAGING))
@@ -219,6 +223,19 @@ class Sink:
         self.event_ids = EventIdIndex(store)
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
+
+    def _fast_codec_staging(self, source: str) -> str:
+        """``CREATE`` of a staging table like ``source`` but with ClickHouse's default codec (LZ4) everywhere.
+
+        Its parts become parts of ``events`` by ``ATTACH PARTITION … FROM`` (which does not compare codecs: every
+        compressed block names its own). ``events`` keeps ZSTD (migration 0014), which merges apply when they
+        rewrite these parts; the batch's one write stays at LZ4's cost.
+        """
+        ddl = str(self.store.query(f"SHOW CREATE TABLE {source}").scalar())
+        head, _sep, body = ddl.partition("(")
+        if not head.strip().upper().startswith("CREATE TABLE"):
+            return f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}"
+        return f"CREATE TABLE IF NOT EXISTS {self.staging} (" + _CODEC_RE.sub("", body)
 
     def _columns(self) -> dict[str, str]:
         result = self.store.query(
@@ -271,8 +288,8 @@ class Sink:
         """
         if not parts:
             return
-        cols = ", ".join(f"`{c}`" for c in columns)
-        target = f"INSERT INTO {self.staging} ({cols}, _topic, _partition, _offset)"
+        into, cols = stored_columns(columns)
+        target = f"INSERT INTO {self.staging} ({into}, _topic, _partition, _offset)"
         structure = self.file_structure(columns)
         if self.store.kind != "embedded":
             # A server cannot read our files: send each run, numbering its rows as they arrive.
@@ -285,17 +302,22 @@ class Sink:
                     {"topic": topic, "p": partition, "first": first, "structure": structure},
                 )
             return
-        select, params = containers_select(topic, columns, parts, structure)
+        select, params = containers_select(topic, cols, parts, structure)
         self.store.command(f"{target} {select}", params, settings={"input_format_avro_allow_missing_fields": 1})
 
     def stage_native(self, columns: Sequence[str], path: str) -> None:
         """Stage rows a Kafka reader already decoded (:class:`consumers.batch.NativeGroup`): no parsing left."""
-        cols = ", ".join(f"`{c}`" for c in columns)
+        into, cols = stored_columns(columns)
         if self.store.kind != "embedded":
-            self.store.insert_bytes(f"INSERT INTO {self.staging} ({cols})", "Native", [Path(path).read_bytes()])
+            self.store.insert_bytes(
+                f"INSERT INTO {self.staging} ({into}) SELECT {cols} FROM input({{structure:String}})",  # noqa: S608  (staging name and columns are generated, not input)
+                "Native",
+                [Path(path).read_bytes()],
+                {"structure": self.file_structure(columns)},
+            )
             return
         self.store.command(
-            f"INSERT INTO {self.staging} ({cols}) SELECT {cols} FROM file({{path:String}}, 'Native')",  # noqa: S608  (staging name and columns are generated, not input)
+            f"INSERT INTO {self.staging} ({into}) SELECT {cols} FROM file({{path:String}}, 'Native')",  # noqa: S608  (staging name and columns are generated, not input)
             {"path": path},
         )
 
@@ -517,17 +539,35 @@ def drop_stale_scratch() -> int:
     return removed
 
 
+def stored_columns(names: Sequence[str]) -> tuple[str, str]:
+    """How contract fields are written into ``events`` (or a staging table made ``AS events``): the column list
+    of the ``INSERT`` and the ``SELECT`` list over a source with these fields.
+
+    ``prev_hash`` and ``hash`` are stored together as ``chain = [prev_hash, hash]`` (migration 0014: each
+    ``prev_hash`` then compresses against the previous event's ``hash``), and read back through ALIAS columns of
+    their own names; every other field is its own column.
+    """
+    into = [f"`{n}`" for n in names if n not in _CHAIN]
+    select = list(into)
+    if any(n in _CHAIN for n in names):
+        if not all(n in names for n in _CHAIN):
+            raise ValueError("prev_hash and hash are stored together: give both or neither")
+        into.append("`chain`")
+        select.append("[`prev_hash`, `hash`]")
+    return ", ".join(into), ", ".join(select)
+
+
 def containers_select(
-    topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, str]], structure: str
+    topic: str, cols: str, parts: Sequence[tuple[int, int, str]], structure: str
 ) -> tuple[str, dict[str, Any]]:
     """``SELECT`` the rows of Kafka runs' Avro containers with their positions (``_topic``, ``_partition``,
     ``_offset``), and its parameters: row *i* of the container of ``(partition, first offset, file)`` was
-    the message at ``first offset + i``. The files must share a directory (one ``file()`` glob)."""
+    the message at ``first offset + i``. ``cols``: the select list of the contract fields
+    (:func:`stored_columns`). The files must share a directory (one ``file()`` glob)."""
     directory = {str(Path(path).parent) for _p, _f, path in parts}
     if len(directory) != 1:
         raise ValueError("the containers of one batch must share a directory")
     names = [Path(path).name for _p, _f, path in parts]
-    cols = ", ".join(f"`{c}`" for c in columns)
     select = (
         f"SELECT {cols}, {{topic:String}} AS _topic, "  # noqa: S608  (columns are generated, not input)
         "transform(_file, {names:Array(String)}, {partitions:Array(Int32)}, toInt32(-1)) AS _partition, "

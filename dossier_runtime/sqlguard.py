@@ -165,6 +165,9 @@ class ConsoleLimits:
             "read_overflow_mode": "throw",
             "max_result_rows": str(self.max_result_rows + 1),
             "result_overflow_mode": "break",
+            # events stores hash and prev_hash in one column (migration 0014) and shows them as ALIAS columns:
+            # an inspector's SELECT * still lists them under their contract names.
+            "asterisk_include_alias_columns": "1",
         }
 
 
