@@ -26,12 +26,14 @@ ALTER TABLE events
     ADD COLUMN prev_hash FixedString(32) ALIAS chain[1] AFTER chain,
     ADD COLUMN hash FixedString(32) ALIAS chain[2] AFTER prev_hash;
 
--- 2. ZSTD instead of LZ4, and Delta before it for the sorted timestamps and sequence numbers: on the
---    same events, 114 bytes an event instead of 163 before step 1 (strings and the nullable columns
---    of the contract compress about twice as well). ZSTD(1) costs ~0.6 CPU-microseconds an event more
---    than LZ4 when a part is written (measured on compact parts of 996,600 events: 1.93 s against
---    1.34 s); levels above 1 gained under 2 %. A codec change is metadata only: parts written from
---    now on, and merges, use it; existing parts keep LZ4 until they merge.
+-- 2. ZSTD instead of LZ4, and Delta before it for the sorted timestamps and sequence numbers. With
+--    step 1, on the same 996,600 events with every part written this way: events 94.1 bytes an event
+--    instead of 162.5, the derived tables 17.7 instead of 32.6 (strings and the nullable columns of
+--    the contract compress about twice as well). ZSTD(1) costs ~0.6 CPU-microseconds an event more
+--    than LZ4 when a part is written (compact parts of those events: 1.93 s against 1.34 s), so the
+--    loader writes its staging parts with LZ4 and merges recompress them; levels above 1 gained under
+--    2 %. A codec change is metadata only: parts written from now on, and merges, use it; existing
+--    parts keep LZ4 until they merge.
 ALTER TABLE events
     MODIFY COLUMN event_id CODEC(ZSTD(1)),
     MODIFY COLUMN dossier_id CODEC(ZSTD(1)),
