@@ -51,20 +51,28 @@ def produce(bootstrap: str, n: int) -> None:
     producer.close()
 
 
-def raw_rate(bootstrap: str, n: int) -> float:
+def raw_rate(bootstrap: str, n: int) -> tuple[float, float]:
+    """Read ``n`` records with kafka-python assigned to every partition: (records/s, seconds).
+
+    The clock starts once the consumer knows where every partition begins (connected, metadata and offsets
+    fetched) and before the first fetch: the first ``poll`` can return most of a small topic at once (its fetches
+    bring up to 1 MiB a partition), so a clock started when records first arrive measures almost nothing.
+    """
     from kafka import TopicPartition
 
     consumer = make_consumer(bootstrap, group_id=None)
-    consumer.assign([TopicPartition(TOPIC, p) for p in range(6)])
-    seen, started = 0, None
+    partitions = [TopicPartition(TOPIC, p) for p in range(6)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    for partition in partitions:
+        consumer.position(partition)  # blocks until the offset is known: connection and metadata are behind us
+    seen, started = 0, time.perf_counter()
     while seen < n:
         batch = consumer.poll(timeout_ms=500, max_records=20_000)
-        if batch and started is None:
-            started = time.perf_counter()
         seen += sum(len(v) for v in batch.values())
-    elapsed = time.perf_counter() - (started or time.perf_counter())
+    elapsed = time.perf_counter() - started
     consumer.close()
-    return n / elapsed
+    return seen / elapsed, elapsed
 
 
 def read_rate(consumer: Any, n: int) -> tuple[float, float]:
@@ -143,6 +151,13 @@ def live_load(
 
 def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int, *, reader_decodes: bool = True) -> float:
     """Events stored per second, from the group assignment to the last event stored."""
+    return loader_timing(bootstrap, n, data_dir, max_events, reader_decodes=reader_decodes)[0]
+
+
+def loader_timing(
+    bootstrap: str, n: int, data_dir: Path, max_events: int, *, reader_decodes: bool = True
+) -> tuple[float, float]:
+    """:func:`loader_rate`, and the seconds it was timed over."""
     assigned: list[float] = []
     finished: list[float] = []
     live_load(
@@ -154,7 +169,19 @@ def loader_rate(bootstrap: str, n: int, data_dir: Path, max_events: int, *, read
         on_done=lambda: finished.append(time.monotonic()),
         reader_decodes=reader_decodes,
     )
-    return n / (finished[0] - assigned[0])
+    elapsed = finished[0] - assigned[0]
+    return n / elapsed, elapsed
+
+
+#: A rate timed over less than this is mostly one fetch, one batch or the clock: not a measurement.
+MIN_MEASURED_S = 1.0
+
+
+def too_short(what: str, seconds: float) -> str | None:
+    """Why a rate timed over ``seconds`` cannot be reported (None when it can)."""
+    if seconds >= MIN_MEASURED_S:
+        return None
+    return f"{what} took {seconds:.3f} s, under the {MIN_MEASURED_S:.0f} s a rate needs; run with more --events"
 
 
 def main() -> None:
@@ -165,18 +192,25 @@ def main() -> None:
         "--owner-parses", action="store_true", help="the store parses the Avro itself (the reader does not decode)"
     )
     args = parser.parse_args()
+    if args.events < 1:
+        parser.error("--events must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(log_path=Path(tmp) / "broker.log")
         try:
             produce(broker.bootstrap, args.events)
-            raw = raw_rate(broker.bootstrap, args.events)
-            print(f"raw kafka-python consume: {raw:,.0f} records/s")
-            fast = raw_rate_librdkafka(broker.bootstrap, args.events)
-            print(f"raw librdkafka consume (the loader's Kafka client, for context): {fast:,.0f} records/s")
-            loaded = loader_rate(
+            raw, raw_s = raw_rate(broker.bootstrap, args.events)
+            print(f"raw kafka-python consume: {raw:,.0f} records/s ({raw_s:.2f} s)")
+            fast = raw_rate_librdkafka(broker.bootstrap, args.events)  # timed from its first record
+            context = too_short("the librdkafka read", args.events / fast) or f"{fast:,.0f} records/s"
+            print(f"raw librdkafka consume (the loader's Kafka client, for context): {context}")
+            loaded, loaded_s = loader_timing(
                 broker.bootstrap, args.events, Path(tmp) / "data", args.max_events, reader_decodes=not args.owner_parses
             )
-            print(f"loader (consume + store): {loaded:,.0f} events/s")
+            print(f"loader (consume + store): {loaded:,.0f} events/s ({loaded_s:.2f} s)")
+            unmeasured = [why for why in (too_short("the raw read", raw_s), too_short("the load", loaded_s)) if why]
+            if unmeasured:
+                print(f"loader / raw kafka-python: not measured ({'; '.join(unmeasured)})")
+                raise SystemExit(1)
             print(f"loader / raw kafka-python: {loaded / raw:.2f} (target >= 0.85)")
         finally:
             stop_broker(broker)

@@ -220,7 +220,7 @@ class Sink:
             store.command(self._create)
             _LIVE_STAGING.add(self.staging)
         self._leased = time.monotonic()
-        self.event_ids = EventIdIndex(store)
+        self.event_ids = EventIdIndex(store, lock=STORE_LOCK)  # read in the background, saved at close
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
 
@@ -249,6 +249,7 @@ class Sink:
         return columns
 
     def close(self) -> None:
+        self.event_ids.close()
         with STORE_LOCK:
             _LIVE_STAGING.discard(self.staging)
         try:
@@ -408,8 +409,10 @@ class Sink:
             params,
             settings=feed_settings,
         )
+        # The ids of what is stored, read before: afterwards every row of ``fresh`` is stored, so it selects none.
+        stored = hashes_of(self.store, f"SELECT sipHash64(event_id) FROM ({fresh})", params)  # noqa: S608  (staging name and contract SQL are generated, not input)
         self.store.command(f"INSERT INTO events {fresh}", params, settings=both)
-        self.event_ids.add(hashes_of(self.store, f"SELECT sipHash64(event_id) FROM ({fresh})", params))  # noqa: S608  (staging name and contract SQL are generated, not input)
+        self.event_ids.add(stored)
         conflicts = self.store.query(
             f"SELECT s._topic, s._partition, s._offset, s.event_id, s.dossier_id, s.seq, "  # noqa: S608  (staging name and contract SQL are generated, not input)
             f"if(s.event_id != e.event_id, "

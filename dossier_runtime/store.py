@@ -145,6 +145,11 @@ class Store:
     def database(self) -> str:
         return str(getattr(self._backend, "database", ""))
 
+    @property
+    def local_path(self) -> Path | None:
+        """The embedded engine's directory (``<data dir>/store``) when this process holds it, else None."""
+        return self._local_path if self.kind == "embedded" else None
+
     def query(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
     ) -> QueryResult:
