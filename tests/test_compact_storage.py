@@ -18,31 +18,13 @@ from consumers.sink import Sink
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
 from inspection.verify import verify
-from schemas.events import FIELD_NAMES
-from tests.test_consumers_support import events, write_container
+from tests.test_consumers_support import events, insert_old_layout, write_container
 
 _CHAIN_ROWS = "SELECT dossier_id, seq, hex(prev_hash), hex(hash) FROM events ORDER BY dossier_id, seq"
 
 
 def _query(store: Store) -> Any:
     return lambda sql, params: store.query(sql, params).rows
-
-
-def _insert_before_0014(store: Store, path: Path) -> None:
-    """What a loader of the old layout stored: every contract field in a column of its own."""
-    types = dict(
-        store.query(
-            "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
-        ).rows
-    )
-    structure = ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)
-    cols = ", ".join(f"`{name}`" for name in FIELD_NAMES)
-    store.command(
-        f"INSERT INTO events ({cols}, _topic, _partition, _offset) "
-        f"SELECT {cols}, 'file:a.avro', 0, _row_number FROM file({{p:String}}, 'Avro', {{s:String}})",
-        {"p": str(path), "s": structure},
-        settings={"input_format_avro_allow_missing_fields": 1},
-    )
 
 
 def test_a_store_loaded_before_0014_keeps_its_chain_and_verifies(
@@ -55,7 +37,7 @@ def test_a_store_loaded_before_0014_keeps_its_chain_and_verifies(
     with opened_store(Settings(data_dir=tmp_path / "d"), role="writer", serve=False) as store:
         monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 14])
         migrate(store)
-        _insert_before_0014(store, write_container(tmp_path / "a.avro", first))
+        insert_old_layout(store, write_container(tmp_path / "a.avro", first))
         before = store.query(_CHAIN_ROWS).rows
         assert len(before) == len(first) and verify(_query(store)).ok
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from fastavro import writer
 
 from dossier_runtime.kafka import ensure_topic, make_producer
 from schemas.codec import encode_record
-from schemas.events import DossierEvent
+from schemas.events import FIELD_NAMES, DossierEvent
 from schemas.registry import current_schema
 from tests.eventfactory import T0, E, history
 
@@ -43,6 +44,29 @@ def events(n_dossiers: int, *, start: int = 0, days: int = 45) -> list[DossierEv
 
 def encoded(evs: list[DossierEvent]) -> list[bytes]:
     return [encode_record(e.to_record()) for e in evs]
+
+
+def insert_old_layout(store: Any, path: Path, feed: Sequence[str] = ()) -> None:
+    """Store a container as a loader did before migration 0014 (every contract field in a column of its own,
+    hash and prev_hash included): ``feed``, the derived tables' columns, are fed first, as the loader feeds them."""
+    types = dict(
+        store.query(
+            "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
+        ).rows
+    )
+    structure = ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)
+    source = "FROM file({p:String}, 'Avro', {s:String})"
+    params, avro = {"p": str(path), "s": structure}, {"input_format_avro_allow_missing_fields": 1}
+    if feed:
+        cols = ", ".join(feed)
+        store.command(f"INSERT INTO events_feed ({cols}) SELECT {cols} {source}", params, settings=avro)
+    cols = ", ".join(f"`{name}`" for name in FIELD_NAMES)
+    store.command(
+        f"INSERT INTO events ({cols}, _topic, _partition, _offset) "
+        f"SELECT {cols}, {{t:String}}, 0, _row_number {source}",
+        {**params, "t": f"file:{path.name}"},
+        settings=avro,
+    )
 
 
 def write_container(path: Path, evs: list[DossierEvent], codec: str = "null") -> Path:
