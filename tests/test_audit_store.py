@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import fastavro
 
 from consumers.migrations import migrate
-from consumers.sink import FEED_COLUMNS
+from consumers.sink import FEED_COLUMNS, stored_columns
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, open_store
 from inspection.audit import audit, parse_params, select_rules
@@ -44,15 +44,27 @@ class AuditStore:
 
     def add(self, events: Iterable[DossierEvent]) -> None:
         records = [e.to_record() for e in events]
-        buf = io.BytesIO()
-        fastavro.writer(buf, current_schema().parsed, records)
-        self.store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [buf.getvalue()])
+        with tempfile.NamedTemporaryFile(suffix=".avro", dir=self.settings.data_dir) as handle:
+            fastavro.writer(handle, current_schema().parsed, records)
+            handle.flush()
+            self._insert_avro(Path(handle.name))
         self._feed([str(r["event_id"]) for r in records])
 
     def add_avro_files(self, directory: Path) -> None:
         for path in sorted(directory.glob("events-*.avro")):
-            self.store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [path.read_bytes()])
+            self._insert_avro(path)
         self._feed(None)
+
+    def _insert_avro(self, path: Path) -> None:
+        """The container's events into ``events`` as the loaders store them (hash and prev_hash as ``chain``)."""
+        columns = "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
+        types = dict(self.store.query(columns).rows)
+        into, cols = stored_columns(FIELD_NAMES)
+        self.store.command(
+            f"INSERT INTO events ({into}) SELECT {cols} FROM file({{p:String}}, 'Avro', {{s:String}})",
+            {"p": str(path), "s": ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)},
+            settings={"input_format_avro_allow_missing_fields": 1},
+        )
 
     def _feed(self, event_ids: list[str] | None) -> None:
         """What the loader does with every batch it stores: feed the derived tables' views (0004, 0006)."""
