@@ -13,7 +13,9 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
    events from ``bench/benchdata.py``: at ~50–110k events/s it is fast enough).
    Its last files (~``--live`` events) are held back for the live slice.
 2. ``bulk load``: ``dossier consume load`` of every other file into a new store,
-   then ``dossier consume load-catalogue`` (timed apart).
+   then ClickHouse's bare insert of the same files (``bare``, as in
+   :mod:`bench.bench_load`: the ratio loader / bare is what the loader's checks and
+   derived tables cost), then ``dossier consume load-catalogue`` (timed apart).
 3. ``live slice``: the first ``--live`` records of the held-back files, published
    to a fresh embedded Tansu broker, then loaded into the same store by
    ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
@@ -26,6 +28,9 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
 7. ``verify``: a full :func:`inspection.verify.verify` (not put on the ledger).
 8. ``sizes``: active parts per table from ``system.parts`` (rows, compressed
    and on-disk bytes) per stored event, and the data directory's disk usage.
+9. ``merged``: ``OPTIMIZE TABLE … FINAL`` of every table (timed), then the sizes
+   again: the store once merges have rewritten the loaders' LZ4 staging parts
+   with the tables' ZSTD codecs (migration 0014).
 
 Every stage runs in a child process of its own (the CLI commands as they are,
 the others as ``python -m bench.ladder --stage NAME``); its peak RSS is the
@@ -216,6 +221,41 @@ def stage_sizes(args: argparse.Namespace) -> Result:
     return {"events": events, "tables": tables}
 
 
+def stage_bare(args: argparse.Namespace) -> Result:
+    """ClickHouse's bare insert of the bulk load's files (:func:`bench.bench_load.bare_run`: staged exactly as the
+    loader stages them, no checks, no derived tables, no attach), in a store of its own deleted after."""
+    from bench.bench_load import bare_run
+
+    files = sorted(args.sim_dir.glob("events-*.avro"))
+    data = args.data_dir.parent / "bare"
+    try:
+        events, wall, cpu = bare_run(files, data, args.data_dir.parent)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return {"events": events, "insert_s": wall, "cpu_s": cpu, "events_per_s": events / wall}
+
+
+def stage_merged(args: argparse.Namespace) -> Result:
+    """``OPTIMIZE TABLE … FINAL`` of every table with parts, timed, then the sizes again: what the store takes once
+    merges have rewritten everything (loaders write LZ4 staging parts; merges write the tables' ZSTD codecs)."""
+    from dossier_runtime.settings import Settings
+    from dossier_runtime.store import open_store
+
+    store = open_store(Settings(data_dir=args.data_dir), role="writer", serve=False)
+    tables = [
+        str(t)
+        for (t,) in store.query(
+            "SELECT DISTINCT table FROM system.parts WHERE active AND database = currentDatabase() ORDER BY table"
+        ).rows
+    ]
+    started = time.perf_counter()
+    for table in tables:
+        store.command(f"OPTIMIZE TABLE `{table}` FINAL")
+    took = time.perf_counter() - started
+    store.close()
+    return {"optimize_s": took, **stage_sizes(args)}
+
+
 STAGES: dict[str, Callable[[argparse.Namespace], Result]] = {
     "live": stage_live,
     "replay": stage_replay,
@@ -223,6 +263,8 @@ STAGES: dict[str, Callable[[argparse.Namespace], Result]] = {
     "reports": stage_reports,
     "verify": stage_verify,
     "sizes": stage_sizes,
+    "merged": stage_merged,
+    "bare": stage_bare,
 }
 
 
@@ -244,6 +286,8 @@ def hold_back(sim: Path, live_dir: Path, live: int, events: int) -> None:
         last = files.pop()
         held += last.stat().st_size
         last.rename(live_dir / last.name)
+    if not held:
+        raise SystemExit(f"the simulation of this step is one file: none is left for a live slice of {live:,} events")
 
 
 def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Result:
@@ -263,14 +307,16 @@ def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Res
     rows = json.loads(text)
     loaded, own = sum(row["stored"] for row in rows), sum(row["seconds"] for row in rows)
     out["bulk"] = {"wall_s": wall, "rss_kib": rss, "events": loaded, "events_per_s": loaded / wall, "files_s": own}
+    out["bare"] = _stage("bare", data, log, sim_dir=sim)
     wall, rss, _ = _child([DOSSIER, "--data-dir", str(data), "consume", "load-catalogue", str(sim), "-q"], log)
     out["catalogue"] = {"wall_s": wall, "rss_kib": rss}
     shutil.rmtree(sim)  # the Avro files are not needed any more: the disk is the limit at 50M
     out["live"] = _stage("live", data, log, live_dir=live_dir, live=live)
-    for name in ("replay", "rules", "reports", "verify", "sizes"):
+    for name in ("replay", "rules", "reports", "verify", "sizes", "merged"):
+        if name == "merged":  # before the merges: their replaced parts stay on disk a while
+            out["du"] = _disk_usage(data)
         out[name] = _stage(name, data, log, samples=samples)
         print(f"  {name} done in {out[name]['wall_s']:.1f} s", file=sys.stderr, flush=True)
-    out["du"] = _disk_usage(data)
     out["load_end"] = _loadavg()
     return out
 
@@ -288,6 +334,9 @@ def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
         ("simulate", r["simulate"]["wall_s"], f"{r['simulate']['events']:,} events", _mib(r["simulate"]["rss_kib"])),
         ("bulk load", bulk["wall_s"], f"{bulk['events']:,} events, {bulk['events_per_s']:,.0f} events/s "
          f"({bulk['events'] / bulk['files_s']:,.0f} over the files' own seconds)", _mib(bulk["rss_kib"])),
+        ("bare insert", r["bare"]["wall_s"], f"{r['bare']['events_per_s']:,.0f} events/s inserted; loader / bare "
+         f"{(bulk['events'] / bulk['files_s']) / r['bare']['events_per_s']:.2f} over the files' own seconds",
+         _mib(r["bare"]["rss_kib"])),
         ("load-catalogue", r["catalogue"]["wall_s"], "", _mib(r["catalogue"]["rss_kib"])),
         ("live slice", live["wall_s"], stored,
          f"{_mib(live['owner_kib'])} (store), {_mib(live['children_kib'])} (reader/broker)"),
@@ -307,7 +356,10 @@ def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
 def bytes_per_event(r: Result) -> dict[str, float]:
     events = r["sizes"]["events"]
     per = {t: v["on_disk"] / events for t, v in r["sizes"]["tables"].items()}
-    return {"all tables": sum(per.values()), "du of the store": r["du"] / events, **per}
+    out = {"all tables": sum(per.values()), "du of the store": r["du"] / events, **per}
+    if "merged" in r:
+        out["all tables, merged"] = sum(v["on_disk"] for v in r["merged"]["tables"].values()) / events
+    return out
 
 
 def print_step(r: Result) -> None:
@@ -316,14 +368,23 @@ def print_step(r: Result) -> None:
     print("| stage | wall s | figure | peak RSS MiB |\n|---|---|---|---|")
     for stage, wall, figure, rss in step_rows(r):
         print(f"| {stage} | {wall:.2f} | {figure} | {rss} |")
-    print("\n| table | rows | parts | compressed bytes/event | on disk bytes/event |\n|---|---|---|---|---|")
+    merged = r.get("merged", {"tables": {}, "optimize_s": 0.0})
+    print(
+        "\n| table | rows | parts | compressed bytes/event | on disk bytes/event | merged: parts, on disk bytes/event |"
+        "\n|---|---|---|---|---|---|"
+    )
     for table, v in r["sizes"]["tables"].items():
-        row = (
-            f"| {table} | {v['rows']:,} | {v['parts']} | {v['compressed'] / events:.1f} | {v['on_disk'] / events:.1f} |"
+        m = merged["tables"].get(table)
+        after = f"{m['parts']}, {m['on_disk'] / events:.1f}" if m else ""
+        print(
+            f"| {table} | {v['rows']:,} | {v['parts']} | {v['compressed'] / events:.1f} | {v['on_disk'] / events:.1f} "
+            f"| {after} |"
         )
-        print(row)
     per = bytes_per_event(r)
-    print(f"| all tables | | | | {per['all tables']:.1f} |\n| du of the store | | | | {per['du of the store']:.1f} |")
+    print(f"| all tables | | | | {per['all tables']:.1f} | {per.get('all tables, merged', 0):.1f} |")
+    print(f"| du of the store | | | | {per['du of the store']:.1f} | |")
+    if merged["tables"]:
+        print(f"\nOPTIMIZE TABLE … FINAL of every table: {merged['optimize_s']:.1f} s.")
 
 
 def print_growth(a: Result, b: Result) -> None:
@@ -350,6 +411,7 @@ def main() -> None:
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--live-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sim-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
