@@ -16,21 +16,24 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
    then ClickHouse's bare insert of the same files (``bare``, as in
    :mod:`bench.bench_load`: the ratio loader / bare is what the loader's checks and
    derived tables cost), then ``dossier consume load-catalogue`` (timed apart).
-3. ``live slice``: the first ``--live`` records of the held-back files, published
+3. ``verify``: ``dossier inspect verify`` in full, put on the integrity ledger.
+4. ``live slice``: the first ``--live`` records of the held-back files (default
+   a day of the city, ~752,000 events, at most a tenth of the step), published
    to a fresh embedded Tansu broker, then loaded into the same store by
    ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
    reader in a child process, the store in the stage's process), timed from
    the group assignment to the last event stored. The rest of those files is not
    loaded: the dossiers past the slice are not stored, the one it cuts keeps its first events.
-4. ``replay``: history fetch + control sheet of ``--samples`` random dossiers, p50 and p99.
-5. ``rules``: the whole catalogue once, then each rule on its own.
-6. ``reports``: :func:`bench.bench_reports.run` (scorecard and accountability, once each).
-7. ``verify``: a full :func:`inspection.verify.verify` (not put on the ledger).
-8. ``sizes``: active parts per table from ``system.parts`` (rows, compressed
+5. ``verify --use-ledger``: the run to schedule after each load (hashes recomputed
+   only where the log changed since the ledger's run; every other check over all).
+6. ``replay``: history fetch + control sheet of ``--samples`` random dossiers, p50 and p99.
+7. ``rules``: the whole catalogue once, then each rule on its own.
+8. ``reports``: :func:`bench.bench_reports.run` (scorecard and accountability, once each).
+9. ``sizes``: active parts per table from ``system.parts`` (rows, compressed
    and on-disk bytes) per stored event, and the data directory's disk usage.
-9. ``merged``: ``OPTIMIZE TABLE … FINAL`` of every table (timed), then the sizes
-   again: the store once merges have rewritten the loaders' LZ4 staging parts
-   with the tables' ZSTD codecs (migration 0014).
+10. ``merged``: ``OPTIMIZE TABLE … FINAL`` of every table (timed), then the sizes
+    again: the store once merges have rewritten the loaders' LZ4 staging parts
+    with the tables' ZSTD codecs (migration 0014).
 
 Every stage runs in a child process of its own (the CLI commands as they are,
 the others as ``python -m bench.ladder --stage NAME``); its peak RSS is the
@@ -63,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_PER_DOSSIER = 12.2
+DAY = round(22_500_000 * EVENTS_PER_DOSSIER / 365)  # the city's events of an average day: ~752,000
 DOSSIER = str(Path(sys.executable).parent / "dossier")
 Result = dict[str, Any]
 
@@ -196,17 +200,6 @@ def stage_reports(args: argparse.Namespace) -> Result:
     return {"reports": {r["report"]: r["best_s"] for r in rows}}
 
 
-def stage_verify(args: argparse.Namespace) -> Result:
-    from inspection.verify import verify
-
-    store = _reader(args.data_dir)
-    started = time.perf_counter()
-    report = verify(_query(store))
-    took = time.perf_counter() - started
-    store.close()
-    return {"verify_s": took, "events": report.events, "findings": len(report.findings)}
-
-
 def stage_sizes(args: argparse.Namespace) -> Result:
     store = _reader(args.data_dir)
     rows = store.query(
@@ -261,7 +254,6 @@ STAGES: dict[str, Callable[[argparse.Namespace], Result]] = {
     "replay": stage_replay,
     "rules": stage_rules,
     "reports": stage_reports,
-    "verify": stage_verify,
     "sizes": stage_sizes,
     "merged": stage_merged,
     "bare": stage_bare,
@@ -311,14 +303,25 @@ def run_step(events: int, work: Path, log: Path, live: int, samples: int) -> Res
     wall, rss, _ = _child([DOSSIER, "--data-dir", str(data), "consume", "load-catalogue", str(sim), "-q"], log)
     out["catalogue"] = {"wall_s": wall, "rss_kib": rss}
     shutil.rmtree(sim)  # the Avro files are not needed any more: the disk is the limit at 50M
+    out["verify"] = _verify(data, log, "--record")  # a full run, put on the integrity ledger
     out["live"] = _stage("live", data, log, live_dir=live_dir, live=live)
-    for name in ("replay", "rules", "reports", "verify", "sizes", "merged"):
+    out["verify_ledger"] = _verify(data, log, "--use-ledger")  # the run to schedule after each load
+    for name in ("replay", "rules", "reports", "sizes", "merged"):
         if name == "merged":  # before the merges: their replaced parts stay on disk a while
             out["du"] = _disk_usage(data)
         out[name] = _stage(name, data, log, samples=samples)
         print(f"  {name} done in {out[name]['wall_s']:.1f} s", file=sys.stderr, flush=True)
     out["load_end"] = _loadavg()
     return out
+
+
+def _verify(data: Path, log: Path, mode: str) -> Result:
+    """``dossier inspect verify`` as an inspector runs it (``--record``: full, on the ledger; ``--use-ledger``)."""
+    wall, rss, text = _child(
+        [DOSSIER, "--data-dir", str(data), "inspect", "verify", mode, "-q", "--format", "json"], log
+    )
+    report = json.loads(text)
+    return {"wall_s": wall, "rss_kib": rss, "findings": len(report["findings"]), **report["computed_on"]}
 
 
 def _mib(kib: int) -> str:
@@ -348,8 +351,10 @@ def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
     rows += [(f"  {rule}", v["s"], f"{v['findings']:,} findings", "") for rule, v in rules["rules"].items()]
     rows.append(("reports", r["reports"]["wall_s"], "", _mib(r["reports"]["rss_kib"])))
     rows += [(f"  {name}", s, "", "") for name, s in r["reports"]["reports"].items()]
-    verify = r["verify"]
-    rows.append(("verify (full)", verify["verify_s"], f"{verify['findings']:,} findings", _mib(verify["rss_kib"])))
+    for key, label in (("verify", "verify (full, on the ledger)"), ("verify_ledger", "verify --use-ledger")):
+        v = r[key]
+        figure = f"{v['findings']:,} findings; {v['checked_events']:,} events checked, {v['ledger']}"
+        rows.append((label, v["wall_s"], figure, _mib(v["rss_kib"])))
     return rows
 
 
@@ -404,7 +409,9 @@ def print_growth(a: Result, b: Result) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", default="1000000,10000000,50000000", help="events per step, comma-separated")
-    parser.add_argument("--live", type=int, default=100_000, help="events of the live slice")
+    parser.add_argument(
+        "--live", type=int, default=DAY, help="events of the live slice, at most a tenth of a step (default: a day)"
+    )
     parser.add_argument("--samples", type=int, default=200, help="dossiers replayed")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
@@ -423,7 +430,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix=f"ladder-{events}-", dir=args.work_dir))
         try:
             log = args.work_dir / f"ladder-{events}.log"  # kept: what the children said on stderr
-            results.append(run_step(events, work, log, args.live, args.samples))
+            results.append(run_step(events, work, log, min(args.live, events // 10), args.samples))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print_step(results[-1])
