@@ -23,11 +23,21 @@ those events belong to. It proves that what arrived since is sound and
 linked to what was there; it cannot see an in-place change of an event
 verified before (its ``_ingested_at`` does not move), which only a full run
 detects, so a full run stays the reference and should be scheduled too.
+
+Memory stays bounded whatever the size of the store. The checks of one dossier (seq, chain, transitions,
+repeats) read only that dossier's events, so they run in slices of whole dossiers: ranges of ``dossier_id``,
+the sort key, cut at about :data:`SLICE_ROWS` events from the primary index (``mergeTreeIndex``; a sample of
+``dossier_id`` for another engine), each one query reading only its granules. The window and the grouping of a
+query then hold one slice, not the store (about 0.5 KB an event). Whether an ``event_id`` is reused is a question
+across the whole store: its candidates are grouped by a 64-bit hash of the id, in slices of the hash space
+(``h % n``) of about :data:`ID_SLICE_ROWS` events each, and only the candidates are compared by the id itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -40,6 +50,17 @@ from schemas.transitions import TRANSITIONS
 
 #: ``query(sql, parameters) -> rows`` : how verification reaches the store.
 QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+
+#: Events one query of the per-dossier checks reads at most, about: its window and grouping hold them
+#: (about 0.5 KB an event), so this bounds the memory of a full run.
+SLICE_ROWS: Final = 1_000_000
+#: Events whose id hashes one query groups at most, about (about 32 bytes an event in the hash table).
+ID_SLICE_ROWS: Final = 16_000_000
+#: ``dossier_id`` values sampled to cut slices where the primary index cannot be read.
+_SAMPLE: Final = 4096
+
+#: A slice of dossiers: ``dossier_id`` from ``lo`` (included) to ``hi`` (excluded); None is unbounded.
+Slice = tuple[str | None, str | None]
 
 KINDS: Final = (
     "seq-gap",
@@ -105,22 +126,36 @@ _UNCOVERED: Final = f"NOT {ledger.COVERED_PART} OR {ledger.KNOWN_BREAK}"
 _NEW: Final = "_ingested_at > fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')"
 
 
-def _where(dossier: str | None, since_in: str | None = None) -> str:
-    """The dossier filter; ``since_in``: only the dossiers of that table with an event stored after the watermark."""
+def _where(dossier: str | None, since_in: str | None = None, part: Slice = (None, None)) -> str:
+    """The dossier filter; ``since_in``: only the dossiers of that table with an event stored after the watermark;
+    ``part``: the slice of dossiers (bound as ``slice_lo`` / ``slice_hi`` where set)."""
     conditions = []
     if dossier is not None:
         conditions.append("dossier_id = {dossier:String}")
+    if part[0] is not None:
+        conditions.append("dossier_id >= {slice_lo:String}")
+    if part[1] is not None:
+        conditions.append("dossier_id < {slice_hi:String}")
     if since_in is not None:
         conditions.append(f"dossier_id IN (SELECT dossier_id FROM {_table(since_in)} WHERE {_NEW})")  # noqa: S608
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def findings_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
+def slice_params(part: Slice) -> dict[str, str]:
+    """The bound values of ``part``'s conditions in :func:`_where`."""
+    return {k: v for k, v in (("slice_lo", part[0]), ("slice_hi", part[1])) if v is not None}
+
+
+def findings_sql(
+    table: str = "events", dossier: str | None = None, since: bool = False, part: Slice = (None, None)
+) -> str:
     """One query returning (kind, dossier_id, seq, detail) for every integrity problem.
 
     ``since``: only the dossiers with an event stored after the watermark (their whole history).
+    ``part``: only that slice of dossiers (:func:`slice_params`).
     """
     override, table = EventType.ADMIN_OVERRIDE.value, _table(table)
+    where = _where(dossier, table if since else None, part)
     # Identifiers and the field list come from code; every value is a bound parameter.
     legal = (
         "NOT has({legal:Array(String)}, concat(toString(before), '|', event_type, '|', toString(status))) "
@@ -148,7 +183,7 @@ FROM (
                    lagInFrame(seq, 1, 0) OVER w AS prev_seq,
                    lagInFrame(hash, 1, toFixedString(unhex(repeat('00', 32)), 32)) OVER w AS expected_prev,
                    lagInFrame(status, 1, 0) OVER w AS before
-            FROM {table} {_where(dossier, table if since else None)}
+            FROM {table} {where}
             WINDOW w AS (PARTITION BY dossier_id ORDER BY seq, event_id
                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         )
@@ -162,7 +197,7 @@ SELECT if(same, 'seq-repeat', 'conflicting-events'), dossier_id, seq,
 FROM (
     SELECT dossier_id, seq, uniqExact(event_id) AS ids, uniqExact(hash) AS hashes, count() AS n,
            any(event_id) AS one_id, ids = 1 AND hashes = 1 AS same
-    FROM {table} {_where(dossier, table if since else None)}
+    FROM {table} {where}
     GROUP BY dossier_id, seq HAVING n > 1
 )
 )
@@ -170,17 +205,31 @@ ORDER BY 2, 3, 1
 """  # noqa: S608
 
 
-def reused_id_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
-    """(kind, dossier_id, seq, detail) of every event whose event_id another stored event (other dossier or seq) has.
+def reused_candidates_sql(
+    table: str = "events", dossier: str | None = None, since: bool = False, sliced: bool = False
+) -> str:
+    """The 64-bit hashes (``cityHash64``) of event ids that more than one stored event has: candidates of reuse.
 
-    An event_id is an event's identity outside the store; two events under one id are two claims to it. The
-    candidates are found on 64-bit hashes of the ids (a grouping of one UInt64 per event, not of the strings),
-    then compared exactly. With ``dossier`` or ``since``, the ids of those events are looked up in the whole log.
+    A grouping of one UInt64 per event, not of the strings. With ``dossier`` or ``since``, only the hashes of
+    those events' ids, counted over the whole log. ``sliced``: only the hashes ``h`` with
+    ``h % {id_slices:UInt64} = {id_slice:UInt64}`` (each slice groups its share of the ids).
     """
     table = _table(table)
     scope = _where(dossier, table if since else None)
-    only = f"WHERE h IN (SELECT cityHash64(event_id) FROM {table} {scope})" if scope else ""  # noqa: S608
-    candidates = f"SELECT h FROM (SELECT cityHash64(event_id) AS h FROM {table}) {only} GROUP BY h HAVING count() > 1"  # noqa: S608
+    conditions = [f"h IN (SELECT cityHash64(event_id) FROM {table} {scope})"] if scope else []  # noqa: S608
+    if sliced:
+        conditions.append("h % {id_slices:UInt64} = {id_slice:UInt64}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT h FROM (SELECT cityHash64(event_id) AS h FROM {table}) {where} GROUP BY h HAVING count() > 1"  # noqa: S608
+
+
+def reused_id_sql(table: str = "events") -> str:
+    """(kind, dossier_id, seq, detail) of every event whose event_id another stored event (other dossier or seq) has.
+
+    An event_id is an event's identity outside the store; two events under one id are two claims to it. The
+    candidates (``{candidates:Array(UInt64)}``, from :func:`reused_candidates_sql`) are compared by the id itself:
+    two different ids that share a hash are no reuse, nor is one event stored twice under the same (dossier, seq).
+    """
     return f"""
 SELECT 'event-id-reused', tupleElement(k, 1), tupleElement(k, 2),
        concat('event_id ', event_id, ' is the id of ', toString(length(keys)), ' different stored events (',
@@ -188,11 +237,30 @@ SELECT 'event-id-reused', tupleElement(k, 1), tupleElement(k, 2),
                                          arraySort(keys)), ', '), ')')
 FROM (
     SELECT event_id, groupUniqArray(tuple(dossier_id, seq)) AS keys
-    FROM {table} WHERE cityHash64(event_id) IN ({candidates})
+    FROM {_table(table)} WHERE cityHash64(event_id) IN {{candidates:Array(UInt64)}}
     GROUP BY event_id HAVING length(keys) > 1
 )
 ARRAY JOIN keys AS k
 """  # noqa: S608
+
+
+def confirmed_reuse(query: QueryFn, candidates: Sequence[int], table: str = "events") -> list[Sequence[Any]]:
+    """The event-id-reused findings among the ids whose hash is in ``candidates`` (:func:`reused_id_sql`)."""
+    if not candidates:
+        return []
+    return list(query(reused_id_sql(table), {"candidates": sorted({int(h) for h in candidates})}))
+
+
+def _reused(
+    query: QueryFn, table: str, dossier: str | None, since: bool, rows: int, params: dict[str, Any]
+) -> list[Sequence[Any]]:
+    """Every event-id-reused finding: candidates hash slice by hash slice, then confirmed by the ids."""
+    slices = max(1, math.ceil(rows / ID_SLICE_ROWS))
+    candidates: list[int] = []
+    for n in range(slices):
+        sql = reused_candidates_sql(table, dossier, since, sliced=slices > 1)
+        candidates += [int(r[0]) for r in query(sql, {**params, "id_slices": slices, "id_slice": n})]
+    return confirmed_reuse(query, candidates, table)
 
 
 def hash_sql(table: str = "events", dossier: str | None = None, since: bool = False, use_ledger: bool = False) -> str:
@@ -215,12 +283,51 @@ FROM {_table(table)} WHERE {recomputed} != hash{only}
 """  # noqa: S608
 
 
-def totals_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
+def totals_sql(
+    table: str = "events", dossier: str | None = None, since: bool = False, part: Slice = (None, None)
+) -> str:
     """Events and dossiers checked: with ``since``, the events stored after it and the dossiers they touch."""
-    where = _where(dossier)
+    where = _where(dossier, part=part)
     if since:
         where = f"{where} AND {_NEW}" if where else f"WHERE {_NEW}"
     return f"SELECT count(), uniqExact(dossier_id) FROM {_table(table)} {where}"  # noqa: S608
+
+
+def scope_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
+    """The events the per-dossier checks read (with ``since``, the whole histories of the dossiers touched)."""
+    return f"SELECT count() FROM {_table(table)} {_where(dossier, table if since else None)}"  # noqa: S608
+
+
+def dossier_slices(query: QueryFn, table: str, rows: int, slice_rows: int = SLICE_ROWS) -> list[Slice]:
+    """Ranges of ``dossier_id`` of about ``slice_rows`` of ``rows`` events each, in order, covering every value.
+
+    Cut on the primary index's marks (a ``dossier_id`` and the rows of its granule each) where ``table`` is a
+    MergeTree sorted by ``dossier_id``, else on a sample of the stored ``dossier_id`` values. The cuts only
+    balance the slices; any cuts give the same findings, since a dossier is never split.
+    """
+    wanted = math.ceil(rows / slice_rows)
+    if wanted <= 1:
+        return [(None, None)]
+    table = _table(table)
+    keyed = query(
+        "SELECT engine LIKE '%MergeTree' AND startsWith(primary_key, 'dossier_id') FROM system.tables "
+        "WHERE database = currentDatabase() AND name = {t:String}",
+        {"t": table},
+    )
+    if keyed and keyed[0][0]:
+        sql = f"SELECT dossier_id, rows_in_granule FROM mergeTreeIndex(currentDatabase(), {table}) ORDER BY 1"  # noqa: S608
+    else:
+        sql = f"SELECT arrayJoin(groupArraySample({_SAMPLE}, 1)(dossier_id)) AS d, 1 FROM {table} ORDER BY 1"  # noqa: S608
+    marks = [(str(key), int(n)) for key, n in query(sql, {})]
+    total = sum(n for _key, n in marks)
+    cuts: list[str | None] = []
+    seen = 0
+    for key, n in marks:
+        if len(cuts) < wanted - 1 and seen >= total * (len(cuts) + 1) / wanted and (not cuts or key > str(cuts[-1])):
+            cuts.append(key)
+        seen += n
+    bounds = [None, *cuts, None]
+    return list(itertools.pairwise(bounds))
 
 
 def _latest_ingested(query: QueryFn, table: str) -> datetime | None:
@@ -238,6 +345,20 @@ def _latest_ingested(query: QueryFn, table: str) -> datetime | None:
     return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
 
 
+def _per_dossier(
+    query: QueryFn, table: str, dossier: str | None, since: bool, scope: int, params: dict[str, Any]
+) -> tuple[list[Sequence[Any]], int, int]:
+    """The findings of the per-dossier checks, and the events and dossiers checked, slice by slice of dossiers."""
+    rows: list[Sequence[Any]] = []
+    events = dossiers = 0
+    for part in dossier_slices(query, table, scope, SLICE_ROWS):
+        sliced = {**params, **slice_params(part)}
+        rows += query(findings_sql(table, dossier, since, part), sliced)
+        counted = query(totals_sql(table, dossier, since, part), sliced)[0]
+        events, dossiers = events + int(counted[0]), dossiers + int(counted[1])
+    return rows, events, dossiers
+
+
 def verify(
     query: QueryFn,
     *,
@@ -253,6 +374,8 @@ def verify(
     ``coverage``: what the integrity ledger covers (:func:`inspection.ledger.coverage`); hashes are then
     recomputed only outside it, every other check still runs over everything, and the entry for the
     ledger holds the parts recomputed this time.
+    The per-dossier checks and the totals run slice by slice of dossiers, the reuse of ids slice by slice of
+    their hashes (see the module's docstring): the same findings in bounded memory.
     """
     params: dict[str, Any] = {"legal": legal_transitions()}
     if dossier is not None:
@@ -267,13 +390,13 @@ def verify(
     covered = set(coverage.covered) if coverage is not None and use_ledger else set()
     if use_ledger and coverage is not None:
         params.update(coverage.params())
-    rows = list(query(findings_sql(table, dossier, incremental), params))
-    rows += query(reused_id_sql(table, dossier, incremental), params)
+    scope = int(query(scope_sql(table, dossier, incremental), params)[0][0])
+    rows, events, dossiers = _per_dossier(query, table, dossier, incremental, scope, params)
+    rows += _reused(query, table, dossier, incremental, scope, params)
     hash_rows = query(hash_sql(table, dossier, incremental, use_ledger), params)
     rows += hash_rows
     found = sorted((str(d), int(s), str(k), str(t)) for k, d, s, t in rows)
     findings = tuple(Finding(k, d, s, t) for d, s, k, t in found)
-    total = query(totals_sql(table, dossier, incremental), params)
     first: dict[str, int] = {}
     for finding in findings:
         first[finding.dossier_id] = min(first.get(finding.dossier_id, finding.seq), finding.seq)
@@ -284,6 +407,6 @@ def verify(
             table_uuid,
             tuple(p for p in ledger.read_parts(before, ledger.active_parts(query, table)) if p.name not in covered),
             tuple(sorted({(str(d), int(s)) for _, d, s, _ in hash_rows})),
-            int(total[0][0]),
+            events,
         )
-    return VerifyReport(int(total[0][0]), int(total[0][1]), findings, first, watermark, entry)
+    return VerifyReport(events, dossiers, findings, first, watermark, entry)
