@@ -17,21 +17,10 @@ from schemas.events import DossierEvent, EventType
 from schemas.hashchain import seal_chain
 from schemas.registry import current_schema
 from tests.eventfactory import history
+from tests.test_verify import _clean, _query
 
 E = EventType
 DOSSIERS = [f"000.00.31.H29-240115-{n:04d}" for n in range(1, 17)]
-
-
-def _clean(dossier: str) -> list[DossierEvent]:
-    return history(
-        (E.DOSSIER_SUBMITTED, 1),
-        (E.DOSSIER_RECEIVED, 2),
-        (E.DOSSIER_TRANSFERRED, 4),
-        (E.STEP_HANDED_OVER, 4),
-        (E.RESULT_ISSUED, 9),
-        (E.RESULT_RETURNED, 10),
-        dossier_id=dossier,
-    )
 
 
 @pytest.fixture
@@ -39,10 +28,6 @@ def store(tmp_path: Path) -> Iterator[Any]:
     client = clickhouse_connect.get_client(interface="chdb", path=str(tmp_path / "chdb"))
     yield client
     client.close()
-
-
-def _query(client: Any):  # type: ignore[no-untyped-def]
-    return lambda sql, params: client.query(sql, parameters=params).result_rows
 
 
 def _container(path: Path, events: list[DossierEvent]) -> Path:
