@@ -40,7 +40,7 @@ from schemas.merkle import LEAF_ENCODING, levels
 _GENERATE = """
 INSERT INTO events (event_id, dossier_id, seq, event_type, occurred_at, recorded_at, unit_code, actor_id,
                     actor_role, procedure_code, rule_set, applicant_ref, applicant_kind, channel, status,
-                    prev_hash, hash, _topic, _partition, _offset)
+                    chain, _topic, _partition, _offset)
 SELECT toString(generateUUIDv4()),
        concat('000.00.', toString(31 + intDiv(number, 8) % 40), '.H29-2401', leftPad(toString(intDiv(number, 8)
               % 28 + 1), 2, '0'), '-', leftPad(toString(intDiv(number, 8)), 7, '0')),
@@ -48,7 +48,7 @@ SELECT toString(generateUUIDv4()),
        toDateTime64('2024-01-15 01:00:00', 6, 'UTC') + toIntervalMinute(number % 100000),
        toDateTime64('2024-01-15 01:00:00', 6, 'UTC') + toIntervalMinute(number % 100000),
        '000.00.31.H29', 'cv-01', 'CASE_OFFICER', '1.001612', 'ND61-2018', repeat('a', 64), 'INDIVIDUAL', 'ONLINE',
-       1, unhex(repeat('00', 32)), SHA256(toString(number)), 'dossier-events', number % 6, intDiv(number, 6)
+       1, [unhex(repeat('00', 32)), SHA256(toString(number))], 'dossier-events', number % 6, intDiv(number, 6)
 FROM numbers({n:UInt64})
 """
 

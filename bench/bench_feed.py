@@ -32,7 +32,7 @@ from fastavro import writer
 
 from bench.benchdata import fresh_store, records
 from consumers.migrations import released_migrations
-from consumers.sink import FEED_COLUMNS, Sink
+from consumers.sink import FEED_COLUMNS, Sink, stored_columns
 from schemas.clusterddl import strip_comments
 from schemas.events import FIELD_NAMES
 from schemas.registry import current_schema
@@ -63,11 +63,12 @@ def main() -> None:
             with files[0].open("wb") as handle:
                 writer(handle, current_schema().parsed, records(args.events), sync_interval=256 * 1024)
         sink = Sink(store)
-        columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
+        into, columns = stored_columns(FIELD_NAMES)
         store.command("CREATE TABLE stage AS events ENGINE = Memory")
         for path in files:
             store.command(
-                f"INSERT INTO stage SELECT {columns}, 'bench', 0, toInt64(_row_number), now64(6) "
+                f"INSERT INTO stage ({into}, _topic, _partition, _offset, _ingested_at) "
+                f"SELECT {columns}, 'bench', 0, toInt64(_row_number), now64(6) "
                 "FROM file({path:String}, 'Avro', {structure:String})",
                 {"path": str(path), "structure": sink.file_structure()},
                 settings={"input_format_avro_allow_missing_fields": 1},

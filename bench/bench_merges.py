@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from bench.benchdata import fresh_store
-from consumers.sink import Sink
+from consumers.sink import Sink, stored_columns
 from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[], help="a MergeTree setting, name=value")
     args = parser.parse_args()
     with fresh_store() as store:
-        columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
+        into, columns = stored_columns(FIELD_NAMES)
         sink = Sink(store)
         # The source keeps the files' order: rn numbers the events as they stream in.
         store.command("CREATE TABLE source AS events ENGINE = MergeTree ORDER BY tuple()")
@@ -82,7 +82,7 @@ def main() -> None:
             if copied >= args.events:
                 break
             store.command(
-                f"INSERT INTO source ({columns}, rn) SELECT {columns}, {{base:UInt64}} + _row_number "  # noqa: S608 (names from code)
+                f"INSERT INTO source ({into}, rn) SELECT {columns}, {{base:UInt64}} + _row_number "  # noqa: S608 (names from code)
                 "FROM file({path:String}, 'Avro', {structure:String})",
                 {"base": copied, "path": str(path), "structure": sink.file_structure()},
             )

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.benchdata import fresh_store
-from consumers.sink import FEED_COLUMNS, Sink
+from consumers.sink import FEED_COLUMNS, Sink, stored_columns
 from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
 
@@ -81,19 +81,22 @@ def main() -> None:
     parser.add_argument("file", type=Path, help="an Avro container of dossier events")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, fresh_store() as store:
-        columns = ", ".join(f"`{c}`" for c in FIELD_NAMES)
+        into, columns = stored_columns(FIELD_NAMES)
+        sink = Sink(store)
         store.command("CREATE TABLE stage AS events ENGINE = MergeTree ORDER BY (dossier_id, seq)")
-        store.insert_bytes(f"INSERT INTO stage ({columns})", "Avro", [args.file.read_bytes()])
+        store.command(
+            f"INSERT INTO stage ({into}) SELECT {columns} FROM file({{path:String}}, 'Avro', {{structure:String}})",  # noqa: S608
+            {"path": str(args.file), "structure": sink.file_structure()},
+        )
         events = int(store.query("SELECT count() FROM stage").scalar())
         print(f"{events:,} events of {args.file}")
 
-        sink = Sink(store)
         native = Path(tmp) / "stage.native"
         store.command("INSERT INTO FUNCTION file({path:String}, 'Native') SELECT * FROM stage", {"path": str(native)})
         truncate = sink.truncate
         # Names come from code (the sink's staging table, the contract's fields); values are bound.
         avro = (
-            f"INSERT INTO {sink.staging} ({columns}, _topic, _partition, _offset) "  # noqa: S608
+            f"INSERT INTO {sink.staging} ({into}, _topic, _partition, _offset) "  # noqa: S608
             f"SELECT {columns}, 't', 0, _row_number FROM file({{path:String}}, 'Avro', {{structure:String}})"
         )
         print("staging (the loader's staging table):")

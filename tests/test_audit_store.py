@@ -28,6 +28,27 @@ PROCEDURE_COLUMNS = (
 Findings = dict[tuple[str, str], tuple[int, ...]]
 
 
+def insert_avro(store: Store, path: Path) -> None:
+    """A container's events into ``events`` as the loaders store them (hash and prev_hash as ``chain``, 0014),
+    without the loader's checks or derived tables."""
+    columns = "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
+    types = dict(store.query(columns).rows)
+    into, cols = stored_columns(FIELD_NAMES)
+    store.command(
+        f"INSERT INTO events ({into}) SELECT {cols} FROM file({{p:String}}, 'Avro', {{s:String}})",
+        {"p": str(path), "s": ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)},
+        settings={"input_format_avro_allow_missing_fields": 1},
+    )
+
+
+def insert_events(store: Store, events: Iterable[DossierEvent]) -> None:
+    """:func:`insert_avro` of these events."""
+    with tempfile.NamedTemporaryFile(suffix=".avro") as handle:
+        fastavro.writer(handle, current_schema().parsed, [e.to_record() for e in events])
+        handle.flush()
+        insert_avro(store, Path(handle.name))
+
+
 class AuditStore:
     """A fresh embedded store (its own data dir) with the released DDL applied."""
 
@@ -43,28 +64,14 @@ class AuditStore:
         return list(self.store.query(sql, params).rows)
 
     def add(self, events: Iterable[DossierEvent]) -> None:
-        records = [e.to_record() for e in events]
-        with tempfile.NamedTemporaryFile(suffix=".avro", dir=self.settings.data_dir) as handle:
-            fastavro.writer(handle, current_schema().parsed, records)
-            handle.flush()
-            self._insert_avro(Path(handle.name))
-        self._feed([str(r["event_id"]) for r in records])
+        events = list(events)
+        insert_events(self.store, events)
+        self._feed([e.event_id for e in events])
 
     def add_avro_files(self, directory: Path) -> None:
         for path in sorted(directory.glob("events-*.avro")):
-            self._insert_avro(path)
+            insert_avro(self.store, path)
         self._feed(None)
-
-    def _insert_avro(self, path: Path) -> None:
-        """The container's events into ``events`` as the loaders store them (hash and prev_hash as ``chain``)."""
-        columns = "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
-        types = dict(self.store.query(columns).rows)
-        into, cols = stored_columns(FIELD_NAMES)
-        self.store.command(
-            f"INSERT INTO events ({into}) SELECT {cols} FROM file({{p:String}}, 'Avro', {{s:String}})",
-            {"p": str(path), "s": ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)},
-            settings={"input_format_avro_allow_missing_fields": 1},
-        )
 
     def _feed(self, event_ids: list[str] | None) -> None:
         """What the loader does with every batch it stores: feed the derived tables' views (0004, 0006)."""

@@ -7,7 +7,6 @@ own copy of one store, digested once.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shutil
 import stat
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import fastavro
 import pytest
 from click.testing import CliRunner, Result
 
@@ -29,7 +27,7 @@ from dossier_runtime.store import Store, opened_store
 from inspection.cli_digest import digest_cmd, prove_cmd
 from inspection.cli_verify import verify_cmd
 from inspection.digest import heads_path
-from schemas.events import FIELD_NAMES, DossierEvent, EventType
+from schemas.events import DossierEvent, EventType
 from schemas.hashchain import seal, seal_chain
 from schemas.merkle import (
     EMPTY_ROOT,
@@ -42,8 +40,8 @@ from schemas.merkle import (
     root_from_path,
     split_leaves,
 )
-from schemas.registry import current_schema
 from tests.eventfactory import T0, history
+from tests.test_audit_store import insert_events
 
 E = EventType
 
@@ -143,9 +141,7 @@ def _history(dossier: str) -> list[DossierEvent]:
 
 
 def _insert(store: Store, events: list[DossierEvent]) -> None:
-    buf = io.BytesIO()
-    fastavro.writer(buf, current_schema().parsed, [e.to_record() for e in events])
-    store.insert_bytes(f"INSERT INTO events ({', '.join(FIELD_NAMES)})", "Avro", [buf.getvalue()])
+    insert_events(store, events)
 
 
 def _mutate(store: Store, sql: str) -> None:
