@@ -22,7 +22,9 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
    to a fresh embedded Tansu broker, then loaded into the same store by
    ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
    reader in a child process, the store in the stage's process), timed from
-   the group assignment to the last event stored. The rest of those files is not
+   the group assignment to the last event stored, then a raw kafka-python read of the
+   same topic (:func:`bench.bench_consumer.raw_rate`: the issue's baseline for the
+   ratio loader / raw). The rest of those files is not
    loaded: the dossiers past the slice are not stored, the one it cuts keeps its first events.
 5. ``verify --use-ledger``: the run to schedule after each load (hashes recomputed
    only where the log changed since the ledger's run; every other check over all).
@@ -124,7 +126,7 @@ def stage_live(args: argparse.Namespace) -> Result:
     """Publish the slice to a fresh broker, then load it with ``consume run``'s path into the step's store."""
     import resource
 
-    from bench.bench_consumer import TOPIC, loader_rate
+    from bench.bench_consumer import TOPIC, loader_rate, raw_rate
     from dossier_runtime.broker import start_broker, stop_broker
     from dossier_runtime.kafka import ensure_topic, make_producer
     from producers.cli_simulate import outbound_from_files
@@ -144,6 +146,7 @@ def stage_live(args: argparse.Namespace) -> Result:
         producer.close()
         published = time.perf_counter() - started
         rate = loader_rate(broker.bootstrap, len(sent), args.data_dir, 100_000)
+        raw, _raw_s = raw_rate(broker.bootstrap, len(sent))  # the baseline: kafka-python reading the same topic
     finally:
         stop_broker(broker)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -152,6 +155,7 @@ def stage_live(args: argparse.Namespace) -> Result:
         "events": len(sent),
         "publish_s": published,
         "events_per_s": rate,
+        "raw_per_s": raw,
         "owner_kib": own,
         "children_kib": children,
     }
@@ -332,6 +336,9 @@ def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
     """(stage, wall s, figure, peak RSS MiB) of one step."""
     live, replay, rules, bulk = r["live"], r["replay"], r["rules"], r["bulk"]
     rate, publish = f"{live['events_per_s']:,.0f} events/s", f"publish {live['publish_s']:.1f} s"
+    if "raw_per_s" in live:
+        ratio = live["events_per_s"] / live["raw_per_s"]
+        publish += f"; raw kafka-python {live['raw_per_s']:,.0f}/s, loader / raw {ratio:.2f}"
     stored = f"{live['events']:,} events, {rate} stored ({publish})"
     rows = [
         ("simulate", r["simulate"]["wall_s"], f"{r['simulate']['events']:,} events", _mib(r["simulate"]["rss_kib"])),
