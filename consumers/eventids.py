@@ -170,7 +170,10 @@ class EventIdIndex:
         self._ready = threading.Event()  # the read is over (the save after it may still run)
         self._lock.acquire()  # released by the reading thread: no batch is stored before the index is read
         self._reader = threading.Thread(target=self._read_then_release, name="event-id-index", daemon=True)
-        self._reader.start()
+        if store.kind == "embedded":
+            self._reader.start()
+        else:  # a server's client is one session, which takes one query at a time: read here, before the sink's
+            self._read_then_release()
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -331,7 +334,8 @@ class EventIdIndex:
 
     def close(self) -> None:
         """Save what the index covers when that is due (call it without holding the lock)."""
-        self._reader.join()
+        if self._reader.ident is not None:  # started (an embedded store's read runs in it)
+            self._reader.join()
         if self._writer is not None:
             self._writer.join()
         with self._lock:
