@@ -40,7 +40,7 @@ from tests.test_consumers_support import content_sql, dossier, events, keyed, pu
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-KILLS = int(os.environ.get("DOSSIER_FAULT_KILLS", "4"))
+KILLS = int(os.environ.get("DOSSIER_FAULT_KILLS", "3"))
 EVENTS = int(os.environ.get("DOSSIER_FAULT_EVENTS", "20000"))
 SEED = int(os.environ.get("DOSSIER_FAULT_SEED", "20240115"))
 #: A slice is published over this many seconds; each kill lands at a random moment within them.
