@@ -9,7 +9,7 @@ command stops with exit 1 and is restarted). At the end the store must hold
 exactly the input: every event id once, gapless seqs, intact hash chains, no
 dead letter.
 
-CI runs a short storm (4 kills over 20,000 events); the long one is the same
+CI runs a short storm (4 kills of the reader, 3 of the loader, over 20,000 events); the long one is the same
 test with more, for example::
 
     DOSSIER_FAULT_KILLS=20 DOSSIER_FAULT_EVENTS=200000 \
@@ -40,7 +40,7 @@ from tests.test_consumers_support import content_sql, dossier, events, keyed, pu
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-KILLS = int(os.environ.get("DOSSIER_FAULT_KILLS", "3"))
+KILLS = int(os.environ.get("DOSSIER_FAULT_KILLS", "4"))
 EVENTS = int(os.environ.get("DOSSIER_FAULT_EVENTS", "20000"))
 SEED = int(os.environ.get("DOSSIER_FAULT_SEED", "20240115"))
 #: A slice is published over this many seconds; each kill lands at a random moment within them.
@@ -149,11 +149,13 @@ def assert_exact(found: dict[str, int]) -> None:
 def test_sigkill_storm_during_a_live_load_loses_and_doubles_nothing(
     broker: BrokerHandle, topic: str, tmp_path: Path, target: str
 ) -> None:
-    """``KILLS`` SIGKILLs of the loader (its reader dies with it) or of its reader, each during a live load."""
+    """``KILLS`` SIGKILLs of the reader, or one fewer of the loader (its reader dies with it), each in a live load."""
     started = time.monotonic()
     evs = events(max(EVENTS // 8, 1))  # 8 events a dossier
     messages = keyed(evs)
-    per = len(messages) // (KILLS + 1)
+    # The reader's storm goes one kill past the owner's 3 replacements; the loader's needs no fourth (CI time).
+    kills = KILLS if target == "reader" else max(KILLS - 1, 1)
+    per = len(messages) // (kills + 1)
     env = {
         "DOSSIER_DATA_DIR": str(tmp_path),
         "DOSSIER_KAFKA_BOOTSTRAP": broker.bootstrap,
@@ -167,7 +169,7 @@ def test_sigkill_storm_during_a_live_load_loses_and_doubles_nothing(
     mid_load = restarts = replaced = before = 0
     at_kill: list[tuple[int, int | None, int]] = []  # (published before the slice, stored at the kill, after it)
     try:
-        for k in range(KILLS):
+        for k in range(kills):
             loader.wait_assigned()
             publisher = _Publisher(broker.bootstrap, topic, messages[k * per : (k + 1) * per])
             publisher.start()  # the kill lands while this slice is being published and loaded
@@ -195,7 +197,7 @@ def test_sigkill_storm_during_a_live_load_loses_and_doubles_nothing(
                 restarts += 1
             else:
                 replaced += 1
-        publish(broker.bootstrap, topic, messages[KILLS * per :])
+        publish(broker.bootstrap, topic, messages[kills * per :])
         loader.wait_assigned()
     finally:
         code = loader.stop()
@@ -206,7 +208,7 @@ def test_sigkill_storm_during_a_live_load_loses_and_doubles_nothing(
     crashes = [line for line in lines if any(sign in line for sign in CRASH_SIGNS)]
     summary = {
         "target": target,
-        "kills": KILLS,
+        "kills": kills,
         "mid_load": mid_load,
         "restarts": restarts,
         "replaced_by_owner": replaced,
@@ -220,7 +222,7 @@ def test_sigkill_storm_during_a_live_load_loses_and_doubles_nothing(
     assert not crashes, "".join(crashes)
     assert mid_load >= 1, summary  # the kills did land inside loads, not only between them
     if target == "reader":
-        assert replaced >= min(KILLS, 3), summary  # the owner replaced its crashed reader
+        assert replaced >= min(kills, 3), summary  # the owner replaced its crashed reader
 
 
 class _Publisher(threading.Thread):
