@@ -36,7 +36,7 @@ test: $(TEST_STAMP) $(CH_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy schemas dossier_runtime dossier_audit producers consumers inspection bench
-	DOSSIER_TEST_CHSERVER_PYTHONS=$(CURDIR)/$(CH_VENV)/bin/python $(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=25
+	DOSSIER_TEST_CHSERVER_PYTHONS=$(CURDIR)/$(CH_VENV)/bin/python $(BIN)/python -m pytest -n 2 -q --durations=25
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
