@@ -18,6 +18,7 @@ from inspection.audit import audit, parse_params, select_rules
 from schemas.events import FIELD_NAMES, DossierEvent
 from schemas.registry import current_schema
 from tests.eventfactory import history
+from tests.test_consumers_support import AVRO_SETTINGS, avro_source
 
 PROCEDURE_COLUMNS = (
     "procedure_code", "version", "name", "level", "time_limit_value", "time_limit_unit", "service_level", "has_fee",
@@ -31,14 +32,9 @@ Findings = dict[tuple[str, str], tuple[int, ...]]
 def insert_avro(store: Store, path: Path) -> None:
     """A container's events into ``events`` as the loaders store them (hash and prev_hash as ``chain``, 0014),
     without the loader's checks or derived tables."""
-    columns = "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
-    types = dict(store.query(columns).rows)
+    source, params = avro_source(store, path)
     into, cols = stored_columns(FIELD_NAMES)
-    store.command(
-        f"INSERT INTO events ({into}) SELECT {cols} FROM file({{p:String}}, 'Avro', {{s:String}})",
-        {"p": str(path), "s": ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)},
-        settings={"input_format_avro_allow_missing_fields": 1},
-    )
+    store.command(f"INSERT INTO events ({into}) SELECT {cols} {source}", params, settings=AVRO_SETTINGS)
 
 
 def insert_events(store: Store, events: Iterable[DossierEvent]) -> None:

@@ -46,26 +46,31 @@ def encoded(evs: list[DossierEvent]) -> list[bytes]:
     return [encode_record(e.to_record()) for e in evs]
 
 
+def avro_source(store: Any, path: Path) -> tuple[str, dict[str, str]]:
+    """``FROM file(…)`` reading a container's contract fields typed as ``events`` stores them, and its parameters
+    (read with :data:`AVRO_SETTINGS`)."""
+    columns = "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
+    types = dict(store.query(columns).rows)
+    structure = ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)
+    return "FROM file({p:String}, 'Avro', {s:String})", {"p": str(path), "s": structure}
+
+
+AVRO_SETTINGS = {"input_format_avro_allow_missing_fields": 1}
+
+
 def insert_old_layout(store: Any, path: Path, feed: Sequence[str] = ()) -> None:
     """Store a container as a loader did before migration 0014 (every contract field in a column of its own,
     hash and prev_hash included): ``feed``, the derived tables' columns, are fed first, as the loader feeds them."""
-    types = dict(
-        store.query(
-            "SELECT name, type FROM system.columns WHERE table = 'events' AND database = currentDatabase()"
-        ).rows
-    )
-    structure = ", ".join(f"`{name}` {types[name]}" for name in FIELD_NAMES)
-    source = "FROM file({p:String}, 'Avro', {s:String})"
-    params, avro = {"p": str(path), "s": structure}, {"input_format_avro_allow_missing_fields": 1}
+    source, params = avro_source(store, path)
     if feed:
         cols = ", ".join(feed)
-        store.command(f"INSERT INTO events_feed ({cols}) SELECT {cols} {source}", params, settings=avro)
+        store.command(f"INSERT INTO events_feed ({cols}) SELECT {cols} {source}", params, settings=AVRO_SETTINGS)
     cols = ", ".join(f"`{name}`" for name in FIELD_NAMES)
     store.command(
         f"INSERT INTO events ({cols}, _topic, _partition, _offset) "
         f"SELECT {cols}, {{t:String}}, 0, _row_number {source}",
         {**params, "t": f"file:{path.name}"},
-        settings=avro,
+        settings=AVRO_SETTINGS,
     )
 
 
