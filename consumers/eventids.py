@@ -169,8 +169,9 @@ class EventIdIndex:
         self._writer: threading.Thread | None = None
         self._ready = threading.Event()  # the read is over (the save after it may still run)
         self._lock.acquire()  # released by the reading thread: no batch is stored before the index is read
-        self._reader = threading.Thread(target=self._read_then_release, name="event-id-index", daemon=True)
+        self._reader: threading.Thread | None = None
         if store.kind == "embedded":
+            self._reader = threading.Thread(target=self._read_then_release, name="event-id-index", daemon=True)
             self._reader.start()
         else:  # a server's client is one session, which takes one query at a time: read here, before the sink's
             self._read_then_release()
@@ -334,7 +335,7 @@ class EventIdIndex:
 
     def close(self) -> None:
         """Save what the index covers when that is due (call it without holding the lock)."""
-        if self._reader.ident is not None:  # started (an embedded store's read runs in it)
+        if self._reader is not None:
             self._reader.join()
         if self._writer is not None:
             self._writer.join()

@@ -203,13 +203,13 @@ class Sink:
         self._feed = {"parallel_view_processing": 1, "optimize_on_insert": 0, **(self._write or {})}
         source = local_table("events", self.cluster)
         if engine == "Memory":
-            suffix = " ENGINE = Memory"
+            self._create = f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source} ENGINE = Memory"
         elif self.cluster:
-            suffix = " ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY (dossier_id, seq)"
-        else:
-            suffix = ""
-        self._create = f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source}{suffix}"
-        if not suffix:  # a MergeTree staging table whose parts are attached to events as they are written
+            self._create = (
+                f"CREATE TABLE IF NOT EXISTS {self.staging} AS {source} "
+                "ENGINE = MergeTree PARTITION BY toYYYYMM(occurred_at) ORDER BY (dossier_id, seq)"
+            )
+        else:  # a MergeTree staging table whose parts are attached to events as they are written
             self._create = self._fast_codec_staging(source)
         with STORE_LOCK:
             if store.kind == "embedded":  # this process is the only writer: the rest are left by crashes
