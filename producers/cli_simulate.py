@@ -16,7 +16,7 @@ from dossier_runtime.outfile import OutputFileError
 from dossier_runtime.progress import Progress
 from dossier_runtime.settings import Settings
 from producers.simulator.kinds import ALL_RATE, DEFAULT_RATES, INJECTED
-from producers.simulator.run import SimulationError, SimulationSettings, simulate
+from producers.simulator.run import SimulationError, SimulationSettings, part_dossiers, simulate
 from schemas.pseudonym import DEMO_KEY
 from schemas.rulebook import default_params
 
@@ -62,6 +62,13 @@ def _params(values: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def _part(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
+    k, sep, n = value.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise click.BadParameter(f"expected K/N with 1 <= K <= N, e.g. 3/12; got {value!r}")
+    return int(k), int(n)
+
+
 @click.command("simulate")
 @click.option("--dossiers", type=click.IntRange(min=1), default=20_000, show_default=True, help="Dossiers to generate.")
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2023-01-03", show_default=True)
@@ -78,6 +85,14 @@ def _params(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--pseudonym-key", envvar="DOSSIER_PSEUDONYM_KEY", help="HMAC key of applicant pseudonyms.")
 @click.option("--codec", type=click.Choice(["null", "deflate"]), default="null", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Worker processes [default: one per CPU].")
+@click.option(
+    "--part",
+    callback=_part,
+    default="1/1",
+    metavar="K/N",
+    help="Write only the K-th of N runs of consecutive shards: the same files, byte for byte, as the whole run "
+    "writes for them (a year in parts on a small disk).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or warnings on stderr.")
 def simulate_cmd(**opts: Any) -> None:
     """Simulate Ho Chi Minh City's dossiers, calibrated to its 2023 report, with a ground-truth manifest.
@@ -119,9 +134,11 @@ def simulate_cmd(**opts: Any) -> None:
         codec=opts["codec"],
         jsonl=opts["jsonl"],
         workers=opts["workers"],
+        part=opts["part"],
     )
     try:
         settings.validate()
+        dossiers = part_dossiers(settings)
     except SimulationError as exc:
         raise click.UsageError(str(exc)) from None
     if opts["publish"]:  # refused before simulating, not after: nothing would be stored
@@ -133,7 +150,7 @@ def simulate_cmd(**opts: Any) -> None:
             raise click.ClickException(f"nothing was simulated or published: {exc}") from exc
     try:
         with Progress(quiet=quiet) as progress:
-            summary = simulate(settings, progress=progress.phase("simulating", settings.dossiers, "dossiers"))
+            summary = simulate(settings, progress=progress.phase("simulating", dossiers, "dossiers"))
     except OutputFileError as exc:
         raise click.ClickException(f"nothing was simulated: {exc}") from None
     achieved = summary["achieved"]

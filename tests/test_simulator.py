@@ -8,6 +8,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
@@ -123,6 +124,32 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     a, b, c = run(4, "a", 1), run(4, "b", 2), run(5, "c", 2)
     assert a == b
     assert a["events-00000.avro"] != c["events-00000.avro"]
+
+
+def test_a_part_writes_the_whole_runs_files_for_its_shards(tmp_path: Path) -> None:
+    """A year simulated in parts (``--part K/N``) is the year: each part's files are the whole run's, byte for
+    byte, its manifest is the whole manifest's lines for them, and the catalogues are the same."""
+
+    def run(name: str, part: tuple[int, int]) -> dict[str, Any]:
+        settings = SimulationSettings(dossiers=12_000, days=20, out=tmp_path / name, pseudonym_key=KEY, part=part)
+        return simulate(settings)
+
+    whole, first, second = run("whole", (1, 1)), run("first", (1, 2)), run("second", (2, 2))
+    files = _files(tmp_path / "whole")
+    for name, summary in (("first", first), ("second", second)):
+        part = _files(tmp_path / name)
+        assert [n for n in part if n.startswith("events-")] == [f"events-0000{name == 'second':d}.avro"]
+        assert all(part[n] == files[n] for n in part if n != "manifest.jsonl" and n != "summary.json")
+        assert summary["counts"]["shards_written"] == 1
+    manifest = files["manifest.jsonl"].splitlines()
+    assert (
+        _files(tmp_path / "first")["manifest.jsonl"].splitlines()
+        + (_files(tmp_path / "second")["manifest.jsonl"].splitlines())
+        == manifest
+    )
+    assert first["counts"]["events"] + second["counts"]["events"] == whole["counts"]["events"]
+    result = CliRunner().invoke(simulate_cmd, ["--dossiers", "100", "--out", str(tmp_path / "x"), "--part", "1/2"])
+    assert result.exit_code == 2 and "only 1 shard(s)" in result.output and not (tmp_path / "x").exists()
 
 
 def test_catalogues_have_the_documented_shapes(tmp_path: Path) -> None:

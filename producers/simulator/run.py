@@ -56,6 +56,8 @@ class SimulationSettings:
     codec: str = "null"
     jsonl: bool = False
     workers: int = 0  # 0: one per CPU
+    #: (K, N): only the K-th of N runs of consecutive shards, byte for byte the files the whole run writes for them
+    part: tuple[int, int] = (1, 1)
 
     def validate(self) -> None:
         if self.dossiers < 1:
@@ -68,6 +70,9 @@ class SimulationSettings:
                 f"the window {self.start}..{end} must lie within {WINDOW_FROM}..{WINDOW_TO}: the simulated city has "
                 "its 2021-2025 structure (districts were abolished on 1/7/2025)"
             )
+        k, n = self.part
+        if not 1 <= k <= n:
+            raise SimulationError(f"--part {k}/{n}: K must be between 1 and N")
         if not 0.9 <= self.on_time <= 1.0:
             raise SimulationError("--on-time must be between 0.9 and 1.0")
         if not 0.0 <= self.online_share <= 0.9:
@@ -172,12 +177,28 @@ def simulate(settings: SimulationSettings, progress: Callable[[int], None] | Non
     return summary
 
 
+def part_range(n_shards: int, part: tuple[int, int]) -> range:
+    """The shard numbers of part ``K/N``: the K-th of N runs of consecutive shards, as even as whole shards allow.
+
+    A part that would hold no shard (N above the shard count) is an error, not an empty success."""
+    k, n = part
+    if n > n_shards:
+        raise SimulationError(f"--part {k}/{n}: this run has only {n_shards} shard(s) of {SHARD_DOSSIERS:,} dossiers")
+    return range((k - 1) * n_shards // n, k * n_shards // n)
+
+
+def part_dossiers(settings: SimulationSettings) -> int:
+    """How many dossiers ``settings.part`` of the run holds (all of them for the default 1/1)."""
+    parts = shards(day_plan(settings, FastClock()))
+    return sum(count for i in part_range(len(parts), settings.part) for _day, count in parts[i])
+
+
 def _simulate(settings: SimulationSettings, progress: Callable[[int], None] | None) -> dict[str, Any]:
     plan = day_plan(settings, FastClock())
     parts = shards(plan)
     write_catalogues(settings)
     ws = _worker_settings(settings)
-    jobs = [(ws, i, days) for i, days in enumerate(parts)]
+    jobs = [(ws, i, parts[i]) for i in part_range(len(parts), settings.part)]
     workers = min(len(jobs), settings.workers or os.cpu_count() or 1)
     results = sorted(map_shards(jobs, workers, progress), key=lambda r: r["shard"])
     with (settings.out / "manifest.jsonl").open("w", encoding="utf-8") as fo:
@@ -187,6 +208,7 @@ def _simulate(settings: SimulationSettings, progress: Callable[[int], None] | No
     for r in results:
         stats.update(r["stats"])
     summary = _summary(settings, stats, len(parts), plan)
+    summary["counts"]["shards_written"] = len(jobs)
     (settings.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
 
@@ -207,6 +229,7 @@ def _summary(
             "rates": {k: settings.rates.get(k, 0.0) for k in INJECTED},
             "params": settings.params,
             "codec": settings.codec,
+            "part": list(settings.part),
         },
         "achieved": {
             "on_time_rate": round(stats["on_time"] / received, 6),
