@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from inspection.rules.base import Scope, catalogue_versions
+from inspection.verify import Slice, dossier_slices, slice_params
 from schemas.rulebook import CATALOGUE_PARTS, get_rule, needs
 
 QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
@@ -67,35 +68,75 @@ GROUP BY dossier_id
 """  # noqa: S608 (scope: bound placeholders only)
 
 
+#: Events one slice of the coverage queries reads at most, about: each holds a few small states per dossier
+#: of its slice, so this bounds their memory whatever the size of the store (a year: ~275M events).
+SLICE_ROWS: Final = 16_000_000
+
+
 def rule_coverage(
     query: QueryFn, rule_ids: Sequence[str], *, scope: str = "1", params: Mapping[str, Any] | None = None
 ) -> dict[str, RuleCoverage]:
-    """Every rule's coverage of the dossiers matching ``scope`` (bound values in ``params``)."""
+    """Every rule's coverage of the dossiers matching ``scope`` (bound values in ``params``).
+
+    Counted slice by slice of whole dossiers (:func:`inspection.verify.dossier_slices`, ranges of the sort key
+    ``dossier_id`` of about :data:`SLICE_ROWS` events): a dossier is never split, so the counts add up.
+    """
     bound = dict(params or {})
-    total = int(query(f"SELECT uniqExact(dossier_id) FROM events WHERE {scope}", bound)[0][0])  # noqa: S608
+    rows = int(query(f"SELECT count() FROM events WHERE {scope}", bound)[0][0])  # noqa: S608
     fact_rules = [r for r in rule_ids if needs(r)]
-    unknown: dict[str, tuple[int, dict[str, int]]] = {}
-    if fact_rules and total:
-        unknown = _unknown_counts(query, fact_rules, scope, bound)
     catalogue_rules = [r for r in rule_ids if get_rule(r).needs_catalogue]
+    catalogue = bool(catalogue_rules) and bool(int(query("SELECT count() FROM procedures", {})[0][0]))
+    total = 0
+    unknown: dict[str, tuple[int, dict[str, int]]] = {}
     gaps: dict[str, int] = {}
-    gap_dossiers = 0
-    if catalogue_rules and total:
-        gap_dossiers, gaps = _catalogue_gaps(query, scope, bound, total)
+    overlap: dict[str, int] = {}
+    for part in dossier_slices(query, "events", rows, SLICE_ROWS) if rows else []:
+        where = f"({scope}){_slice_condition(part)}"
+        sliced = {**bound, **slice_params(part)}
+        total += int(query(f"SELECT uniqExact(dossier_id) FROM events WHERE {where}", sliced)[0][0])  # noqa: S608
+        part_unknown = _unknown_counts(query, fact_rules, where, sliced) if fact_rules else {}
+        for rule_id, (either, by_fact) in part_unknown.items():
+            was_either, was_by_fact = unknown.get(rule_id, (0, {}))
+            unknown[rule_id] = (was_either + either, _add(was_by_fact, by_fact))
+        if catalogue:
+            part_gaps = _catalogue_gaps(query, where, sliced)
+            gaps = _add(gaps, part_gaps)
+            for rule_id in catalogue_rules:  # none unknown or no gap: none in both
+                if part_gaps and part_unknown.get(rule_id, (0, {}))[0] and not CATALOGUE_PARTS.get(rule_id):
+                    overlap[rule_id] = overlap.get(rule_id, 0) + _both(query, rule_id, where, sliced)
+    if catalogue_rules and not catalogue and total:
+        gaps = {NO_CATALOGUE: total}
+        for rule_id in catalogue_rules:
+            if unknown.get(rule_id, (0, {}))[0] and not CATALOGUE_PARTS.get(rule_id):
+                overlap[rule_id] = unknown[rule_id][0]  # every dossier is in a gap: all the unknown ones are in both
+    gap_dossiers = sum(gaps.values())
     out: dict[str, RuleCoverage] = {}
     for rule_id in rule_ids:
         reasons: dict[str, int] = {}
         either, by_fact = unknown.get(rule_id, (0, {}))
         reasons.update(by_fact)
         unassessable = either
-        part = CATALOGUE_PARTS.get(rule_id)
-        if rule_id in catalogue_rules and gap_dossiers and part:
-            reasons.update({f"{gap}: part {part} not judged": n for gap, n in gaps.items()})
+        part_name = CATALOGUE_PARTS.get(rule_id)
+        if rule_id in catalogue_rules and gap_dossiers and part_name:
+            reasons.update({f"{gap}: part {part_name} not judged": n for gap, n in gaps.items()})
         elif rule_id in catalogue_rules and gap_dossiers:
             reasons.update(gaps)
-            overlap = _both(query, rule_id, scope, bound, gaps) if either else 0  # none unknown: none in both
-            unassessable = either + gap_dossiers - overlap
+            unassessable = either + gap_dossiers - overlap.get(rule_id, 0)
         out[rule_id] = RuleCoverage(rule_id, total, unassessable, {k: v for k, v in reasons.items() if v})
+    return out
+
+
+def _slice_condition(part: Slice) -> str:
+    """`` AND dossier_id …`` for the bounds ``part`` sets (bound by :func:`inspection.verify.slice_params`)."""
+    lo = " AND dossier_id >= {slice_lo:String}" if part[0] is not None else ""
+    return lo + (" AND dossier_id < {slice_hi:String}" if part[1] is not None else "")
+
+
+def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    """``a`` + ``b`` key by key, in the order the keys first came (reports list equal counts in that order)."""
+    out = dict(a)
+    for key, n in b.items():
+        out[key] = out.get(key, 0) + n
     return out
 
 
@@ -125,28 +166,22 @@ def _unknown_counts(
     return out
 
 
-def _catalogue_gaps(query: QueryFn, scope: str, bound: Mapping[str, Any], total: int) -> tuple[int, dict[str, int]]:
-    """(dossiers without a catalogue version, {reason: dossiers}); everything when no catalogue is loaded."""
-    if not int(query("SELECT count() FROM procedures", {})[0][0]):
-        return total, {NO_CATALOGUE: total}
+def _catalogue_gaps(query: QueryFn, scope: str, bound: Mapping[str, Any]) -> dict[str, int]:
+    """{reason: dossiers} of the dossiers in ``scope`` without a catalogue version (a catalogue is loaded)."""
     sql = f"SELECT gap, count() FROM ({catalogue_versions(Scope(scope))}) WHERE gap != '' GROUP BY gap"  # noqa: S608
-    gaps = {str(gap): int(n) for gap, n in query(sql, dict(bound))}
-    return sum(gaps.values()), gaps
+    return {str(gap): int(n) for gap, n in query(sql, dict(bound))}
 
 
-def _both(query: QueryFn, rule_id: str, scope: str, bound: Mapping[str, Any], gaps: Mapping[str, int]) -> int:
+def _both(query: QueryFn, rule_id: str, scope: str, bound: Mapping[str, Any]) -> int:
     """Dossiers counted under an unknown fact and a catalogue gap alike (so that ``assessed`` counts each once)."""
     pairs = _pairs(rule_id)
     if not pairs:
         return 0
-    if NO_CATALOGUE in gaps:
-        sql = f"SELECT countIf(hasAny(pairs, {_array(pairs)})) FROM ({unknown_sql(scope)})"  # noqa: S608
-    else:
-        gapped = f"SELECT dossier_id FROM ({catalogue_versions(Scope(scope))}) WHERE gap != ''"  # noqa: S608
-        sql = (
-            f"SELECT countIf(hasAny(pairs, {_array(pairs)})) FROM ({unknown_sql(scope)}) "  # noqa: S608
-            f"WHERE dossier_id IN ({gapped})"
-        )
+    gapped = f"SELECT dossier_id FROM ({catalogue_versions(Scope(scope))}) WHERE gap != ''"  # noqa: S608
+    sql = (
+        f"SELECT countIf(hasAny(pairs, {_array(pairs)})) FROM ({unknown_sql(scope)}) "  # noqa: S608
+        f"WHERE dossier_id IN ({gapped})"
+    )
     return int(query(sql, dict(bound))[0][0])
 
 

@@ -7,6 +7,7 @@ Each pair of dossiers differs in one thing: the fact is said to be empty (the ru
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from inspection import coverage
 from inspection.audit import audit, parse_params, select_rules
 from inspection.cli_audit import rules_cmd
 from schemas.errors import EventValidationError
@@ -118,6 +120,44 @@ def test_coverage_counts_what_each_rule_could_not_assess(store: AuditStore) -> N
     }
     assert cover["R16"] == {"assessed": 6, "not_assessable": {"due_at unknown": 1, "form_code unknown": 1}}
     assert cover["R5"] == {"assessed": 8, "not_assessable": {}}
+
+
+@pytest.mark.parametrize("catalogue", ["theirs", "another", "none"])
+def test_coverage_counted_slice_by_slice_of_dossiers_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalogue: str
+) -> None:
+    """A store past ``coverage.SLICE_ROWS`` events is counted in slices of whole dossiers; the counts add up to
+    the unsliced ones, including the dossiers under an unknown fact and a catalogue gap alike ("another": every
+    dossier's procedure is missing from the catalogue, so R16's two unknowns are in both)."""
+    s = AuditStore(tmp_path)
+    s.add(_events())
+    if catalogue == "theirs":
+        s.add_procedure()
+    elif catalogue == "another":
+        s.add_procedure(procedure_code="9.999999")
+    rules = select_rules(["R5", "R7", "R16", "R17", "R20"])
+
+    def covered() -> dict[str, Any]:
+        return {r: c.describe() for r, c in audit(s.query, rules, params=parse_params([])).coverage.items()}
+
+    whole = covered()
+    ids = sorted(str(r[0]) for r in s.query("SELECT DISTINCT dossier_id FROM events", {}))
+    cuts: list[str | None] = [None, *ids[1::2], None]  # two dossiers a slice
+    calls: list[int] = []
+
+    def slices(*_args: Any) -> list[tuple[str | None, str | None]]:
+        calls.append(1)
+        return list(itertools.pairwise(cuts))
+
+    monkeypatch.setattr(coverage, "dossier_slices", slices)
+    sliced = covered()
+    s.close()
+    assert calls and sliced == whole
+    if catalogue == "another":
+        assert whole["R16"] == {
+            "assessed": 0,
+            "not_assessable": {"due_at unknown": 1, "form_code unknown": 1, "procedure not in the catalogue": 8},
+        }
 
 
 def test_rules_full_names_what_each_rule_needs() -> None:
