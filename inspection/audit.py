@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from inspection import ledger
-from inspection.coverage import RuleCoverage, not_assessable, rule_coverage
+from inspection.coverage import RuleCoverage, dossier_parts, not_assessable, rule_coverage
 from inspection.dossier_facts import NONE_SEQ
 from inspection.rules import CATALOGUE, FINDING_COLUMNS, RuleSQL, Scope
+from inspection.verify import slice_condition, slice_params
 from inspection.worktime_sql import params as calendar_params
 from schemas.rulebook import RULE_IDS, default_params, get_rule, param_maximum
 from schemas.workingtime import HCMC_TZ, default_calendar
@@ -236,9 +237,19 @@ def audit(
         bound.update(coverage.params() if use_ledger else {})
         integrity = coverage.describe()
     found: list[tuple[RuleRun, Sequence[Sequence[Any]]]] = []
+    # Every rule judges each dossier on its own events: run slice by slice of whole dossiers, in dossier order,
+    # its memory is one slice's, not the store's, and the findings are the same.
+    parts = dossier_parts(query, scope, scope_params)
     for rule in rules:
         started = time.perf_counter()
-        rows = query(rule_query(rule, Scope(scope, use_ledger)), bound)
+        rows = [
+            row
+            for part in parts
+            for row in query(
+                rule_query(rule, Scope(f"({scope}){slice_condition(part)}", use_ledger)),
+                {**bound, **slice_params(part)},
+            )
+        ]
         # A rule never fires on a fact the source did not say: those dossiers are counted, not judged.
         unsure = not_assessable(query, rule.id, sorted({str(r[0]) for r in rows}))
         rows = [r for r in rows if str(r[0]) not in unsure]
@@ -250,12 +261,12 @@ def audit(
     every = [row for _, rows in found for row in rows]
     people = _people(query, every) if every else {}
     findings: list[Finding] = []
-    for run, rows in found:
-        for dossier_id, seqs, explanation, actor_seqs, holder in rows:
+    for run, kept in found:
+        for dossier_id, seqs, explanation, actor_seqs, holder in kept:
             unit, actor = _attribute(people.get(dossier_id), actor_seqs, bool(holder))
             evidence = tuple(int(s) for s in seqs)
             findings.append(Finding(run.rule, run.version, dossier_id, unit, actor, evidence, explanation))
-    reach = rule_coverage(query, [r.id for r in rules], scope=scope, params=scope_params)
+    reach = rule_coverage(query, [r.id for r in rules], scope=scope, params=scope_params, parts=parts)
     runs = tuple(run for run, _ in found)
     return AuditReport(tuple(findings), runs, rule_params(rules, params), as_of, integrity, reach)
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from inspection.rules.base import Scope, catalogue_versions
-from inspection.verify import Slice, dossier_slices, slice_params
+from inspection.verify import Slice, dossier_slices, slice_condition, slice_params
 from schemas.rulebook import CATALOGUE_PARTS, get_rule, needs
 
 QueryFn = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
@@ -68,21 +68,34 @@ GROUP BY dossier_id
 """  # noqa: S608 (scope: bound placeholders only)
 
 
-#: Events one slice of the coverage queries reads at most, about: each holds a few small states per dossier
-#: of its slice, so this bounds their memory whatever the size of the store (a year: ~275M events).
+#: Events one slice of the audit's queries reads at most, about (:func:`dossier_parts`). A rule or coverage query
+#: holds a few small states per dossier of its slice (~35 bytes an event measured on the city's data), so this
+#: bounds their memory whatever the size of the store (a year of the city: ~244M events).
 SLICE_ROWS: Final = 16_000_000
 
 
+def dossier_parts(query: QueryFn, scope: str, params: Mapping[str, Any]) -> list[Slice]:
+    """The slices of whole dossiers the audit reads the selection in: ranges of the sort key ``dossier_id`` of
+    about :data:`SLICE_ROWS` of its events each (:func:`inspection.verify.dossier_slices`), in order; one
+    unbounded slice for a smaller selection, none for an empty one."""
+    rows = int(query(f"SELECT count() FROM events WHERE {scope}", dict(params))[0][0])  # noqa: S608
+    return dossier_slices(query, "events", rows, SLICE_ROWS) if rows else []
+
+
 def rule_coverage(
-    query: QueryFn, rule_ids: Sequence[str], *, scope: str = "1", params: Mapping[str, Any] | None = None
+    query: QueryFn,
+    rule_ids: Sequence[str],
+    *,
+    scope: str = "1",
+    params: Mapping[str, Any] | None = None,
+    parts: Sequence[Slice] | None = None,
 ) -> dict[str, RuleCoverage]:
     """Every rule's coverage of the dossiers matching ``scope`` (bound values in ``params``).
 
-    Counted slice by slice of whole dossiers (:func:`inspection.verify.dossier_slices`, ranges of the sort key
-    ``dossier_id`` of about :data:`SLICE_ROWS` events): a dossier is never split, so the counts add up.
+    Counted slice by slice of whole dossiers (``parts``, else :func:`dossier_parts`): a dossier is never split,
+    so the counts add up.
     """
     bound = dict(params or {})
-    rows = int(query(f"SELECT count() FROM events WHERE {scope}", bound)[0][0])  # noqa: S608
     fact_rules = [r for r in rule_ids if needs(r)]
     catalogue_rules = [r for r in rule_ids if get_rule(r).needs_catalogue]
     catalogue = bool(catalogue_rules) and bool(int(query("SELECT count() FROM procedures", {})[0][0]))
@@ -90,8 +103,8 @@ def rule_coverage(
     unknown: dict[str, tuple[int, dict[str, int]]] = {}
     gaps: dict[str, int] = {}
     overlap: dict[str, int] = {}
-    for part in dossier_slices(query, "events", rows, SLICE_ROWS) if rows else []:
-        where = f"({scope}){_slice_condition(part)}"
+    for part in dossier_parts(query, scope, bound) if parts is None else parts:
+        where = f"({scope}){slice_condition(part)}"
         sliced = {**bound, **slice_params(part)}
         total += int(query(f"SELECT uniqExact(dossier_id) FROM events WHERE {where}", sliced)[0][0])  # noqa: S608
         part_unknown = _unknown_counts(query, fact_rules, where, sliced) if fact_rules else {}
@@ -124,12 +137,6 @@ def rule_coverage(
             unassessable = either + gap_dossiers - overlap.get(rule_id, 0)
         out[rule_id] = RuleCoverage(rule_id, total, unassessable, {k: v for k, v in reasons.items() if v})
     return out
-
-
-def _slice_condition(part: Slice) -> str:
-    """`` AND dossier_id …`` for the bounds ``part`` sets (bound by :func:`inspection.verify.slice_params`)."""
-    lo = " AND dossier_id >= {slice_lo:String}" if part[0] is not None else ""
-    return lo + (" AND dossier_id < {slice_hi:String}" if part[1] is not None else "")
 
 
 def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:

@@ -141,6 +141,13 @@ def _where(dossier: str | None, since_in: str | None = None, part: Slice = (None
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
+def slice_condition(part: Slice) -> str:
+    """`` AND dossier_id …`` for the bounds ``part`` sets ('' for an unbounded slice), bound by
+    :func:`slice_params`: appended to a condition on ``dossier_id``."""
+    lo = " AND dossier_id >= {slice_lo:String}" if part[0] is not None else ""
+    return lo + (" AND dossier_id < {slice_hi:String}" if part[1] is not None else "")
+
+
 def slice_params(part: Slice) -> dict[str, str]:
     """The bound values of ``part``'s conditions in :func:`_where`."""
     return {k: v for k, v in (("slice_lo", part[0]), ("slice_hi", part[1])) if v is not None}

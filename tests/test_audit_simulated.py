@@ -7,11 +7,15 @@ judge. A finding counts only with the same evidence seqs.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from inspection import coverage
+from inspection.audit import audit, parse_params, select_rules
 from inspection.rules import CATALOGUE
 from producers.simulator.kinds import ALL_RATE, INJECTED
 from producers.simulator.run import SimulationSettings, simulate
@@ -79,3 +83,33 @@ def test_a_filter_keeps_exactly_the_matching_dossiers(every_violation: tuple[Aud
                                  "AND unit_code = {u:String})", scope_params={"u": unit})  # fmt: skip
     want = {k: v for k, v in expected.items() if k[0] in received_there}
     assert found == want and found
+
+
+def test_slice_by_slice_of_dossiers_the_audit_is_the_same(
+    every_violation: tuple[AuditStore, Findings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``coverage.SLICE_ROWS`` events every rule and coverage query runs slice by slice of whole dossiers
+    (memory bounded at any store size): same findings, with the same people and units, and the same coverage."""
+    store, _expected = every_violation
+
+    def report() -> dict[str, Any]:
+        r = audit(store.query, select_rules([]), params=parse_params([]))
+        return {
+            "findings": r.findings,
+            "runs": [(run.rule, run.findings) for run in r.runs],
+            "coverage": {k: v.describe() for k, v in r.coverage.items()},
+        }
+
+    whole = report()
+    ids = [str(d) for (d,) in store.query("SELECT DISTINCT dossier_id FROM events ORDER BY dossier_id", {})]
+    cuts: list[str | None] = [None, *ids[700::700], None]
+    used: list[int] = []
+
+    def slices(*_args: Any) -> list[tuple[str | None, str | None]]:
+        used.append(len(cuts) - 1)
+        return list(itertools.pairwise(cuts))
+
+    monkeypatch.setattr(coverage, "dossier_slices", slices)
+    sliced = report()
+    assert used and used[0] > 5 and whole["findings"]
+    assert sliced == whole

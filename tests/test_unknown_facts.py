@@ -124,24 +124,17 @@ def test_coverage_counts_what_each_rule_could_not_assess(store: AuditStore) -> N
 
 @pytest.mark.parametrize("catalogue", ["theirs", "another", "none"])
 def test_coverage_counted_slice_by_slice_of_dossiers_is_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalogue: str
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch, catalogue: str
 ) -> None:
     """A store past ``coverage.SLICE_ROWS`` events is counted in slices of whole dossiers; the counts add up to
     the unsliced ones, including the dossiers under an unknown fact and a catalogue gap alike ("another": every
     dossier's procedure is missing from the catalogue, so R16's two unknowns are in both)."""
-    s = AuditStore(tmp_path)
-    s.add(_events())
-    if catalogue == "theirs":
-        s.add_procedure()
-    elif catalogue == "another":
-        s.add_procedure(procedure_code="9.999999")
     rules = select_rules(["R5", "R7", "R16", "R17", "R20"])
 
     def covered() -> dict[str, Any]:
-        return {r: c.describe() for r, c in audit(s.query, rules, params=parse_params([])).coverage.items()}
+        return {r: c.describe() for r, c in audit(store.query, rules, params=parse_params([])).coverage.items()}
 
-    whole = covered()
-    ids = sorted(str(r[0]) for r in s.query("SELECT DISTINCT dossier_id FROM events", {}))
+    ids = sorted(str(r[0]) for r in store.query("SELECT DISTINCT dossier_id FROM events", {}))
     cuts: list[str | None] = [None, *ids[1::2], None]  # two dossiers a slice
     calls: list[int] = []
 
@@ -149,9 +142,19 @@ def test_coverage_counted_slice_by_slice_of_dossiers_is_the_same(
         calls.append(1)
         return list(itertools.pairwise(cuts))
 
-    monkeypatch.setattr(coverage, "dossier_slices", slices)
-    sliced = covered()
-    s.close()
+    if catalogue != "theirs":
+        store.store.command("TRUNCATE TABLE procedures")
+    if catalogue == "another":
+        store.add_procedure(procedure_code="9.999999")
+    try:
+        whole = covered()
+        with monkeypatch.context() as m:
+            m.setattr(coverage, "dossier_slices", slices)
+            sliced = covered()
+    finally:
+        if catalogue != "theirs":  # the module's store again
+            store.store.command("TRUNCATE TABLE procedures")
+            store.add_procedure()
     assert calls and sliced == whole
     if catalogue == "another":
         assert whole["R16"] == {
