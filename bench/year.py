@@ -38,7 +38,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bench.ladder import DAY, DOSSIER, Result, _child, _loadavg, _mib, _stage, _verify, hold_back
 
@@ -110,14 +109,20 @@ def _catalogue(args: argparse.Namespace) -> Result:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work-dir", type=Path, required=True, help="a new or empty directory for the run")
+    parser.add_argument("--work-dir", type=Path, help="a new or empty directory for the run (required to run)")
     parser.add_argument("--dossiers", type=int, default=YEAR_DOSSIERS, help="dossiers of the year")
     parser.add_argument("--parts", type=int, default=12, help="parts simulated and loaded one after another")
     parser.add_argument("--live", type=int, default=DAY, help="events of the live slice (default: a day)")
     parser.add_argument("--samples", type=int, default=200, help="dossiers replayed")
     parser.add_argument("--json", type=Path, help="also write every figure to this file (after every stage)")
     parser.add_argument("--delete", action="store_true", help="delete the store at the end")
+    parser.add_argument("--report", type=Path, help="only print the Markdown tables of a --json file written before")
     args = parser.parse_args()
+    if args.report:
+        print("\n".join(report(json.loads(args.report.read_text()))))
+        return
+    if args.work_dir is None:
+        parser.error("--work-dir is required to run the year")
     args.work_dir.mkdir(parents=True, exist_ok=True)
     if any(args.work_dir.iterdir()):
         raise SystemExit(f"{args.work_dir} is not empty: the year starts from an empty store")
@@ -135,25 +140,84 @@ def main() -> None:
         save()
         if args.delete:
             shutil.rmtree(args.work_dir / "data", ignore_errors=True)
-    print(json.dumps(summary(out), indent=1))
+    print("\n".join(report(out)))
 
 
-def summary(out: Result) -> dict[str, Any]:
-    """The year's headline figures against issue 20's targets (the JSON holds every figure)."""
+def _s(stage: Result, key: str = "wall_s") -> str:
+    return "failed: " + str(stage["error"])[:80] if "error" in stage else f"{stage[key]:,.1f} s"
+
+
+def report(out: Result) -> list[str]:
+    """The year's figures as Markdown: one row per part, then one per stage against issue 20's targets."""
+    lines = ["| part | simulated events | simulate s | loaded events/s | load s | load peak RSS MiB | load average |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for p in out.get("parts", []):
+        sim, load = p["simulate"], p["load"]
+        lines.append(
+            f"| {p['part']} | {sim['events']:,} | {sim['wall_s']:.0f} | {load['events_per_s']:,.0f} | "
+            f"{load['wall_s']:.0f} | {_mib(load['rss_kib'])} | {p['load_start']} → {p['load_end']} |"
+        )
     parts = out.get("parts", [])
     events = sum(p["load"]["events"] for p in parts)
     load_s = sum(p["load"]["wall_s"] for p in parts)
-    head: dict[str, Any] = {
-        "events bulk-loaded": events,
-        "bulk load s (target ≤ 900)": round(load_s),
-        "bulk load events/s (target ≥ 300,000)": round(events / load_s) if load_s else None,
-        "simulate s": round(sum(p["simulate"]["wall_s"] for p in parts)),
-        "peak RSS MiB of any load": max((p["load"]["rss_kib"] // 1024 for p in parts), default=None),
-    }
-    for name in ("catalogue", "verify", "live", "verify_ledger", "replay", "reports", "sizes", "rules"):
-        if name in out:
-            head[name] = {k: v for k, v in out[name].items() if k != "tables" and k != "rules"}
-    return head
+    if not load_s:
+        return lines
+    lines += ["", "| stage | figure | peak RSS MiB | target |", "|---|---|---|---|"]
+    peak = max(p["load"]["rss_kib"] for p in parts)
+    lines.append(
+        f"| bulk load of the year | {events:,} events in {load_s:,.0f} s: {events / load_s:,.0f} events/s | "
+        f"{_mib(peak)} | ≤ 900 s, ≥ 300,000/s |"
+    )
+    rows: list[tuple[str, str, str, str]] = []
+    if "catalogue" in out:
+        rows.append(("load-catalogue", _s(out["catalogue"]), _rss(out["catalogue"]), ""))
+    if "verify" in out:
+        rows.append(("verify, full (on the ledger)", _verify_figure(out["verify"]), _rss(out["verify"]), ""))
+    if "live" in out:
+        live = out["live"]
+        figure = _s(live)
+        if "raw_per_s" in live:
+            figure = (
+                f"{live['events']:,} events: {live['events_per_s']:,.0f}/s; raw kafka-python "
+                f"{live['raw_per_s']:,.0f}/s; loader / raw {live['events_per_s'] / live['raw_per_s']:.2f}"
+            )
+        rows.append(("live slice (a day)", figure, _rss(live, "owner_kib"), "loader / raw ≥ 0.85"))
+    if "verify_ledger" in out:
+        v = out["verify_ledger"]
+        rows.append(("verify --use-ledger after the day", _verify_figure(v), _rss(v), "≤ 60 s"))
+    if "replay" in out:
+        r = out["replay"]
+        figure = _s(r) if "error" in r else f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms ({r['samples']})"
+        rows.append(("replay", figure, _rss(r), "p99 ≤ 50 ms"))
+    for name, seconds in out.get("reports", {}).get("reports", {}).items():
+        rows.append((name, f"{seconds:.2f} s", "", "≤ 10 s" if name.startswith("scorecard") else ""))
+    if "sizes" in out and "error" not in out["sizes"]:
+        sizes = out["sizes"]
+        on_disk = sum(t["on_disk"] for t in sizes["tables"].values())
+        figure = f"{on_disk / 1e9:,.1f} GB on disk, {on_disk / sizes['events']:.1f} bytes an event, as loaded"
+        rows.append(("store", figure, "", "≤ 64 bytes an event"))
+    if "rules" in out:
+        rules = out["rules"]
+        if "error" in rules:
+            rows.append(("rule catalogue", _s(rules), _rss(rules), "≤ 300 s"))
+        else:
+            slowest = sorted(rules["rules"].items(), key=lambda kv: -kv[1]["s"])[:4]
+            figure = f"{rules['catalogue_s']:,.1f} s, {rules['findings']:,} findings; slowest " + ", ".join(
+                f"{rule} {v['s']:.1f} s" for rule, v in slowest
+            )
+            rows.append(("rule catalogue", figure, _rss(rules), "≤ 300 s; each rule ≤ 30 s"))
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+def _rss(stage: Result, key: str = "rss_kib") -> str:
+    return _mib(stage[key]) if key in stage else ""
+
+
+def _verify_figure(v: Result) -> str:
+    if "error" in v:
+        return _s(v)
+    return f"{v['wall_s']:,.1f} s; {v['findings']:,} findings; {v['checked_events']:,} events checked"
 
 
 if __name__ == "__main__":
