@@ -102,7 +102,7 @@ def test_slice_by_slice_of_dossiers_the_audit_is_the_same(
 
     whole = report()
     ids = [str(d) for (d,) in store.query("SELECT DISTINCT dossier_id FROM events ORDER BY dossier_id", {})]
-    cuts: list[str | None] = [None, *ids[700::700], None]
+    cuts: list[str | None] = [None, *ids[2000::2000], None]
     used: list[int] = []
 
     def slices(*_args: Any) -> list[tuple[str | None, str | None]]:
@@ -111,5 +111,5 @@ def test_slice_by_slice_of_dossiers_the_audit_is_the_same(
 
     monkeypatch.setattr(coverage, "dossier_slices", slices)
     sliced = report()
-    assert used and used[0] > 5 and whole["findings"]
+    assert used and used[0] >= 3 and whole["findings"]
     assert sliced == whole
