@@ -170,6 +170,28 @@ def _native_errors_held() -> Iterator[None]:
                 os.write(2, b"".join(kept))
 
 
+#: The sentinel :meth:`ChdbBackend._resync` sends after a failed statement, and what it must read back.
+_SENTINEL_SQL: Final = "SELECT 'dossier-audit: in step'"
+_SENTINEL_TSV: Final = b"dossier-audit: in step\n"
+_RESYNC_TRIES: Final = 4
+
+
+class _Unusable:
+    """Stands for a chDB connection that did not answer its sentinel after a failure: every use says so."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise StoreError(
+            f"the embedded store in {self.path} stopped answering queries with their own results after an error; "
+            "nothing more is read or written through this session: open the store again"
+        )
+
+    def close(self) -> None:
+        return None
+
+
 class ChdbBackend:
     """The embedded engine in this process. One connection per role, serialised by a lock.
 
@@ -224,8 +246,29 @@ class ChdbBackend:
             try:
                 result = self._conn.query(sql, fmt, params=bound or None)
             except Exception as exc:
+                self._resync()
                 raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
         return bytes(result.bytes() or b"")
+
+    def _resync(self) -> None:
+        """After a statement failed, make sure the next one gets its own result.
+
+        chDB 4.4 hands the statement after a failed one what was left of the failed one instead of its own
+        result (measured: an empty result after a refused ``max_memory_usage`` or a ``throwIf`` on an early
+        row, the failed query's rows after a ``throwIf`` further on; the statement after that is answered
+        right). A count read next could then say 0, or a check find nothing. So a sentinel query runs until it
+        comes back as itself; if it never does, the connection is not used again.
+        """
+        if self._conn is None:  # closed: the failure was that, and nothing follows on this session
+            return
+        for _ in range(_RESYNC_TRIES):
+            try:
+                if bytes(self._conn.query(_SENTINEL_SQL, "TSV").bytes() or b"") == _SENTINEL_TSV:
+                    return
+            except Exception:  # a failed sentinel is retried like a wrong one
+                continue
+        self._conn.close()
+        self._conn = _Unusable(self.path)
 
     @staticmethod
     def _with_settings(sql: str, settings: Mapping[str, str] | None) -> str:
@@ -257,6 +300,7 @@ class ChdbBackend:
             try:
                 result = self._conn.send_query(self._with_settings(sql, settings), "ArrowStream", params=bound or None)
             except Exception as exc:
+                self._resync()
                 if _STREAMING_UNSUPPORTED not in str(exc):
                     raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
                 # EXPLAIN, SHOW, DESCRIBE: the engine answers them whole only.
@@ -268,6 +312,7 @@ class ChdbBackend:
                     if payload:
                         yield bytes(payload)
             except Exception as exc:
+                self._resync()
                 raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
 
     def command(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> None:
@@ -283,6 +328,7 @@ class ChdbBackend:
                         inserter.append(chunk)
                     result = inserter.finish()
             except Exception as exc:
+                self._resync()
                 raise StoreQueryError(clean_error(str(exc)), _error_code(str(exc))) from exc
         written = getattr(result, "rows_written", 0)
         return int(written() if callable(written) else written or 0)

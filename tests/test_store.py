@@ -30,6 +30,34 @@ def test_query_binds_parameters_and_returns_python_types(tmp_path: Path) -> None
         assert sum(b.num_rows for b in store.query_batches("SELECT number FROM numbers(200000)")) == 200000
 
 
+@pytest.mark.parametrize(
+    ("failing", "settings"),
+    [
+        ("SELECT throwIf(number = 5) FROM numbers(10)", None),  # fails on the first block
+        ("SELECT throwIf(number = 50000000) FROM numbers(100000000)", None),  # fails after blocks were made
+        ("SELECT number % 100000, groupArray(number) FROM numbers(3000000) GROUP BY 1", {"max_memory_usage": "5e6"}),
+        ("SELEC 1", None),  # refused before it runs
+    ],
+)
+def test_the_statement_after_a_failed_one_gets_its_own_result(
+    tmp_path: Path, failing: str, settings: dict[str, str] | None
+) -> None:
+    """chDB 4.4 hands the statement after a failed one the failed one's leftovers (an empty result, or its rows);
+    the store sends a sentinel after every failure so that a count read next is the count, not 0 or garbage."""
+    with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
+        store.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+        store.command("INSERT INTO t SELECT number FROM numbers(1234)")
+        for read in (store.query, store.query_batches):
+            with pytest.raises(StoreQueryError):
+                list(read(failing, settings=settings))  # type: ignore[operator]
+            assert store.query("SELECT count() FROM t").rows == [(1234,)]
+            assert store.query("SELECT 7").rows == [(7,)]
+        with pytest.raises(StoreQueryError):
+            store.query(failing, settings=settings)
+        store.command("INSERT INTO t VALUES (-1)")  # the write after a failure is done, not swallowed
+        assert store.query("SELECT count(), min(a) FROM t").rows == [(1235, -1)]
+
+
 def test_reader_cannot_write(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     with opened_store(settings, role="writer", serve=False) as store:
