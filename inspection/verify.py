@@ -132,20 +132,22 @@ def _where(dossier: str | None, since_in: str | None = None, part: Slice = (None
     conditions = []
     if dossier is not None:
         conditions.append("dossier_id = {dossier:String}")
-    if part[0] is not None:
-        conditions.append("dossier_id >= {slice_lo:String}")
-    if part[1] is not None:
-        conditions.append("dossier_id < {slice_hi:String}")
+    conditions += _slice_terms(part)
     if since_in is not None:
         conditions.append(f"dossier_id IN (SELECT dossier_id FROM {_table(since_in)} WHERE {_NEW})")  # noqa: S608
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
+def _slice_terms(part: Slice) -> list[str]:
+    """The conditions on ``dossier_id`` of the bounds ``part`` sets (none for an unbounded slice)."""
+    bounds = (("dossier_id >= {slice_lo:String}", part[0]), ("dossier_id < {slice_hi:String}", part[1]))
+    return [term for term, bound in bounds if bound is not None]
+
+
 def slice_condition(part: Slice) -> str:
     """`` AND dossier_id …`` for the bounds ``part`` sets ('' for an unbounded slice), bound by
     :func:`slice_params`: appended to a condition on ``dossier_id``."""
-    lo = " AND dossier_id >= {slice_lo:String}" if part[0] is not None else ""
-    return lo + (" AND dossier_id < {slice_hi:String}" if part[1] is not None else "")
+    return "".join(f" AND {term}" for term in _slice_terms(part))
 
 
 def slice_params(part: Slice) -> dict[str, str]:
