@@ -127,10 +127,12 @@ def stage_live(args: argparse.Namespace) -> Result:
     import resource
 
     from bench.bench_consumer import TOPIC, loader_rate, raw_rate
+    from consumers import dossierseqs
     from dossier_runtime.broker import start_broker, stop_broker
     from dossier_runtime.kafka import ensure_topic, make_producer
     from producers.cli_simulate import outbound_from_files
 
+    dossierseqs.USE_INDEX = args.dossier_index == "on"
     broker = start_broker(log_path=args.data_dir.parent / "broker.log")
     try:
         started = time.perf_counter()
@@ -428,6 +430,8 @@ def main() -> None:
     parser.add_argument("--sim-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--each", type=int, default=1, help=argparse.SUPPRESS)  # rules: each also run alone
+    # live: "off" loads as before the loader's dossier index (asking dossier_state every batch), to compare
+    parser.add_argument("--dossier-index", choices=("on", "off"), default="on", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
         args.result.write_text(json.dumps(STAGES[args.stage](args)))

@@ -104,7 +104,7 @@ class StoreState:
 
 
 @contextlib.contextmanager
-def _reading_session(store: Store) -> Iterator[Store]:
+def reading_session(store: Store) -> Iterator[Store]:
     """A reading session of its own on an embedded store, so that a long read in a thread does not hold up the
     queries of the store's own session (the sink's, as it opens); ``store`` itself otherwise."""
     local = store.local_path
@@ -192,7 +192,7 @@ class EventIdIndex:
             self._write(*snapshot)
 
     def _read(self) -> list[Hashes]:
-        with _reading_session(self.store) as store:
+        with reading_session(self.store) as store:
             return self._read_from(store)
 
     def _read_from(self, store: Store) -> list[Hashes]:

@@ -12,7 +12,9 @@ Every batch, from Kafka or from a file, goes the same way:
    can only make the batch look repeated and take the exact path), and counts the rows whose
    ``seq`` is not beyond the highest ``seq`` the store has seen for their
    dossier (``dossier_state``, one row per dossier: ten times smaller than
-   ``events``, and read by its ``dossier_id`` key). Every path feeds the derived
+   ``events``, and read by its ``dossier_id`` key; on the embedded store, the
+   loader's in-memory copy of it, :mod:`consumers.dossierseqs`, which must
+   prove before each batch that it covers the store). Every path feeds the derived
    tables *before* it writes ``events``, so ``dossier_state`` never knows less
    than ``events`` holds: a batch with no such row cannot repeat a stored event.
    A dossier whose earlier events are stored and whose next ones arrive now is
@@ -57,6 +59,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from consumers.dossierseqs import DossierSeqIndex, run_of
 from consumers.eventids import EventIdIndex, hashes_of
 from consumers.migrations import deployed_cluster
 from consumers.validation import reason_sql, valid_sql
@@ -221,6 +224,7 @@ class Sink:
             _LIVE_STAGING.add(self.staging)
         self._leased = time.monotonic()
         self.event_ids = EventIdIndex(store, lock=STORE_LOCK)  # read in the background, saved at close
+        self.dossier_seqs = DossierSeqIndex(store)  # read in the background
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
 
@@ -250,6 +254,7 @@ class Sink:
 
     def close(self) -> None:
         self.event_ids.close()
+        self.dossier_seqs.close()
         with STORE_LOCK:
             _LIVE_STAGING.discard(self.staging)
         try:
@@ -331,18 +336,30 @@ class Sink:
 
     def _publish(self, source: str, raw_of: RawOf | None) -> BatchResult:
         s = self.staging
+        seqs = self.dossier_seqs.covering()
+        behind_sql = (
+            "0"
+            if seqs is not None
+            else f"(SELECT count() FROM {s} AS b INNER JOIN (SELECT dossier_id, max(seq) AS stored_seq "  # noqa: S608  (staging name is generated, not input)
+            f"FROM dossier_state WHERE dossier_id IN (SELECT dossier_id FROM {s}) GROUP BY dossier_id) AS st "
+            f"USING dossier_id WHERE b.seq <= st.stored_seq)"
+        )
         total, invalid, keys, ids, behind = self.store.query(
             f"SELECT count(), countIf(NOT {valid_sql()}), uniqExact(cityHash64(dossier_id, seq)), "  # noqa: S608  (staging name and contract SQL are generated, not input)
-            f"uniqExact(cityHash64(event_id)), "
-            f"(SELECT count() FROM {s} AS b INNER JOIN (SELECT dossier_id, max(seq) AS stored_seq FROM dossier_state "
-            f"WHERE dossier_id IN (SELECT dossier_id FROM {s}) GROUP BY dossier_id) AS st USING dossier_id "
-            f"WHERE b.seq <= st.stored_seq) "
-            f"FROM {s}",
+            f"uniqExact(cityHash64(event_id)), {behind_sql} FROM {s}",
             settings=self._join,
         ).rows[0]
         result = BatchResult(received=int(total))
         if not total:
             return result
+        dossiers = None
+        if seqs is not None:
+            summary = self.store.query_arrow(
+                f"SELECT sipHash64(dossier_id) AS h, min(seq), maxIf(seq, {valid_sql()}) FROM {s} GROUP BY h ORDER BY h"  # noqa: S608  (staging name and contract SQL are generated, not input)
+            )
+            hashes = np.asarray(summary.column(0).to_numpy(), dtype=np.uint64)
+            behind = seqs.behind(hashes, summary.column(1).to_numpy())
+            dossiers = run_of(hashes, summary.column(2).to_numpy())
         feed = ", ".join(FEED_COLUMNS)
         fast = not invalid and keys == total and ids == total and not behind
         if fast:  # every event new by (dossier_id, seq): an id the index knows is another event's, or a collision
@@ -358,6 +375,8 @@ class Sink:
             result.stored = int(total)
         else:
             self._slow_path(result, source, raw_of)
+        if dossiers is not None:
+            self.dossier_seqs.stored(dossiers, result.stored)
         self.truncate()
         return result
 

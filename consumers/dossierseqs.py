@@ -1,0 +1,223 @@
+"""Is this batch beyond what the store holds of its dossiers? The loader's index of each dossier's highest ``seq``.
+
+A batch takes the sink's fast path only when every event of it is beyond the highest ``seq`` the store holds for
+its dossier (:mod:`consumers.sink`, step 2). Asked of ``dossier_state``, that question reads, once the store is
+large, nearly every granule of its ``dossier_id`` column: a live batch's ~9,000 dossiers are spread over the whole
+key range, so at the city's year (22.5 million dossiers, ~2,750 granules) each batch read most of them, 0.58-0.61 s a
+batch against 0.05-0.09 s at 3 million events (``BENCHMARKS.md``, "The year").
+
+On the embedded store the loader keeps instead, per dossier, the 64-bit ``sipHash64`` of its id and its highest
+stored ``seq`` (saturated at 2**32 - 1), as sorted NumPy runs: 12 bytes a dossier, 270 MB for the year. A batch's
+dossiers are summarised by ClickHouse (hash, lowest and highest ``seq``) and looked up with one ``searchsorted`` per
+run. Every way the index can be wrong makes a batch look *behind*, which only sends it down the exact path:
+
+* two dossiers with one hash share one entry, the higher ``seq`` of the two;
+* a ``seq`` of 2**32 - 1 or beyond is remembered as 2**32 - 1, and read back as beyond any other;
+* after a batch down the exact path, the index takes the highest valid ``seq`` of every dossier of the batch,
+  stored or not.
+
+What it must never do is know less than the store. It is read from ``dossier_state`` (which never knows less than
+``events``: every path feeds it first) when the sink opens, in the background, after noting what ``events`` holds;
+the sink's first batch waits for it. It is then told of every batch the sink stores. Before each batch it proves it
+still covers the store: ``events`` is the same table and holds exactly the rows it held before the read plus those
+the sink stored since, with no mutation running. Anything else (a write by another process or another sink, even
+during the read; a batch that failed half-way; a mutation) discards it: that batch asks ``dossier_state``, and the
+next reads the index again. A sink whose index is discarded twice keeps asking ``dossier_state``.
+
+On a server other loaders write the same tables, so the index could seldom be proven; the sink asks the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consumers.eventids import reading_session
+from dossier_runtime.errors import StoreError
+from dossier_runtime.store import Store
+
+log = logging.getLogger("dossier.dossierseqs")
+
+Keys = npt.NDArray[np.uint64]
+Seqs = npt.NDArray[np.uint32]
+
+SEQ_CEILING: Final = np.iinfo(np.uint32).max
+#: After this many discards a sink stops reading the index again.
+MAX_DISCARDS: Final = 2
+#: Whether sinks on an embedded store use the index (benchmarks compare with and without).
+USE_INDEX = True
+
+_EVENTS: Final = (
+    "SELECT (SELECT toString(uuid) FROM system.tables WHERE database = currentDatabase() AND name = 'events'), "
+    "sum(rows), "
+    "(SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = 'events' AND NOT is_done) "
+    "FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active"
+)
+_STORED: Final = "SELECT sipHash64(dossier_id), seq FROM dossier_state"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Dossier hashes, sorted and unique, each with the highest ``seq`` known for it."""
+
+    keys: Keys
+    seqs: Seqs
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def run_of(keys: npt.ArrayLike, seqs: npt.ArrayLike) -> Run:
+    """A run from pairs in any order, repeats allowed: one entry per hash, the highest ``seq`` (saturated)."""
+    k = np.asarray(keys, dtype=np.uint64)
+    s = np.clip(np.asarray(seqs, dtype=np.int64), 0, SEQ_CEILING).astype(np.uint32)
+    if len(k) == 0:
+        return Run(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32))
+    order = np.argsort(k, kind="stable")
+    k, s = k[order], s[order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    return Run(k[starts], np.maximum.reduceat(s, starts))
+
+
+def _merge(a: Run, b: Run) -> Run:
+    return run_of(np.concatenate([a.keys, b.keys]), np.concatenate([a.seqs, b.seqs]))
+
+
+class DossierSeqs:
+    """The highest ``seq`` known for each dossier hash, as sorted runs merged as in a log-structured merge."""
+
+    def __init__(self, first: Run | None = None) -> None:
+        self.runs: list[Run] = [first] if first is not None and len(first) else []
+
+    def __len__(self) -> int:
+        return sum(len(run) for run in self.runs)
+
+    def highest(self, keys: Keys) -> npt.NDArray[np.int64]:
+        """The highest ``seq`` known for each of ``keys`` (sorted), -1 where none is, the largest Int64 where the
+        known one was saturated."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run.keys, keys), len(run) - 1)
+            hit = run.keys[at] == keys
+            out[hit] = np.maximum(out[hit], run.seqs[at[hit]])
+        out[out == SEQ_CEILING] = np.iinfo(np.int64).max  # saturated: any seq may be stored
+        return out
+
+    def behind(self, keys: Keys, lowest: npt.ArrayLike) -> int:
+        """How many of the dossiers ``keys`` (sorted) have a batch whose ``lowest`` seq is not beyond the known."""
+        return int(np.count_nonzero(np.asarray(lowest, dtype=np.int64) <= self.highest(keys)))
+
+    def add(self, run: Run) -> None:
+        """Take a run: merge the last two runs while the last is at least half the one before."""
+        if not len(run):
+            return
+        runs = self.runs
+        runs.append(run)
+        while len(runs) > 1 and 2 * len(runs[-1]) >= len(runs[-2]):
+            last = runs.pop()
+            runs.append(_merge(runs.pop(), last))
+
+
+@dataclasses.dataclass(frozen=True)
+class EventsState:
+    """``events`` now: its UUID, rows, and mutations not finished."""
+
+    table: str
+    rows: int
+    pending: int
+
+    @classmethod
+    def of(cls, store: Store) -> EventsState:
+        table, rows, pending = store.query(_EVENTS).rows[0]
+        return cls(str(table or ""), int(rows or 0), int(pending or 0))
+
+
+class DossierSeqIndex:
+    """A sink's index of each dossier's highest stored ``seq`` (see the module docstring).
+
+    It is read when made, in a thread on a reading session of its own (overlapping the consumer group's join, and
+    the event-id index's read); :meth:`covering` waits for that read. The caller holds the store's write lock for
+    :meth:`covering` and :meth:`stored`.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.enabled = USE_INDEX and store.kind == "embedded"
+        self._seqs: DossierSeqs | None = None
+        self._state: EventsState | None = None  # events when the index was read ...
+        self._added = 0  # ... and the rows stored since
+        self.discards = 0
+        self._reader: threading.Thread | None = None
+        if self.enabled:
+            self._reader = threading.Thread(target=self._read_quietly, name="dossier-index", daemon=True)
+            self._reader.start()
+
+    def covering(self) -> DossierSeqs | None:
+        """The index, proven to cover the store now (read first when needed), or None: ask ``dossier_state``."""
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+        if not self.enabled:
+            return None
+        if self._seqs is None:
+            self._read(self.store)
+            return self._seqs
+        state = EventsState.of(self.store)
+        known = self._state
+        accounted = (known.table, known.rows + self._added, 0) if known is not None else None
+        if (state.table, state.rows, state.pending) == accounted:
+            return self._seqs
+        log.info(
+            "dossier index: discarded (events holds %s rows, the index accounts for %s%s)",
+            f"{state.rows:,}", f"{(known.rows if known else 0) + self._added:,}",
+            ", a mutation is running" if state.pending else "",
+        )  # fmt: skip
+        self._seqs = None
+        self.discards += 1
+        if self.discards >= MAX_DISCARDS:
+            self.enabled = False
+            log.info("dossier index: discarded %d times; this loader asks dossier_state", self.discards)
+        return None
+
+    def _read_quietly(self) -> None:
+        """The read at the start; a failure leaves the index unread, and the first batch reads it again."""
+        try:
+            with reading_session(self.store) as session:
+                self._read(session)
+        except StoreError as exc:
+            log.info("dossier index: not read at the start (%s)", exc)
+            self._seqs = None
+
+    def _read(self, store: Store) -> None:
+        started = time.monotonic()
+        state = EventsState.of(store)
+        if state.pending:
+            return
+        table = store.query_arrow(_STORED)
+        if table.num_rows:
+            run = run_of(table.column(0).to_numpy(), table.column(1).to_numpy())
+        else:
+            run = run_of([], [])
+        self._seqs, self._state, self._added = DossierSeqs(run), state, 0
+        log.info(
+            "dossier index: %s dossiers read from dossier_state (%s rows) in %.2f s",
+            f"{len(run):,}", f"{table.num_rows:,}", time.monotonic() - started,
+        )  # fmt: skip
+
+    def stored(self, run: Run, rows: int) -> None:
+        """A batch was stored: ``rows`` rows into ``events``; ``run``, at least the highest seq of each dossier."""
+        if self._seqs is not None:
+            self._seqs.add(run)
+            self._added += rows
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+        self._seqs = None

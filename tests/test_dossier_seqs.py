@@ -1,0 +1,131 @@
+"""The loader's index of each dossier's highest stored seq (consumers.dossierseqs): the data structure, and the
+sink using it on a real embedded store."""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from consumers.bulk import load_file
+from consumers.dossierseqs import SEQ_CEILING, DossierSeqs, run_of
+from consumers.migrations import migrate
+from consumers.sink import BatchResult, Sink
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+from schemas.events import DossierEvent
+from tests.test_consumers_support import events, write_container
+
+
+def test_runs_keep_the_highest_seq_of_each_hash_through_every_merge() -> None:
+    rng = random.Random(20)
+    truth: dict[int, int] = {}
+    seqs = DossierSeqs()
+    for size in [5000] + [rng.randint(1, 900) for _ in range(60)]:
+        keys = [rng.randrange(3000) * 7919 for _ in range(size)]  # repeats inside a batch and across batches
+        values = [rng.randrange(1, 40) for _ in range(size)]
+        for k, v in zip(keys, values, strict=True):
+            truth[k] = max(truth.get(k, -1), v)
+        seqs.add(run_of(keys, values))
+    assert len(seqs.runs) < 12  # merged on the way, not one run a batch
+    asked = np.array(sorted(set(truth) | {1, 2, 3}), dtype=np.uint64)
+    assert seqs.highest(asked).tolist() == [truth.get(int(k), -1) for k in asked]
+    some = asked[:50]
+    lowest = [truth.get(int(k), 0) for k in some]  # a batch starting at the stored seq: behind, every one known
+    assert seqs.behind(some, lowest) == sum(int(k) in truth for k in some)
+    assert seqs.behind(some, [truth.get(int(k), 0) + 1 for k in some]) == 0
+
+
+def test_a_seq_beyond_the_ceiling_is_remembered_as_the_ceiling_and_a_negative_one_as_zero() -> None:
+    run = run_of([5, 5, 9], [2**40, 3, -7])
+    assert run.keys.tolist() == [5, 9] and run.seqs.tolist() == [SEQ_CEILING, 0]
+    seqs = DossierSeqs(run)
+    keys = np.array([5, 9], dtype=np.uint64)
+    assert seqs.behind(keys, [2**41, 1]) == 1  # only the saturated one looks behind: the exact path decides
+
+
+# -- the sink --------------------------------------------------------------------------------------------------------
+
+
+def _load(sink: Sink, tmp_path: Path, name: str, evs: list[DossierEvent]) -> BatchResult:
+    return load_file(sink, write_container(tmp_path / name, evs), tmp_path).result
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(r.getMessage() for r in caplog.records if r.name == "dossier.dossierseqs")
+
+
+def test_the_sink_answers_from_the_index_and_a_replay_still_takes_the_exact_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
+    evs = events(40)
+    head = [e for e in evs if e.seq <= 4]
+    tail = [e for e in evs if e.seq > 4]
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        try:
+            assert _load(sink, tmp_path, "a.avro", head[:80]).fast_path
+            assert "0 dossiers read from dossier_state" in _said(caplog)
+            assert _load(sink, tmp_path, "b.avro", tail[:80] + head[80:]).fast_path  # next events of stored dossiers
+            again = _load(sink, tmp_path, "c.avro", tail[:3])  # a replay: the index knows these dossiers' seqs
+            assert not again.fast_path and again.stored == 0 and again.duplicates == 3
+            rest = _load(sink, tmp_path, "d.avro", tail[3:])  # a replay of 77 and the 80 never stored
+            assert not rest.fast_path and rest.stored == 80 and rest.duplicates == 77
+            assert _said(caplog).count("read from dossier_state") == 1 and "discarded" not in _said(caplog)
+            assert sink.dossier_seqs.covering() is not None
+        finally:
+            sink.close()
+        assert store.query("SELECT count(), uniqExact(dossier_id, seq) FROM events").rows[0] == (len(evs), len(evs))
+
+
+def test_rows_the_index_was_not_told_of_discard_it_and_the_store_decides(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two loaders of one store: the second's index was read before the first stored a dossier's events; the
+    second then receives them again. Its index does not know them, but cannot account for the first's rows: it is
+    discarded, the batch is checked against dossier_state and nothing is stored twice."""
+    caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
+    evs = events(6)
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
+        try:
+            assert _load(two, tmp_path, "a.avro", evs[:8]).fast_path  # the second reads its index here
+            assert _load(one, tmp_path, "b.avro", evs[8:24]).fast_path
+            replay = _load(two, tmp_path, "c.avro", evs[8:24])
+            assert not replay.fast_path and replay.stored == 0 and replay.duplicates == 16
+            assert "discarded (events holds 24 rows, the index accounts for 8)" in _said(caplog)
+            assert _load(two, tmp_path, "d.avro", evs[24:]).fast_path  # read again: it covers the store
+            assert two.dossier_seqs.discards == 1
+        finally:
+            one.close()
+            two.close()
+        assert store.query("SELECT count() FROM events").scalar() == len(evs)
+
+
+def test_a_loader_whose_index_keeps_being_discarded_asks_dossier_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
+    evs = events(8)
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
+        try:
+            for k in range(4):  # each writes between the other's batches
+                batch = evs[16 * k : 16 * k + 16]
+                assert _load(two, tmp_path, f"t{k}.avro", batch[:8]).fast_path
+                assert _load(one, tmp_path, f"o{k}.avro", batch[8:]).fast_path
+            assert not two.dossier_seqs.enabled and not one.dossier_seqs.enabled
+            assert "this loader asks dossier_state" in _said(caplog)
+            replay = _load(two, tmp_path, "again.avro", evs[8:16])
+            assert not replay.fast_path and replay.stored == 0
+        finally:
+            one.close()
+            two.close()
+        assert store.query("SELECT count() FROM events").scalar() == len(evs)
