@@ -17,12 +17,13 @@ run. Every way the index can be wrong makes a batch look *behind*, which only se
   stored or not.
 
 What it must never do is know less than the store. It is read from ``dossier_state`` (which never knows less than
-``events``: every path feeds it first) when the sink opens, in the background, after noting what ``events`` holds;
-the sink's first batch waits for it. It is then told of every batch the sink stores. Before each batch it proves it
-still covers the store: ``events`` is the same table and holds exactly the rows it held before the read plus those
-the sink stored since, with no mutation running. Anything else (a write by another process or another sink, even
-during the read; a batch that failed half-way; a mutation) discards it: that batch asks ``dossier_state``, and the
-next reads the index again. A sink whose index is discarded twice keeps asking ``dossier_state``.
+``events``: every path feeds it first) in the background, from the moment the sink opens, after noting what
+``events`` holds; the batches stored during the read ask ``dossier_state`` and are added to the index when the read
+is over. Before each batch it proves it still covers the store: ``events`` is the same table and holds exactly the
+rows it held as the read started plus those the sink stored since, with no mutation running. Anything else (a
+write by another process or another sink, even during the read; a batch that failed half-way; a mutation)
+discards it: that batch asks ``dossier_state``, and the index is read again. A sink whose index is discarded twice
+keeps asking ``dossier_state``.
 
 On a server other loaders write the same tables, so the index could seldom be proven; the sink asks the server.
 """
@@ -59,7 +60,7 @@ _EVENTS: Final = (
     "(SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = 'events' AND NOT is_done) "
     "FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active"
 )
-_STORED: Final = "SELECT sipHash64(dossier_id), seq FROM dossier_state"
+_STORED: Final = f"SELECT sipHash64(dossier_id), toUInt32(least(greatest(seq, 0), {SEQ_CEILING})) FROM dossier_state"  # noqa: S608  (constant SQL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +77,12 @@ class Run:
 def run_of(keys: npt.ArrayLike, seqs: npt.ArrayLike) -> Run:
     """A run from pairs in any order, repeats allowed: one entry per hash, the highest ``seq`` (saturated)."""
     k = np.asarray(keys, dtype=np.uint64)
-    s = np.clip(np.asarray(seqs, dtype=np.int64), 0, SEQ_CEILING).astype(np.uint32)
+    s = np.asarray(seqs)
+    if s.dtype != np.uint32:
+        s = np.clip(s.astype(np.int64), 0, SEQ_CEILING).astype(np.uint32)
     if len(k) == 0:
         return Run(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32))
-    order = np.argsort(k, kind="stable")
+    order = np.argsort(k)  # any order among equal hashes: they keep the highest seq
     k, s = k[order], s[order]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
     return Run(k[starts], np.maximum.reduceat(s, starts))
@@ -141,33 +144,34 @@ class EventsState:
 class DossierSeqIndex:
     """A sink's index of each dossier's highest stored ``seq`` (see the module docstring).
 
-    It is read when made, in a thread on a reading session of its own (overlapping the consumer group's join, and
-    the event-id index's read); :meth:`covering` waits for that read. The caller holds the store's write lock for
-    :meth:`covering` and :meth:`stored`.
+    ``lock``: the lock every store of events holds (the sink's ``STORE_LOCK``); :meth:`covering` and :meth:`stored`
+    are called holding it. The index is read in a thread, on a reading session of its own, when made and after each
+    discard; until the read is over, :meth:`covering` says None (the batch asks ``dossier_state``) and the batches
+    stored meanwhile are kept, to be added to what was read. The thread holds the lock only to note what ``events``
+    holds as the read starts and to take the read in, so no batch waits for the read.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, lock: threading.Lock | None = None) -> None:
         self.store = store
+        self._lock = lock or threading.Lock()
         self.enabled = USE_INDEX and store.kind == "embedded"
         self._seqs: DossierSeqs | None = None
-        self._state: EventsState | None = None  # events when the index was read ...
+        self._state: EventsState | None = None  # events as the read started ...
         self._added = 0  # ... and the rows stored since
+        self._meanwhile: list[tuple[Run, int]] | None = None  # batches stored during a read
         self.discards = 0
         self._reader: threading.Thread | None = None
+        self._read_in_background()
+
+    def _read_in_background(self) -> None:
         if self.enabled:
-            self._reader = threading.Thread(target=self._read_quietly, name="dossier-index", daemon=True)
+            self._reader = threading.Thread(target=self._read, name="dossier-index", daemon=True)
             self._reader.start()
 
     def covering(self) -> DossierSeqs | None:
-        """The index, proven to cover the store now (read first when needed), or None: ask ``dossier_state``."""
-        if self._reader is not None:
-            self._reader.join()
-            self._reader = None
-        if not self.enabled:
-            return None
+        """The index, proven to cover the store now, or None: ask ``dossier_state``."""
         if self._seqs is None:
-            self._read(self.store)
-            return self._seqs
+            return None
         state = EventsState.of(self.store)
         known = self._state
         accounted = (known.table, known.rows + self._added, 0) if known is not None else None
@@ -183,41 +187,59 @@ class DossierSeqIndex:
         if self.discards >= MAX_DISCARDS:
             self.enabled = False
             log.info("dossier index: discarded %d times; this loader asks dossier_state", self.discards)
+        self._read_in_background()
         return None
 
-    def _read_quietly(self) -> None:
-        """The read at the start; a failure leaves the index unread, and the first batch reads it again."""
+    def _read(self) -> None:
+        started = time.monotonic()
         try:
             with reading_session(self.store) as session:
-                self._read(session)
+                with self._lock:
+                    state = EventsState.of(session)
+                    self._meanwhile = []
+                if state.pending:
+                    log.info("dossier index: not read (a mutation of events is running)")
+                    return
+                keys, seqs = [], []
+                for batch in session.query_batches(_STORED):
+                    keys.append(np.asarray(batch.column(0).to_numpy(), dtype=np.uint64))
+                    seqs.append(np.asarray(batch.column(1).to_numpy(), dtype=np.uint32))
+                rows = sum(map(len, keys))
+                run = run_of(np.concatenate(keys) if keys else [], np.concatenate(seqs) if seqs else [])
+                del keys, seqs
         except StoreError as exc:
-            log.info("dossier index: not read at the start (%s)", exc)
-            self._seqs = None
-
-    def _read(self, store: Store) -> None:
-        started = time.monotonic()
-        state = EventsState.of(store)
-        if state.pending:
+            log.info("dossier index: not read (%s)", exc)
             return
-        table = store.query_arrow(_STORED)
-        if table.num_rows:
-            run = run_of(table.column(0).to_numpy(), table.column(1).to_numpy())
-        else:
-            run = run_of([], [])
-        self._seqs, self._state, self._added = DossierSeqs(run), state, 0
+        finally:
+            with self._lock:
+                meanwhile, self._meanwhile = self._meanwhile or [], None
+        seqs_index = DossierSeqs(run)
+        for each, _rows in meanwhile:
+            seqs_index.add(each)
+        with self._lock:
+            self._seqs, self._state, self._added = seqs_index, state, sum(n for _run, n in meanwhile)
         log.info(
             "dossier index: %s dossiers read from dossier_state (%s rows) in %.2f s",
-            f"{len(run):,}", f"{table.num_rows:,}", time.monotonic() - started,
+            f"{len(run):,}", f"{rows:,}", time.monotonic() - started,
         )  # fmt: skip
+
+    def tracking(self) -> bool:
+        """Whether :meth:`stored` is to be told of the batch now being stored (the index is read, or being read)."""
+        return self._seqs is not None or self._meanwhile is not None
 
     def stored(self, run: Run, rows: int) -> None:
         """A batch was stored: ``rows`` rows into ``events``; ``run``, at least the highest seq of each dossier."""
-        if self._seqs is not None:
+        if self._meanwhile is not None:
+            self._meanwhile.append((run, rows))
+        elif self._seqs is not None:
             self._seqs.add(run)
             self._added += rows
 
-    def close(self) -> None:
+    def wait(self) -> None:
+        """Until the read under way, if any, is over."""
         if self._reader is not None:
             self._reader.join()
-            self._reader = None
+
+    def close(self) -> None:
+        self.wait()
         self._seqs = None

@@ -224,7 +224,7 @@ class Sink:
             _LIVE_STAGING.add(self.staging)
         self._leased = time.monotonic()
         self.event_ids = EventIdIndex(store, lock=STORE_LOCK)  # read in the background, saved at close
-        self.dossier_seqs = DossierSeqIndex(store)  # read in the background
+        self.dossier_seqs = DossierSeqIndex(store, lock=STORE_LOCK)  # read in the background
         self.event_columns = self._columns()
         self._structure: dict[tuple[str, ...], str] = {}
 
@@ -353,12 +353,13 @@ class Sink:
         if not total:
             return result
         dossiers = None
-        if seqs is not None:
+        if self.dossier_seqs.tracking():
             summary = self.store.query_arrow(
                 f"SELECT sipHash64(dossier_id) AS h, min(seq), maxIf(seq, {valid_sql()}) FROM {s} GROUP BY h ORDER BY h"  # noqa: S608  (staging name and contract SQL are generated, not input)
             )
             hashes = np.asarray(summary.column(0).to_numpy(), dtype=np.uint64)
-            behind = seqs.behind(hashes, summary.column(1).to_numpy())
+            if seqs is not None:
+                behind = seqs.behind(hashes, summary.column(1).to_numpy())
             dossiers = run_of(hashes, summary.column(2).to_numpy())
         feed = ", ".join(FEED_COLUMNS)
         fast = not invalid and keys == total and ids == total and not behind

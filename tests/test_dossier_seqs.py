@@ -3,19 +3,24 @@ sink using it on a real embedded store."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from consumers import dossierseqs, eventids
 from consumers.bulk import load_file
 from consumers.dossierseqs import SEQ_CEILING, DossierSeqs, run_of
 from consumers.migrations import migrate
 from consumers.sink import BatchResult, Sink
 from dossier_runtime.settings import Settings
-from dossier_runtime.store import opened_store
+from dossier_runtime.store import Store, opened_store
 from schemas.events import DossierEvent
 from tests.test_consumers_support import events, write_container
 
@@ -69,8 +74,9 @@ def test_the_sink_answers_from_the_index_and_a_replay_still_takes_the_exact_path
         migrate(store)
         sink = Sink(store, engine="MergeTree")
         try:
-            assert _load(sink, tmp_path, "a.avro", head[:80]).fast_path
+            sink.dossier_seqs.wait()
             assert "0 dossiers read from dossier_state" in _said(caplog)
+            assert _load(sink, tmp_path, "a.avro", head[:80]).fast_path
             assert _load(sink, tmp_path, "b.avro", tail[:80] + head[80:]).fast_path  # next events of stored dossiers
             again = _load(sink, tmp_path, "c.avro", tail[:3])  # a replay: the index knows these dossiers' seqs
             assert not again.fast_path and again.stored == 0 and again.duplicates == 3
@@ -95,12 +101,15 @@ def test_rows_the_index_was_not_told_of_discard_it_and_the_store_decides(
         migrate(store)
         one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
         try:
-            assert _load(two, tmp_path, "a.avro", evs[:8]).fast_path  # the second reads its index here
+            two.dossier_seqs.wait()
+            assert _load(two, tmp_path, "a.avro", evs[:8]).fast_path
             assert _load(one, tmp_path, "b.avro", evs[8:24]).fast_path
             replay = _load(two, tmp_path, "c.avro", evs[8:24])
             assert not replay.fast_path and replay.stored == 0 and replay.duplicates == 16
             assert "discarded (events holds 24 rows, the index accounts for 8)" in _said(caplog)
-            assert _load(two, tmp_path, "d.avro", evs[24:]).fast_path  # read again: it covers the store
+            two.dossier_seqs.wait()  # read again ...
+            assert two.dossier_seqs.covering() is not None  # ... it covers the store
+            assert _load(two, tmp_path, "d.avro", evs[24:]).fast_path
             assert two.dossier_seqs.discards == 1
         finally:
             one.close()
@@ -119,7 +128,9 @@ def test_a_loader_whose_index_keeps_being_discarded_asks_dossier_state(
         try:
             for k in range(4):  # each writes between the other's batches
                 batch = evs[16 * k : 16 * k + 16]
+                two.dossier_seqs.wait()
                 assert _load(two, tmp_path, f"t{k}.avro", batch[:8]).fast_path
+                one.dossier_seqs.wait()
                 assert _load(one, tmp_path, f"o{k}.avro", batch[8:]).fast_path
             assert not two.dossier_seqs.enabled and not one.dossier_seqs.enabled
             assert "this loader asks dossier_state" in _said(caplog)
@@ -129,3 +140,43 @@ def test_a_loader_whose_index_keeps_being_discarded_asks_dossier_state(
             one.close()
             two.close()
         assert store.query("SELECT count() FROM events").scalar() == len(evs)
+
+
+def test_batches_stored_while_the_index_is_read_are_added_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read holds the store's lock only at its start and end: a batch stored in between asks dossier_state,
+    and the index then knows it (a replay of part of it takes the exact path through the index)."""
+    started, go_on = threading.Event(), threading.Event()
+    real = eventids.reading_session
+
+    @contextlib.contextmanager
+    def held(store: Store) -> Iterator[Store]:
+        with real(store) as session:
+            query_batches = session.query_batches
+
+            def after_the_batch(sql: str) -> Iterator[pa.RecordBatch]:
+                started.set()  # what events holds is noted: the read itself waits for the batch
+                assert go_on.wait(60)
+                return query_batches(sql)
+
+            monkeypatch.setattr(session, "query_batches", after_the_batch)
+            yield session
+
+    monkeypatch.setattr(dossierseqs, "reading_session", held)
+    evs = events(10)
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        try:
+            assert started.wait(60)
+            assert _load(sink, tmp_path, "a.avro", evs[:40]).fast_path  # five dossiers, during the read
+            go_on.set()
+            sink.dossier_seqs.wait()
+            seqs = sink.dossier_seqs.covering()
+            assert seqs is not None and len(seqs) == 5
+            again = _load(sink, tmp_path, "b.avro", evs[32:])  # the fifth dossier again, then five new ones
+            assert not again.fast_path and again.stored == 40 and again.duplicates == 8
+        finally:
+            go_on.set()
+            sink.close()
