@@ -110,6 +110,7 @@ def live_load(
     on_done: Callable[[], None],
     prepare: Callable[[], None] | None = None,
     reader_decodes: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> None:
     """``dossier consume run``'s path until ``n`` events are stored: the Kafka reader in its own process,
     the store in this one (a fresh store in ``data_dir``). ``on_assign(when)`` runs at the group
@@ -121,6 +122,8 @@ def live_load(
 
     def on_stored(result: BatchResult) -> None:
         stored[0] += result.stored
+        if on_batch is not None:
+            on_batch(result.stored)
         if stored[0] >= n and not done.is_set():
             on_done()
             done.set()
@@ -171,6 +174,31 @@ def loader_timing(
     )
     elapsed = finished[0] - assigned[0]
     return n / elapsed, elapsed
+
+
+def loader_phases(bootstrap: str, n: int, data_dir: Path, max_events: int) -> dict[str, float]:
+    """The live loader's rate from the group assignment (``events_per_s``), the seconds to its first stored batch
+    (``first_batch_s``: start-up, e.g. the loader's indexes of a large store), and its rate after that batch
+    (``steady_per_s``: what a loader that keeps running sustains)."""
+    assigned: list[float] = []
+    batches: list[tuple[float, int]] = []
+    live_load(
+        bootstrap,
+        n,
+        data_dir,
+        max_events,
+        on_assign=assigned.append,
+        on_done=lambda: None,
+        on_batch=lambda stored: batches.append((time.monotonic(), stored)),
+    )
+    (first_at, first), (last_at, _last) = batches[0], batches[-1]
+    after = sum(stored for _at, stored in batches[1:])
+    return {
+        "events_per_s": n / (last_at - assigned[0]),
+        "first_batch_s": first_at - assigned[0],
+        "first_batch_events": first,
+        "steady_per_s": after / (last_at - first_at) if len(batches) > 1 else 0.0,
+    }
 
 
 #: A rate timed over less than this is mostly one fetch, one batch or the clock: not a measurement.

@@ -20,9 +20,10 @@ so a step asks for ``events / 12.2`` dossiers), in a new directory under
 4. ``live slice``: the first ``--live`` records of the held-back files (default
    a day of the city, ~752,000 events, at most a tenth of the step), published
    to a fresh embedded Tansu broker, then loaded into the same store by
-   ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_rate`: the
+   ``dossier consume run``'s path (:func:`bench.bench_consumer.loader_phases`: the
    reader in a child process, the store in the stage's process), timed from
-   the group assignment to the last event stored, then a raw kafka-python read of the
+   the group assignment to the last event stored, and from the first batch stored
+   (the start-up apart: the loader's indexes of the store), then a raw kafka-python read of the
    same topic (:func:`bench.bench_consumer.raw_rate`: the issue's baseline for the
    ratio loader / raw). The rest of those files is not
    loaded: the dossiers past the slice are not stored, the one it cuts keeps its first events.
@@ -126,7 +127,7 @@ def stage_live(args: argparse.Namespace) -> Result:
     """Publish the slice to a fresh broker, then load it with ``consume run``'s path into the step's store."""
     import resource
 
-    from bench.bench_consumer import TOPIC, loader_rate, raw_rate
+    from bench.bench_consumer import TOPIC, loader_phases, raw_rate
     from consumers import dossierseqs
     from dossier_runtime.broker import start_broker, stop_broker
     from dossier_runtime.kafka import ensure_topic, make_producer
@@ -147,7 +148,7 @@ def stage_live(args: argparse.Namespace) -> Result:
             future.get(timeout=60)
         producer.close()
         published = time.perf_counter() - started
-        rate = loader_rate(broker.bootstrap, len(sent), args.data_dir, 100_000)
+        phases = loader_phases(broker.bootstrap, len(sent), args.data_dir, 100_000)
         raw, _raw_s = raw_rate(broker.bootstrap, len(sent))  # the baseline: kafka-python reading the same topic
     finally:
         stop_broker(broker)
@@ -156,7 +157,7 @@ def stage_live(args: argparse.Namespace) -> Result:
     return {
         "events": len(sent),
         "publish_s": published,
-        "events_per_s": rate,
+        **phases,
         "raw_per_s": raw,
         "owner_kib": own,
         "children_kib": children,

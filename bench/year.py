@@ -181,6 +181,11 @@ def report(out: Result) -> list[str]:
                 f"{live['events']:,} events: {live['events_per_s']:,.0f}/s; raw kafka-python "
                 f"{live['raw_per_s']:,.0f}/s; loader / raw {live['events_per_s'] / live['raw_per_s']:.2f}"
             )
+        if live.get("steady_per_s"):
+            figure += (
+                f"; first batch after {live['first_batch_s']:.1f} s, then {live['steady_per_s']:,.0f}/s "
+                f"({live['steady_per_s'] / live['raw_per_s']:.2f} of raw)"
+            )
         rows.append(("live slice (a day)", figure, _rss(live, "owner_kib"), "loader / raw ≥ 0.85"))
     if "verify_ledger" in out:
         v = out["verify_ledger"]

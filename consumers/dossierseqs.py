@@ -25,6 +25,12 @@ write by another process or another sink, even during the read; a batch that fai
 discards it: that batch asks ``dossier_state``, and the index is read again. A sink whose index is discarded twice
 keeps asking ``dossier_state``.
 
+Reading all of ``dossier_state`` takes seconds at the year (22.7M rows), so the index is saved next to the store
+(:data:`SUFFIX`) after a full read and at close, when it covers the store; a start reads the file and, from
+``dossier_state``, only the rows of parts numbered after it, as the event-id index does
+(:mod:`consumers.eventidfile`). The file is as trusted as the store beside it; damage (its checksum, its size, its
+order) or another ``dossier_state`` table gives a full read.
+
 On a server other loaders write the same tables, so the index could seldom be proven; the sink asks the server.
 """
 
@@ -39,8 +45,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from consumers import eventidfile
+from consumers.eventidfile import Saved
 from consumers.eventids import reading_session
 from dossier_runtime.errors import StoreError
+from dossier_runtime.outfile import OutputFileError
 from dossier_runtime.store import Store
 
 log = logging.getLogger("dossier.dossierseqs")
@@ -61,6 +70,22 @@ _EVENTS: Final = (
     "FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active"
 )
 _STORED: Final = f"SELECT sipHash64(dossier_id), toUInt32(least(greatest(seq, 0), {SEQ_CEILING})) FROM dossier_state"  # noqa: S608  (constant SQL)
+
+
+_DOSSIER_STATE: Final = (
+    "SELECT (SELECT toString(uuid) FROM system.tables WHERE database = currentDatabase() AND name = 'dossier_state'), "
+    "max(greatest(max_block_number, toInt64(data_version))), sum(rows) "
+    "FROM system.parts WHERE database = currentDatabase() AND table = 'dossier_state' AND active"
+)
+_NEWER: Final = f"{_STORED} WHERE {eventidfile.NEWER_PARTS}"
+#: The index saved next to the embedded store, ``<data dir>/store.dossier-seqs``: the dossier hashes (a sorted run)
+#: then their seqs, in :mod:`consumers.eventidfile`'s layout; what it covers is said in ``dossier_state``'s
+#: numbering (every row of its parts numbered at most the mark is known), and the next start reads the rows of the
+#: parts numbered after it. A damaged file, or one of another ``dossier_state`` table, gives a full read.
+SUFFIX: Final = ".dossier-seqs"
+KIND: Final = eventidfile.Kind(
+    b"dossier-audit dossier index\n", "sipHash64(dossier_id), highest seq", "a dossier index", sorted_runs=1
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +115,35 @@ def run_of(keys: npt.ArrayLike, seqs: npt.ArrayLike) -> Run:
 
 def _merge(a: Run, b: Run) -> Run:
     return run_of(np.concatenate([a.keys, b.keys]), np.concatenate([a.seqs, b.seqs]))
+
+
+def _seqs_of(values: npt.NDArray[np.uint64]) -> Seqs:
+    return np.minimum(values, SEQ_CEILING).astype(np.uint32)
+
+
+def _read_run(session: Store, sql: str, parameters: dict[str, int]) -> Run:
+    """The (hash, seq) pairs ``sql`` selects, streamed, as a run."""
+    keys, seqs = [], []
+    for batch in session.query_batches(sql, parameters):
+        keys.append(np.asarray(batch.column(0).to_numpy(), dtype=np.uint64))
+        seqs.append(np.asarray(batch.column(1).to_numpy(), dtype=np.uint32))
+    if not keys:
+        return run_of([], [])
+    return run_of(np.concatenate(keys), np.concatenate(seqs))
+
+
+def _unusable(saved: Saved | str, table: str, top: int) -> str | None:
+    """Why ``saved`` is not this store's dossier index (None: it is, up to its mark)."""
+    if isinstance(saved, str):
+        return saved
+    keys, seqs = saved.runs if len(saved.runs) == 2 else (None, None)
+    if keys is None or seqs is None or len(keys) != len(seqs):
+        return "the saved dossier index is damaged (its runs)"
+    if saved.coverage.table != table:
+        return "the saved dossier index is of another dossier_state table (the table was recreated)"
+    if saved.coverage.mark > top:
+        return "the saved dossier index claims parts dossier_state does not have"
+    return None
 
 
 class DossierSeqs:
@@ -158,6 +212,11 @@ class DossierSeqIndex:
         self._seqs: DossierSeqs | None = None
         self._state: EventsState | None = None  # events as the read started ...
         self._added = 0  # ... and the rows stored since
+        self._unsaved = False  # the index knows what its saved file does not
+        local = store.local_path if store.kind == "embedded" else None
+        self.path = local.with_name(local.name + SUFFIX) if local is not None else None
+        if self.path is not None:
+            eventidfile.remove_leftovers(self.path)
         self._meanwhile: list[tuple[Run, int]] | None = None  # batches stored during a read
         self.discards = 0
         self._reader: threading.Thread | None = None
@@ -174,8 +233,7 @@ class DossierSeqIndex:
             return None
         state = EventsState.of(self.store)
         known = self._state
-        accounted = (known.table, known.rows + self._added, 0) if known is not None else None
-        if (state.table, state.rows, state.pending) == accounted:
+        if self._proven(state):
             return self._seqs
         log.info(
             "dossier index: discarded (events holds %s rows, the index accounts for %s%s)",
@@ -190,38 +248,66 @@ class DossierSeqIndex:
         self._read_in_background()
         return None
 
+    def _proven(self, state: EventsState) -> bool:
+        """Whether ``events``, now ``state``, holds exactly the rows the index accounts for."""
+        known = self._state
+        accounted = (known.table, known.rows + self._added, 0) if known is not None else None
+        return (state.table, state.rows, state.pending) == accounted
+
     def _read(self) -> None:
         started = time.monotonic()
         try:
             with reading_session(self.store) as session:
                 with self._lock:
                     state = EventsState.of(session)
+                    table, top, held = session.query(_DOSSIER_STATE).rows[0]
                     self._meanwhile = []
                 if state.pending:
                     log.info("dossier index: not read (a mutation of events is running)")
                     return
-                keys, seqs = [], []
-                for batch in session.query_batches(_STORED):
-                    keys.append(np.asarray(batch.column(0).to_numpy(), dtype=np.uint64))
-                    seqs.append(np.asarray(batch.column(1).to_numpy(), dtype=np.uint32))
-                rows = sum(map(len, keys))
-                run = run_of(np.concatenate(keys) if keys else [], np.concatenate(seqs) if seqs else [])
-                del keys, seqs
+                saved = eventidfile.load(self.path, KIND) if self.path is not None else "the store is a server"
+                why = _unusable(saved, str(table or ""), int(top or 0))
+                if isinstance(saved, Saved) and why is None:
+                    newer = _read_run(session, _NEWER, {"mark": saved.coverage.mark})
+                    seqs_index = DossierSeqs(Run(saved.runs[0], _seqs_of(saved.runs[1])))
+                    seqs_index.add(newer)
+                    said = (
+                        f"{len(saved.runs[0]):,} dossiers from {self.path}, {len(newer):,} from parts stored after it"
+                    )
+                    to_save, unsaved = None, len(newer) > 0
+                else:
+                    run = _read_run(session, _STORED, {})
+                    seqs_index = DossierSeqs(run)
+                    said = f"{len(run):,} dossiers read from dossier_state ({why})"
+                    cover = eventidfile.Coverage(str(table or ""), int(top or 0), int(held or 0))
+                    to_save, unsaved = (cover, run), False
         except StoreError as exc:
             log.info("dossier index: not read (%s)", exc)
             return
         finally:
             with self._lock:
                 meanwhile, self._meanwhile = self._meanwhile or [], None
-        seqs_index = DossierSeqs(run)
         for each, _rows in meanwhile:
             seqs_index.add(each)
         with self._lock:
             self._seqs, self._state, self._added = seqs_index, state, sum(n for _run, n in meanwhile)
+            self._unsaved = unsaved or bool(meanwhile)
+        log.info("dossier index: %s in %.2f s", said, time.monotonic() - started)
+        if to_save is not None and table:
+            self._save(*to_save)
+
+    def _save(self, cover: eventidfile.Coverage, run: Run) -> None:
+        if self.path is None or not cover.table:
+            return
+        started = time.monotonic()
+        try:
+            eventidfile.save(self.path, cover, [run.keys, run.seqs.astype(np.uint64)], KIND)
+        except OutputFileError as exc:
+            log.info("dossier index: not saved (%s); the next start reads dossier_state", exc)
+            return
         log.info(
-            "dossier index: %s dossiers read from dossier_state (%s rows) in %.2f s",
-            f"{len(run):,}", f"{rows:,}", time.monotonic() - started,
-        )  # fmt: skip
+            "dossier index: saved %s dossiers to %s in %.2f s", f"{len(run):,}", self.path, time.monotonic() - started
+        )
 
     def tracking(self) -> bool:
         """Whether :meth:`stored` is to be told of the batch now being stored (the index is read, or being read)."""
@@ -234,6 +320,7 @@ class DossierSeqIndex:
         elif self._seqs is not None:
             self._seqs.add(run)
             self._added += rows
+            self._unsaved = True
 
     def wait(self) -> None:
         """Until the read under way, if any, is over."""
@@ -241,5 +328,16 @@ class DossierSeqIndex:
             self._reader.join()
 
     def close(self) -> None:
+        """Save the index when it covers the store and knows more than its file (call it without the lock)."""
         self.wait()
+        with self._lock:
+            seqs = self._seqs if self._unsaved and self._proven(EventsState.of(self.store)) else None
+            if seqs is not None:
+                table, top, held = self.store.query(_DOSSIER_STATE).rows[0]
+                cover = eventidfile.Coverage(str(table or ""), int(top or 0), int(held or 0))
+        if seqs is not None:
+            run = seqs.runs[0]
+            for each in seqs.runs[1:]:
+                run = _merge(run, each)
+            self._save(cover, run)
         self._seqs = None

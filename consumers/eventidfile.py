@@ -79,8 +79,23 @@ def saved_path(local_path: Path) -> Path:
     return local_path.with_name(local_path.name + SUFFIX)
 
 
-def save(path: Path, coverage: Coverage, runs: Sequence[Hashes]) -> None:
-    """Write ``runs`` (each sorted) with their coverage to ``path``, whole or not at all.
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """A kind of saved index: its first line, what its values are (a file saying otherwise is not this index), and
+    how many of its first runs are sorted (the rest, e.g. values paired with a sorted run, are not)."""
+
+    magic: bytes
+    hash: str
+    what: str
+    sorted_runs: int | None = None  # None: every run
+
+
+EVENT_IDS: Final = Kind(MAGIC, HASH, "an event-id index")
+
+
+def save(path: Path, coverage: Coverage, runs: Sequence[Hashes], kind: Kind = EVENT_IDS) -> None:
+    """Write ``runs`` (each sorted, unless ``kind`` says otherwise) with their coverage to ``path``, whole or not at
+    all.
 
     Raises :class:`dossier_runtime.outfile.OutputFileError` when the disk refuses it.
     """
@@ -90,7 +105,7 @@ def save(path: Path, coverage: Coverage, runs: Sequence[Hashes]) -> None:
             digest.update(view)
     header = {
         "format": FORMAT,
-        "hash": HASH,
+        "hash": kind.hash,
         "table": coverage.table,
         "mark": coverage.mark,
         "rows": coverage.rows,
@@ -101,7 +116,7 @@ def save(path: Path, coverage: Coverage, runs: Sequence[Hashes]) -> None:
         _writing[path] = _writing.get(path, 0) + 1
     try:
         with atomic_output(path, binary=True) as out:
-            out.write(MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n")
+            out.write(kind.magic + json.dumps(header, separators=(",", ":")).encode() + b"\n")
             for run in runs:
                 for view in _chunks(run):
                     out.write(view)
@@ -112,11 +127,11 @@ def save(path: Path, coverage: Coverage, runs: Sequence[Hashes]) -> None:
                 del _writing[path]
 
 
-def load(path: Path) -> Saved | str:
+def load(path: Path, kind: Kind = EVENT_IDS) -> Saved | str:
     """The index saved in ``path``, or why there is none to use (missing, damaged, another format)."""
     try:
         with path.open("rb") as handle:
-            return _parse(handle, os.fstat(handle.fileno()).st_size)
+            return _parse(handle, os.fstat(handle.fileno()).st_size, kind)
     except FileNotFoundError:
         return f"no saved index ({path.name})"
     except OSError as exc:
@@ -125,10 +140,10 @@ def load(path: Path) -> Saved | str:
         return f"{path.name} does not fit in memory"
 
 
-def _parse(handle: Any, size: int) -> Saved | str:
+def _parse(handle: Any, size: int, kind: Kind) -> Saved | str:
     name = Path(handle.name).name
-    if handle.read(len(MAGIC)) != MAGIC:
-        return f"{name} is not an event-id index"
+    if handle.read(len(kind.magic)) != kind.magic:
+        return f"{name} is not {kind.what}"
     line = handle.readline(_HEADER_MAX)
     if not line.endswith(b"\n"):
         return f"{name} is damaged (no header)"
@@ -136,7 +151,7 @@ def _parse(handle: Any, size: int) -> Saved | str:
         header = json.loads(line)
     except (UnicodeDecodeError, ValueError):
         return f"{name} is damaged (header)"
-    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("hash") != HASH:
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("hash") != kind.hash:
         return f"{name} was written in another format"
     coverage = _coverage(header)
     lengths = header.get("runs")
@@ -149,7 +164,7 @@ def _parse(handle: Any, size: int) -> Saved | str:
         or not all(type(n) is int and n >= 0 for n in lengths)
     ):
         return f"{name} is damaged (header)"
-    if size != len(MAGIC) + len(line) + 8 * sum(lengths):
+    if size != len(kind.magic) + len(line) + 8 * sum(lengths):
         return f"{name} is damaged (its size is not what its header says)"
     check = hashlib.sha256()
     runs = []
@@ -162,7 +177,7 @@ def _parse(handle: Any, size: int) -> Saved | str:
         runs.append(run.astype(np.uint64, copy=False))
     if check.hexdigest() != digest:
         return f"{name} is damaged (checksum)"
-    if not all(_is_sorted(run) for run in runs):
+    if not all(_is_sorted(run) for run in runs[: kind.sorted_runs]):
         return f"{name} is damaged (a run out of order)"
     return Saved(coverage, runs)
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,10 +155,10 @@ def test_batches_stored_while_the_index_is_read_are_added_to_it(
         with real(store) as session:
             query_batches = session.query_batches
 
-            def after_the_batch(sql: str) -> Iterator[pa.RecordBatch]:
+            def after_the_batch(sql: str, parameters: dict[str, int]) -> Iterator[pa.RecordBatch]:
                 started.set()  # what events holds is noted: the read itself waits for the batch
                 assert go_on.wait(60)
-                return query_batches(sql)
+                return query_batches(sql, parameters)
 
             monkeypatch.setattr(session, "query_batches", after_the_batch)
             yield session
@@ -179,4 +179,73 @@ def test_batches_stored_while_the_index_is_read_are_added_to_it(
             assert not again.fast_path and again.stored == 40 and again.duplicates == 8
         finally:
             go_on.set()
+            sink.close()
+
+
+# -- the index saved next to the store -------------------------------------------------------------------------------
+
+
+def _saved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> list[DossierEvent]:
+    """A store of 20 dossiers whose loader saved its index at close; the dossiers' events."""
+    evs = events(20)
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        try:
+            sink.dossier_seqs.wait()
+            assert _load(sink, tmp_path, "a.avro", evs[:80]).fast_path
+            assert _load(sink, tmp_path, "b.avro", evs[80:]).fast_path
+        finally:
+            sink.close()
+    assert "saved 20 dossiers to" in _said(caplog)
+    caplog.clear()
+    return evs
+
+
+def test_a_restart_reads_the_saved_index_and_only_the_parts_stored_after_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
+    evs = _saved(tmp_path, caplog)
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        store.command("INSERT INTO dossier_state (dossier_id, seq) VALUES ('written-after', 7)")  # another writer's
+        sink = Sink(store, engine="MergeTree")
+        try:
+            sink.dossier_seqs.wait()
+            assert "20 dossiers from" in _said(caplog) and "1 from parts stored after it" in _said(caplog)
+            seqs = sink.dossier_seqs.covering()
+            assert seqs is not None and len(seqs) == 21
+            after = store.query("SELECT sipHash64('written-after')").scalar()
+            assert seqs.highest(np.array([after], dtype=np.uint64)).tolist() == [7]
+            replay = _load(sink, tmp_path, "c.avro", evs[76:84])  # the saved index knows these
+            assert not replay.fast_path and replay.stored == 0 and replay.duplicates == 8
+        finally:
+            sink.close()
+        assert store.query("SELECT count() FROM events").scalar() == len(evs)
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "store.dossier-seqs is damaged (checksum)"),
+        (lambda b: b[:-4], "its size is not what its header says"),
+        (lambda b: b.replace(b'"table":"', b'"table":"0'), "another dossier_state table"),
+        (lambda b: b.replace(b"dossier index", b"event-id index"), "store.dossier-seqs is not a dossier index"),
+    ],
+)
+def test_a_damaged_saved_index_gives_a_full_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[bytes], bytes], why: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
+    evs = _saved(tmp_path, caplog)
+    path = tmp_path / "data" / "store.dossier-seqs"
+    path.write_bytes(damage(path.read_bytes()))
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        sink = Sink(store, engine="MergeTree")
+        try:
+            sink.dossier_seqs.wait()
+            assert "20 dossiers read from dossier_state" in _said(caplog) and why in _said(caplog)
+            replay = _load(sink, tmp_path, "c.avro", evs[76:84])
+            assert not replay.fast_path and replay.stored == 0
+        finally:
             sink.close()
