@@ -59,6 +59,20 @@ def _load(sink: Sink, tmp_path: Path, name: str, evs: list[DossierEvent]) -> Bat
     return load_file(sink, write_container(tmp_path / name, evs), tmp_path).result
 
 
+@contextlib.contextmanager
+def _two_loaders(tmp_path: Path, expected: int) -> Iterator[tuple[Sink, Sink]]:
+    """Two loaders of one new store; afterwards the store holds ``expected`` events, each once."""
+    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
+        migrate(store)
+        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
+        try:
+            yield one, two
+        finally:
+            one.close()
+            two.close()
+        assert store.query("SELECT count(), uniqExact(dossier_id, seq) FROM events").rows[0] == (expected, expected)
+
+
 def _said(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name == "dossier.dossierseqs")
 
@@ -97,24 +111,17 @@ def test_rows_the_index_was_not_told_of_discard_it_and_the_store_decides(
     discarded, the batch is checked against dossier_state and nothing is stored twice."""
     caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
     evs = events(6)
-    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
-        migrate(store)
-        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
-        try:
-            two.dossier_seqs.wait()
-            assert _load(two, tmp_path, "a.avro", evs[:8]).fast_path
-            assert _load(one, tmp_path, "b.avro", evs[8:24]).fast_path
-            replay = _load(two, tmp_path, "c.avro", evs[8:24])
-            assert not replay.fast_path and replay.stored == 0 and replay.duplicates == 16
-            assert "discarded (events holds 24 rows, the index accounts for 8)" in _said(caplog)
-            two.dossier_seqs.wait()  # read again ...
-            assert two.dossier_seqs.covering() is not None  # ... it covers the store
-            assert _load(two, tmp_path, "d.avro", evs[24:]).fast_path
-            assert two.dossier_seqs.discards == 1
-        finally:
-            one.close()
-            two.close()
-        assert store.query("SELECT count() FROM events").scalar() == len(evs)
+    with _two_loaders(tmp_path, len(evs)) as (one, two):
+        two.dossier_seqs.wait()
+        assert _load(two, tmp_path, "a.avro", evs[:8]).fast_path
+        assert _load(one, tmp_path, "b.avro", evs[8:24]).fast_path
+        replay = _load(two, tmp_path, "c.avro", evs[8:24])
+        assert not replay.fast_path and replay.stored == 0 and replay.duplicates == 16
+        assert "discarded (events holds 24 rows, the index accounts for 8)" in _said(caplog)
+        two.dossier_seqs.wait()  # read again ...
+        assert two.dossier_seqs.covering() is not None  # ... it covers the store
+        assert _load(two, tmp_path, "d.avro", evs[24:]).fast_path
+        assert two.dossier_seqs.discards == 1
 
 
 def test_a_loader_whose_index_keeps_being_discarded_asks_dossier_state(
@@ -122,24 +129,17 @@ def test_a_loader_whose_index_keeps_being_discarded_asks_dossier_state(
 ) -> None:
     caplog.set_level(logging.INFO, logger="dossier.dossierseqs")
     evs = events(8)
-    with opened_store(Settings(data_dir=tmp_path / "data"), role="writer", serve=False) as store:
-        migrate(store)
-        one, two = Sink(store, engine="MergeTree"), Sink(store, engine="MergeTree")
-        try:
-            for k in range(4):  # each writes between the other's batches
-                batch = evs[16 * k : 16 * k + 16]
-                two.dossier_seqs.wait()
-                assert _load(two, tmp_path, f"t{k}.avro", batch[:8]).fast_path
-                one.dossier_seqs.wait()
-                assert _load(one, tmp_path, f"o{k}.avro", batch[8:]).fast_path
-            assert not two.dossier_seqs.enabled and not one.dossier_seqs.enabled
-            assert "this loader asks dossier_state" in _said(caplog)
-            replay = _load(two, tmp_path, "again.avro", evs[8:16])
-            assert not replay.fast_path and replay.stored == 0
-        finally:
-            one.close()
-            two.close()
-        assert store.query("SELECT count() FROM events").scalar() == len(evs)
+    with _two_loaders(tmp_path, len(evs)) as (one, two):
+        for k in range(4):  # each writes between the other's batches
+            batch = evs[16 * k : 16 * k + 16]
+            two.dossier_seqs.wait()
+            assert _load(two, tmp_path, f"t{k}.avro", batch[:8]).fast_path
+            one.dossier_seqs.wait()
+            assert _load(one, tmp_path, f"o{k}.avro", batch[8:]).fast_path
+        assert not two.dossier_seqs.enabled and not one.dossier_seqs.enabled
+        assert "this loader asks dossier_state" in _said(caplog)
+        replay = _load(two, tmp_path, "again.avro", evs[8:16])
+        assert not replay.fast_path and replay.stored == 0
 
 
 def test_batches_stored_while_the_index_is_read_are_added_to_it(
