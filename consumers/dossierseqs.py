@@ -13,8 +13,8 @@ run. Every way the index can be wrong makes a batch look *behind*, which only se
 
 * two dossiers with one hash share one entry, the higher ``seq`` of the two;
 * a ``seq`` of 2**32 - 1 or beyond is remembered as 2**32 - 1, and read back as beyond any other;
-* after a batch down the exact path, the index takes the highest valid ``seq`` of every dossier of the batch,
-  stored or not.
+* after a batch down the exact path, the index takes the highest ``seq`` of every dossier of the batch, stored
+  or not (an invalid or conflicting event included).
 
 What it must never do is know less than the store. It is read from ``dossier_state`` (which never knows less than
 ``events``: every path feeds it first) in the background, from the moment the sink opens, after noting what
@@ -202,7 +202,7 @@ class DossierSeqIndex:
     are called holding it. The index is read in a thread, on a reading session of its own, when made and after each
     discard; until the read is over, :meth:`covering` says None (the batch asks ``dossier_state``) and the batches
     stored meanwhile are kept, to be added to what was read. The thread holds the lock only to note what ``events``
-    holds as the read starts and to take the read in, so no batch waits for the read.
+    holds as the read starts (when it is free) and to take the read in, so no batch waits for the read.
     """
 
     def __init__(self, store: Store, *, lock: threading.Lock | None = None) -> None:
@@ -258,10 +258,18 @@ class DossierSeqIndex:
         started = time.monotonic()
         try:
             with reading_session(self.store) as session:
-                with self._lock:
+                # What events holds, noted under the store's lock when it is free. At a sink's start the event-id
+                # index holds it while it reads, and nothing is stored: waiting for it would only put this read
+                # after that one. A batch stored while this is noted without the lock can only make the proof
+                # fail (the index is then read again), never pass wrongly.
+                free = self._lock.acquire(blocking=False)
+                try:
+                    self._meanwhile = []
                     state = EventsState.of(session)
                     table, top, held = session.query(_DOSSIER_STATE).rows[0]
-                    self._meanwhile = []
+                finally:
+                    if free:
+                        self._lock.release()
                 if state.pending:
                     log.info("dossier index: not read (a mutation of events is running)")
                     return
