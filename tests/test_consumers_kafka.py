@@ -80,20 +80,13 @@ def test_poison_messages_become_dead_letters_and_do_not_stall(broker: BrokerHand
 def test_sigterm_drains_the_pending_batch(broker: BrokerHandle, topic: str, tmp_path: Path) -> None:
     evs = events(50)
     publish(broker.bootstrap, topic, keyed(evs))
-    proc = spawn("consume", "run", "--max-wait", "60", "--format", "json", env=_env(tmp_path, broker.bootstrap, topic))
+    env = _env(tmp_path, broker.bootstrap, topic)
+    proc = spawn("consume", "run", "--max-wait", "300", "--format", "json", env=env)
     try:
-        started = time.monotonic()
-        status: dict[str, object] = {}
-        while time.monotonic() < started + 30 and not (status and time.monotonic() > started + 7):
-            time.sleep(0.5)  # read through the running loader (another process)
-            probe = dossier(
-                "consume", "status", "--no-lag", "--format", "json", env=_env(tmp_path, broker.bootstrap, topic)
-            )
-            if probe.returncode == 0:
-                status = json.loads(probe.stdout)[0]
-                assert "EmbeddedServer" not in probe.stderr
-        time.sleep(1)
-        assert status.get("events") == 0  # the 60 s batch is still pending
+        _wait_fetched(proc)  # every event read from the topic, into the batch that waits for --max-wait
+        probe = dossier("consume", "status", "--no-lag", "--format", "json", env=env)  # through the running loader
+        assert probe.returncode == 0 and "EmbeddedServer" not in probe.stderr, probe.stderr
+        assert json.loads(probe.stdout)[0]["events"] == 0  # the batch is still pending
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -137,6 +130,21 @@ def _wait_assigned(proc: subprocess.Popen[str], timeout: float = 90) -> None:
 
     threading.Thread(target=read, daemon=True).start()
     assert assigned.wait(timeout), "the loader was not assigned partitions"
+
+
+def _wait_fetched(proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Wait until the spawned loader's progress line says it has read every partition to its end (lag 0 each)."""
+    fetched = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lags = line.partition("; lag ")[2].split()
+            if lags and all(lag.endswith("=0") for lag in lags):
+                fetched.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert fetched.wait(timeout), "the loader did not read the topic to its end"
 
 
 def test_two_consumers_rebalance_mid_load(broker: BrokerHandle, topic: str, tmp_path: Path) -> None:
