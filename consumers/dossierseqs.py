@@ -220,11 +220,11 @@ class DossierSeqIndex:
         self._meanwhile: list[tuple[Run, int]] | None = None  # batches stored during a read
         self.discards = 0
         self._reader: threading.Thread | None = None
-        self._read_in_background()
+        self._read_in_background(wait_for_lock=False)
 
-    def _read_in_background(self) -> None:
+    def _read_in_background(self, *, wait_for_lock: bool) -> None:
         if self.enabled:
-            self._reader = threading.Thread(target=self._read, name="dossier-index", daemon=True)
+            self._reader = threading.Thread(target=self._read, args=(wait_for_lock,), name="dossier-index", daemon=True)
             self._reader.start()
 
     def covering(self) -> DossierSeqs | None:
@@ -245,7 +245,7 @@ class DossierSeqIndex:
         if self.discards >= MAX_DISCARDS:
             self.enabled = False
             log.info("dossier index: discarded %d times; this loader asks dossier_state", self.discards)
-        self._read_in_background()
+        self._read_in_background(wait_for_lock=True)  # after the batch that discarded it
         return None
 
     def _proven(self, state: EventsState) -> bool:
@@ -254,15 +254,16 @@ class DossierSeqIndex:
         accounted = (known.table, known.rows + self._added, 0) if known is not None else None
         return (state.table, state.rows, state.pending) == accounted
 
-    def _read(self) -> None:
+    def _read(self, wait_for_lock: bool) -> None:
         started = time.monotonic()
         try:
             with reading_session(self.store) as session:
-                # What events holds, noted under the store's lock when it is free. At a sink's start the event-id
-                # index holds it while it reads, and nothing is stored: waiting for it would only put this read
+                # What events holds, noted under the store's lock. At a sink's start only when it is free: the
+                # event-id index holds it while it reads, and nothing is stored; waiting would only put this read
                 # after that one. A batch stored while this is noted without the lock can only make the proof
-                # fail (the index is then read again), never pass wrongly.
-                free = self._lock.acquire(blocking=False)
+                # fail (the index is then read again), never pass wrongly. A read again after a discard waits
+                # for the batch that discarded it.
+                free = self._lock.acquire(blocking=wait_for_lock)
                 try:
                     self._meanwhile = []
                     state = EventsState.of(session)
