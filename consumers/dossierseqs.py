@@ -340,10 +340,14 @@ class DossierSeqIndex:
         """Save the index when it covers the store and knows more than its file (call it without the lock)."""
         self.wait()
         with self._lock:
-            seqs = self._seqs if self._unsaved and self._proven(EventsState.of(self.store)) else None
-            if seqs is not None:
-                table, top, held = self.store.query(_DOSSIER_STATE).rows[0]
-                cover = eventidfile.Coverage(str(table or ""), int(top or 0), int(held or 0))
+            try:
+                seqs = self._seqs if self._unsaved and self._proven(EventsState.of(self.store)) else None
+                if seqs is not None:
+                    table, top, held = self.store.query(_DOSSIER_STATE).rows[0]
+                    cover = eventidfile.Coverage(str(table or ""), int(top or 0), int(held or 0))
+            except StoreError as exc:  # closing after a failure: the error that ended the run is the one to say
+                log.info("dossier index: not saved (%s)", exc)
+                seqs = None
         if seqs is not None:
             run = seqs.runs[0]
             for each in seqs.runs[1:]:

@@ -141,6 +141,9 @@ def _with_schema(reader: pa.ipc.RecordBatchStreamReader) -> Iterator[pa.RecordBa
 #: DB::Exception: Cannot lock file …/status. Another server instance …``), before Python sees the error.
 _CHDB_ERROR_LINE: Final = re.compile(rb"^Code: \d+\. DB::Exception: ")
 
+#: Held while descriptor 2 is swapped (:func:`_native_errors_held`).
+_STDERR_SWAP: Final = threading.Lock()
+
 
 @contextlib.contextmanager
 def _native_errors_held() -> Iterator[None]:
@@ -150,24 +153,29 @@ def _native_errors_held() -> Iterator[None]:
     the caller turns every failure into a sentence; the raw line would reach the user beside it. File
     descriptor 2 is swapped for a temporary file for the length of the connect, so other threads' lines
     written then are held and written afterwards, in order.
+
+    One swap at a time in the process: two sessions connecting at once (a sink's background index reads)
+    would otherwise each save the descriptor the other had swapped in, and the last to finish would leave
+    stderr pointing at a deleted temporary file, where the command's error sentence would then vanish.
     """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable stderr: nothing to keep clean
-        yield
-        return
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
+    with _STDERR_SWAP:
         try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no usable stderr: nothing to keep clean
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().splitlines(keepends=True) if not _CHDB_ERROR_LINE.match(line)]
-            if kept:
-                os.write(2, b"".join(kept))
+            return
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                kept = [line for line in held.read().splitlines(keepends=True) if not _CHDB_ERROR_LINE.match(line)]
+                if kept:
+                    os.write(2, b"".join(kept))
 
 
 #: The sentinel :meth:`ChdbBackend._resync` sends after a failed statement, and what it must read back.

@@ -189,3 +189,35 @@ def test_a_lost_race_for_the_store_prints_no_raw_chdb_line(tmp_path: Path) -> No
     assert done.stdout.startswith("refused: cannot open the embedded store in"), done.stdout + done.stderr
     assert "DB::Exception" not in done.stderr
     assert "a line of our own, written meanwhile" in done.stderr
+
+
+OVERLAPPING_SWAPS = """
+import os, threading, time
+from dossier_runtime.storebackends import _native_errors_held
+inside, first_may_leave, second_may_leave = threading.Event(), threading.Event(), threading.Event()
+def first() -> None:
+    with _native_errors_held():
+        inside.set()
+        first_may_leave.wait(10)
+def second() -> None:
+    with _native_errors_held():
+        os.write(2, b"held by the second\\n")
+        second_may_leave.wait(10)
+one, two = threading.Thread(target=first), threading.Thread(target=second)
+one.start()
+inside.wait(10)
+two.start()
+time.sleep(0.5)  # the second swaps in now, while the first is inside, unless the swaps take turns
+first_may_leave.set()
+one.join()
+second_may_leave.set()
+two.join()
+os.write(2, b"the command's error sentence\\n")
+"""
+
+
+def test_stderr_swaps_of_sessions_connecting_at_once_take_turns(tmp_path: Path) -> None:
+    """A sink's two index reads connect at once; the error the command prints afterwards still reaches stderr."""
+    done = subprocess.run([sys.executable, "-c", OVERLAPPING_SWAPS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["held by the second", "the command's error sentence"]
