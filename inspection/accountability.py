@@ -89,7 +89,7 @@ SELECT dossier_id, {PAUSE_FOLD_INTERVALS} AS pp,
     tupleElement(pp, 1) AS pause_starts,
     arrayConcat(tupleElement(pp, 2), arrayResize(CAST([], 'Array(Int64)'),
         length(tupleElement(pp, 1)) - length(tupleElement(pp, 2)), toInt64(-1))) AS pause_ends
-FROM (SELECT dossier_id, {spev} AS spev FROM dossier_facts FINAL WHERE notEmpty(pause_events))
+FROM ({facts.merged_facts(f"{spev} AS spev", where="notEmpty(pause_events)")})
 """  # noqa: S608
 
 

@@ -247,6 +247,26 @@ FROM (
 NONE_SEQ: Final = 9223372036854775807
 
 
+def merged_facts(columns: str, dossiers: str = "1", where: str = "1") -> str:
+    """``dossier_id, columns`` of ``dossier_facts``, one merged row per dossier, as ``FINAL`` reads them.
+
+    ``FINAL`` merges every row through the aggregate functions, a hash set per array even for a dossier held in
+    one row, and the parts of a store loaded over months all span the whole key range (a dossier id starts with
+    its unit), so nothing is skipped: 15 s for the year's 23.5M dossiers on 2 cores (BENCHMARKS.md). A row of a
+    dossier no other row names is already what ``FINAL`` would give (each row's arrays are sets, made by the
+    view's ``groupUniqArray``); only the dossiers held in several rows, parts not merged yet, go through
+    ``FINAL``, which then reads just their granules: 7 s at the year. ``dossiers``: a condition on ``dossier_id``
+    alone (applied before the merge); ``where``: one on the merged columns (after it). The text is this
+    package's; values are bound placeholders.
+    """
+    several = f"dossier_id IN (SELECT dossier_id FROM dossier_facts WHERE {dossiers} GROUP BY 1 HAVING count() > 1)"  # noqa: S608
+    return f"""
+SELECT dossier_id, {columns} FROM dossier_facts WHERE ({dossiers}) AND NOT {several} AND ({where})
+UNION ALL
+SELECT dossier_id, {columns} FROM dossier_facts FINAL WHERE ({dossiers}) AND {several} AND ({where})
+"""  # noqa: S608
+
+
 def at_us(us: str) -> str:
     """The DateTime64 of a time stored as microseconds (what :mod:`inspection.worktime_sql` takes)."""
     return f"fromUnixTimestamp64Micro({us}, 'UTC')"
@@ -255,16 +275,16 @@ def at_us(us: str) -> str:
 def facts_sql(procedure: bool = False) -> str:
     """One row per received dossier with the flags every indicator needs, from the ``dossier_facts`` table.
 
-    ``dossier_facts`` (migration 0006) holds a few aggregates per dossier kept at load time, read with
-    ``FINAL`` (a sorted merge of the parts: far cheaper than a GROUP BY over 0.8M string keys); the working
-    calendar (positions) and the procedure catalogue are applied here, on ~1 row per dossier. The result
-    is that of :func:`facts_scan_sql` over the events (a test holds them equal). ``procedure``: only
-    dossiers whose reception names ``{procedure:String}``.
+    ``dossier_facts`` (migration 0006) holds a few aggregates per dossier kept at load time, read one row per
+    dossier by :func:`merged_facts` (far cheaper than a GROUP BY over the string keys); the working calendar
+    (positions) and the procedure catalogue are applied here, on ~1 row per dossier. The result is that of
+    :func:`facts_scan_sql` over the events (a test holds them equal). ``procedure``: only dossiers whose
+    reception names ``{procedure:String}``.
     """
     pos = wt.pos_sql
     fee = "SELECT procedure_code FROM procedures FINAL WHERE has_fee AND coalesce(fee_vnd, 1) > 0"
     paper = "SELECT procedure_code FROM procedures FINAL WHERE paper_result"
-    only = " AND tupleElement(r, 6) = {procedure:String}" if procedure else ""
+    only = " AND tupleElement(reception, 6) = {procedure:String}" if procedure else ""
     # The SQL text is built from code only; every value (as_of, filters, calendar) is a bound parameter.
     return f"""
 SELECT dossier_id, r_grp, r_day,
@@ -305,11 +325,12 @@ FROM (
            arraySort(arrayMap(x -> (tupleElement(x, 1), tupleElement(x, 2), {pos(at_us("tupleElement(x, 3)"))},
                 tupleElement(x, 4)), pause_events))) AS spev,
         tupleElement(spev, 2) AS p_sts, if(empty(spev), toInt64(0), {PAUSE_FOLD}) AS pause_wt
-    FROM (
-        SELECT dossier_id, reception AS r, done, returned, stops, supplements, apologies, pause_events, flags, ratings
-        FROM dossier_facts FINAL
-        WHERE tupleElement(r, 1) != {NONE_SEQ}{only}
-    )
+    FROM ({
+        merged_facts(
+            "reception AS r, done, returned, stops, supplements, apologies, pause_events, flags, ratings",
+            where=f"tupleElement(reception, 1) != {NONE_SEQ}{only}",
+        )
+    })
 )
 """  # noqa: S608
 

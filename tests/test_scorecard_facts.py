@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consumers.migrations import migrate
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
 from inspection import dossier_facts as facts
 from inspection.scorecard import ScorecardQuery, params
 from tests.test_scorecard_support import reading, simulated
@@ -66,18 +70,58 @@ def test_backfill_and_live_view_agree_and_replays_change_nothing(tmp_path_factor
     """The store was loaded through events_feed (the view); the backfill over events must give the same facts."""
     data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
     backfill = _migration().split("INSERT INTO dossier_facts", 1)[1].split(";\n", 1)[0].strip()
-    table = "FROM dossier_facts FINAL"
-    assert table in facts.facts_sql()
+    table = re.compile(r"\bdossier_facts( FINAL)?(?= )")  # every read of the table, merged or not
+    assert len(table.findall(facts.facts_sql())) == 4
+
+    def reading_from(source: str) -> str:
+        return table.sub(lambda _m: _merged(source), facts.facts_sql())
+
     with reading(data) as store:
         p = _params(store)
         live = _rows(store, facts.facts_sql(), p)
-        rebuilt = facts.facts_sql().replace(table, f"FROM {_merged(backfill)}")
+        rebuilt = reading_from(backfill)
         # The view's rows plus the backfill's rows for every dossier: what a repeated migration leaves.
-        doubled = facts.facts_sql().replace(
-            table, f"FROM {_merged(f'SELECT * FROM dossier_facts UNION ALL {backfill}')}"
-        )
+        doubled = reading_from(f"SELECT * FROM dossier_facts UNION ALL {backfill}")
         assert _rows(store, rebuilt, p) == live
         assert _rows(store, doubled, p) == live
+
+
+#: Rows of dossier_facts as loads leave them before their parts merge: A and D each in two rows (D's reception
+#: only in the second), B in one, C in one without a reception.
+_SPLIT_ROWS = """
+INSERT INTO dossier_facts (dossier_id, reception, done, stops, pause_events, flags, ratings) VALUES
+('A', (1, 100, 'U1', 'ONLINE', '', 'P1', -1), (9223372036854775807, 0), [], [], 1, []),
+('B', (1, 300, 'U2', 'DIRECT', '', 'P2', 900), (7, 500), [(4, 450)], [(3, 5, 400, 1)], 2, [(8, 5)]),
+('C', (9223372036854775807, 0, '', '', '', '', -1), (9223372036854775807, 0), [(2, 50)], [], 0, []),
+('D', (9223372036854775807, 0, '', '', '', '', -1), (9223372036854775807, 0), [(6, 60)], [], 8, [(9, 1)])
+"""
+_SPLIT_MORE = """
+INSERT INTO dossier_facts (dossier_id, reception, done, stops, pause_events, flags, ratings) VALUES
+('A', (9223372036854775807, 0, '', '', '', '', -1), (5, 200), [(3, 150), (4, 160)], [(2, 5, 120, 1)], 4, [(6, 4)]),
+('D', (1, 10, 'U3', 'ONLINE', '', 'P3', 70), (9223372036854775807, 0), [(6, 60), (7, 65)], [], 16, [])
+"""
+_READ = "reception, done, stops, pause_events, flags, ratings"
+_SORTED = "reception, done, arraySort(stops), arraySort(pause_events), flags, arraySort(ratings)"
+
+
+@pytest.mark.parametrize(("dossiers", "where"), [("1", "1"), ("dossier_id >= 'B'", "tupleElement(reception, 1) < 10")])
+def test_merged_facts_read_what_final_reads(tmp_path: Path, dossiers: str, where: str) -> None:
+    """Only the dossiers held in several rows are merged; a condition on the merged columns sees the merged row."""
+    with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
+        migrate(store)
+        store.command("SYSTEM STOP MERGES dossier_facts")
+        store.command(_SPLIT_ROWS)
+        store.command(_SPLIT_MORE)
+        parts = store.query("SELECT count() FROM system.parts WHERE active AND table = 'dossier_facts'").scalar()
+        merged = store.query(
+            f"SELECT dossier_id, {_SORTED} FROM ({facts.merged_facts(_READ, dossiers, where)}) ORDER BY dossier_id"
+        ).rows
+        final = store.query(
+            f"SELECT dossier_id, {_SORTED} FROM dossier_facts FINAL WHERE ({dossiers}) AND ({where}) ORDER BY 1"
+        ).rows
+    assert parts == 2
+    assert merged == final
+    assert [row[0] for row in final] == (["A", "B", "C", "D"] if where == "1" else ["B", "D"])
 
 
 @pytest.mark.parametrize(("migration", "copies"), [("0006_dossier_facts", 2), ("0010_cheaper_views", 1)])

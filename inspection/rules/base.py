@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING
+from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING, merged_facts
 from inspection.worktime_sql import DAY_US, TZ_OFFSET_US, day_length_us, pos_sql
 from schemas.rulebook import Rule, get_rule
 from schemas.workingtime import default_calendar
@@ -372,12 +372,13 @@ SELECT dossier_id, r_seq, if(due_us < 0, NULL, fromUnixTimestamp64Micro(due_us, 
        multiIf(tupleElement(done, 1) != {NONE_SEQ}, done, tupleElement(returned, 1) != {NONE_SEQ}, returned,
                tupleElement(first_stop, 1) > 0, first_stop, (toInt64(0), toInt64(0))) AS e,
        tupleElement(e, 1) AS end_seq, fromUnixTimestamp64Micro(tupleElement(e, 2), 'UTC') AS end_at
-FROM (
-    SELECT dossier_id, tupleElement(reception, 1) AS r_seq, tupleElement(reception, 7) AS due_us, done, returned,
-           stops
-    FROM dossier_facts FINAL
-    WHERE ({scope.dossiers}) AND tupleElement(reception, 1) != {NONE_SEQ}
-)
+FROM ({
+        merged_facts(
+            "tupleElement(reception, 1) AS r_seq, tupleElement(reception, 7) AS due_us, done, returned, stops",
+            scope.dossiers,
+            f"tupleElement(reception, 1) != {NONE_SEQ}",
+        )
+    })
 """  # noqa: S608
 
 
@@ -396,10 +397,14 @@ def status_keeping_ends(scope: Scope) -> str:
     # changes D when it has status 9 and comes before fd, T likewise, E when it is a stop before fe.
     return f"""
 SELECT dossier_id FROM (
-    SELECT dossier_id, {none} AS seq, toInt32(0) AS status, tupleElement(done, 1) AS fd,
-           tupleElement(returned, 1) AS ft, if(fd != {none}, fd, if(ft != {none}, ft, {stop})) AS fe
-    FROM dossier_facts FINAL
-    WHERE {scope.dossiers}
+    SELECT dossier_id, {none} AS seq, toInt32(0) AS status, fd, ft, fe
+    FROM ({
+        merged_facts(
+            f"tupleElement(done, 1) AS fd, tupleElement(returned, 1) AS ft, "
+            f"if(fd != {none}, fd, if(ft != {none}, ft, {stop})) AS fe",
+            scope.dossiers,
+        )
+    })
     UNION ALL
     SELECT dossier_id, seq, status, {none} AS fd, {none} AS ft, {none} AS fe
     FROM events

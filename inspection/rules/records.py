@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inspection.dossier_facts import merged_facts
 from inspection.rules.base import (
     D_INDEX,
     MINUTE_US,
@@ -33,8 +34,8 @@ def _r12_candidates(scope: Scope) -> str:
     )
     # (c) candidates: an end event at the instant of some dossier's due0 (a set of numbers, from the facts).
     at_due = (
-        f"{_ENDS} AND toUnixTimestamp64Micro(occurred_at) IN (SELECT tupleElement(reception, 7) "  # noqa: S608
-        f"FROM dossier_facts FINAL WHERE ({scope.dossiers}) AND tupleElement(reception, 7) >= 0)"
+        f"{_ENDS} AND toUnixTimestamp64Micro(occurred_at) IN (SELECT due_us FROM ("  # noqa: S608
+        f"{merged_facts('tupleElement(reception, 7) AS due_us', scope.dossiers, 'tupleElement(reception, 7) >= 0')}))"
     )
     off_hours = f"{_ENDS} AND actor_role NOT IN {_NOT_PEOPLE} AND NOT {working_instant('occurred_at')}"
     # (b): events that, in seq order, go back in time: each dossier's (seq, time) packed in one number
