@@ -98,6 +98,8 @@ FEED_COLUMNS: Final = (
     "to_role",
     "step_due_at",
     "step_budget_minutes",
+    # 0015_facts_at_scale
+    "unknown_facts",
 )
 POSITION_COLUMNS: Final = ("_topic", "_partition", "_offset")
 DEAD_LETTER_COLUMNS: Final = (

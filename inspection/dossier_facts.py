@@ -59,6 +59,15 @@ PAUSE_TYPES: Final = tuple(sorted(set(PAUSE_OPENERS) | set(_pause_closers())))
 F_DIGITISED, F_RESULT, F_RESULT_ELECTRONIC, F_PAID_ONLINE, F_FEE_EVENT, F_COMPLAINED = 1, 2, 4, 8, 16, 32
 #: Bits of the reception word: the day number in the low 16 bits, flags above, the group id in the high 32.
 R_ONLINE, R_FULL, R_PARTIAL, R_PAPER, R_FEE, R_HAS_DUE = 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21
+#: Bits of the unknown word, OR-ed over a dossier (migration 0015): a fact an indicator reads that its source did
+#: not say (``unknown_facts``): the due date of a reception (2.1), whether a result was electronic (4.2).
+U_DUE, U_RESULT = 1, 2
+#: Per event, its bits of the unknown word (the migration's view holds the same text; a test checks it).
+UNKNOWN_SQL: Final = (
+    f"toUInt8(\n        if(event_type = 'DossierReceived' AND has(unknown_facts, 'due_at'), {U_DUE}, 0)\n"
+    f"        + if(event_type IN ('ResultIssued', 'DossierDigitized') AND has(unknown_facts, 'result_electronic'), "
+    f"{U_RESULT}, 0))"
+)
 #: Fields of the counter word summed over a dossier (16 bits each).
 C_SUPPLEMENTS, C_APOLOGIES, C_RATINGS, C_RATING_SUM = 0, 16, 32, 48
 
@@ -196,9 +205,10 @@ SELECT dossier_id, r_grp, r_day,
     fee_bearing AND bitAnd(flags, {F_PAID_ONLINE}) != 0 AS paid_online,
     bitAnd(flags, {F_COMPLAINED}) != 0 AS complained,
     bitAnd(bitShiftRight(counts, {C_RATINGS}), 65535) AS rating_n,
-    bitAnd(bitShiftRight(counts, {C_RATING_SUM}), 65535) AS rating_sum
+    bitAnd(bitShiftRight(counts, {C_RATING_SUM}), 65535) AS rating_sum,
+    bitAnd(unknown, {U_DUE}) != 0 AS due_unknown, bitAnd(unknown, {U_RESULT}) != 0 AS result_unknown
 FROM (
-    SELECT dossier_id, {rw} AS rw, {r_pos} AS r_pos, {due_p} AS due_p, flags, counts, apo_first_p,
+    SELECT dossier_id, {rw} AS rw, {r_pos} AS r_pos, {due_p} AS due_p, flags, counts, apo_first_p, unknown,
         toUInt32(bitShiftRight(rw, 32)) AS r_grp, toDate(toUInt16(bitAnd(rw, 65535))) AS r_day,
         bitAnd(rw, {R_HAS_DUE}) != 0 AS has_due,
         {d_seq} > 0 AS has_d, {t_seq} > 0 AS has_t, {s_seq} > {r_seq} AS has_stop,
@@ -220,18 +230,20 @@ FROM (
             minIf(p, {_is("ApologyIssued")}) AS apo_first_p,
             groupArrayIf((seq, status, p, o), {_is(*PAUSE_TYPES)}) AS pev,
             groupBitOr(fl) AS flags,
+            groupBitOr(uk) AS unknown,
             sum(cn) AS counts
         FROM (
             SELECT dossier_id, seq, status, toUInt8(1) AS k, toUInt8({_codes()["DossierReceived"]}) AS tc, {pos} AS p,
                 toUInt8(0) AS o,
                 {_reception_word_sql()} AS rw, if(isNotNull(due_at), {due_pos}, toInt64(0)) AS dp,
-                toUInt8(0) AS fl, toUInt64(0) AS cn
+                toUInt8(0) AS fl, toUInt64(0) AS cn, {UNKNOWN_SQL} AS uk
             FROM events
             WHERE {r_where}
             UNION ALL
             SELECT dossier_id, seq, status, toUInt8(0) AS k, {_type_code_sql()} AS tc, {pos} AS p,
                 {opener_sql()} AS o,
-                toUInt64(0) AS rw, toInt64(0) AS dp, toUInt8({_flags_sql()}) AS fl, toUInt64({_counts_sql()}) AS cn
+                toUInt64(0) AS rw, toInt64(0) AS dp, toUInt8({_flags_sql()}) AS fl, toUInt64({_counts_sql()}) AS cn,
+                {UNKNOWN_SQL} AS uk
             FROM events
             WHERE event_type IN ({sql_in(other_types)}) OR (status IN (3, 7, 8, 9, 10)
                 AND event_type NOT IN ({sql_in((*STATUS_KEEPING, "DossierReceived"))}))
@@ -255,15 +267,17 @@ def merged_facts(columns: str, dossiers: str = "1", where: str = "1") -> str:
     its unit), so nothing is skipped: 15 s for the year's 23.5M dossiers on 2 cores (BENCHMARKS.md). A row of a
     dossier no other row names is already what ``FINAL`` would give (each row's arrays are sets, made by the
     view's ``groupUniqArray``); only the dossiers held in several rows, parts not merged yet, go through
-    ``FINAL``, which then reads just their granules: 7 s at the year. ``dossiers``: a condition on ``dossier_id``
-    alone (applied before the merge); ``where``: one on the merged columns (after it). The text is this
-    package's; values are bound placeholders.
+    ``FINAL``, which then reads just their granules. They are found by ``key_hash`` (migration 0015), 8 bytes a
+    row, so a query that needs no id reads none; a hash two dossiers share only sends both through ``FINAL``.
+    ``dossiers``: a condition on ``dossier_id`` alone (applied before the merge); ``where``: one on the merged
+    columns (after it). The text is this package's; values are bound placeholders.
     """
-    several = f"dossier_id IN (SELECT dossier_id FROM dossier_facts WHERE {dossiers} GROUP BY 1 HAVING count() > 1)"  # noqa: S608
+    several = f"SELECT key_hash FROM dossier_facts WHERE {dossiers} GROUP BY key_hash HAVING count() > 1"  # noqa: S608
+    their_ids = f"SELECT dossier_id FROM dossier_facts WHERE ({dossiers}) AND key_hash IN ({several})"  # noqa: S608
     return f"""
-SELECT dossier_id, {columns} FROM dossier_facts WHERE ({dossiers}) AND NOT {several} AND ({where})
+SELECT dossier_id, {columns} FROM dossier_facts WHERE ({dossiers}) AND key_hash NOT IN ({several}) AND ({where})
 UNION ALL
-SELECT dossier_id, {columns} FROM dossier_facts FINAL WHERE ({dossiers}) AND {several} AND ({where})
+SELECT dossier_id, {columns} FROM dossier_facts FINAL WHERE ({dossiers}) AND dossier_id IN ({their_ids}) AND ({where})
 """  # noqa: S608
 
 
@@ -298,9 +312,10 @@ SELECT dossier_id, r_grp, r_day,
     fee_bearing AND bitAnd(flags, {F_PAID_ONLINE}) != 0 AS paid_online,
     bitAnd(flags, {F_COMPLAINED}) != 0 AS complained,
     length(ratings) AS rating_n,
-    arraySum(x -> toUInt64(least(greatest(tupleElement(x, 2), 0), 255)), ratings) AS rating_sum
+    arraySum(x -> toUInt64(least(greatest(tupleElement(x, 2), 0), 255)), ratings) AS rating_sum,
+    bitAnd(unknown, {U_DUE}) != 0 AS due_unknown, bitAnd(unknown, {U_RESULT}) != 0 AS result_unknown
 FROM (
-    SELECT dossier_id, r, flags, ratings,
+    SELECT dossier_id, r, flags, ratings, unknown,
         toUInt32(transform(tupleElement(r, 3), {{grp_units:Array(String)}}, {{grp_ids:Array(UInt32)}},
             {{grp_default_id:UInt32}})) AS r_grp,
         toDate({at_us("tupleElement(r, 2)")}, 'Asia/Ho_Chi_Minh') AS r_day,
@@ -327,7 +342,7 @@ FROM (
         tupleElement(spev, 2) AS p_sts, if(empty(spev), toInt64(0), {PAUSE_FOLD}) AS pause_wt
     FROM ({
         merged_facts(
-            "reception AS r, done, returned, stops, supplements, apologies, pause_events, flags, ratings",
+            "reception AS r, done, returned, stops, supplements, apologies, pause_events, flags, ratings, unknown",
             where=f"tupleElement(reception, 1) != {NONE_SEQ}{only}",
         )
     })

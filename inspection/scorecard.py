@@ -109,23 +109,11 @@ SELECT r_grp, {_group_select(q.period)} AS period,
     countIf(due_unknown) AS n_due_unknown, countIf(late AND NOT due_unknown) AS n_late_known,
     countIf(result_unknown) AS n_result_unknown, countIf(digitised_ok AND NOT result_unknown) AS n_digitised_known
 FROM ({facts_sql(procedure=q.procedure is not None)}) AS f
-LEFT JOIN ({UNKNOWN_SQL}) AS u USING dossier_id
 WHERE {" AND ".join(where)}
 GROUP BY r_grp, period
 """  # noqa: S608
 
 
-#: Per dossier with a fact unknown: those an indicator reads. 2.1 needs the due date at reception, 4.2 whether
-#: a result was issued electronically (``unknown_facts``, schema v2). A dossier without them is left out of that
-#: indicator's ratio, never counted as late or as not digitised; the row says on how many dossiers it stands.
-UNKNOWN_SQL: Final = """
-SELECT dossier_id,
-       max(event_type = 'DossierReceived' AND has(unknown_facts, 'due_at')) AS due_unknown,
-       max(event_type IN ('ResultIssued', 'DossierDigitized') AND has(unknown_facts, 'result_electronic'))
-           AS result_unknown
-FROM events PREWHERE notEmpty(unknown_facts)
-GROUP BY dossier_id
-"""
 #: Indicator id -> (row column holding the dossiers it is computed on, the fact whose absence leaves one out).
 JUDGED: Final = {"2.1": ("on_time_of", "due_at"), "4.2": ("digitised_of", "result_electronic")}
 

@@ -18,7 +18,8 @@ from tests.test_scorecard_support import reading, simulated
 
 _COLUMNS = (
     "dossier_id, r_grp, r_day, late, has_e, completed, handling_us, apologised, apology_timely, online, "
-    "online_full, online_partial, digitised_ok, fee_bearing, paid_online, complained, rating_n, rating_sum"
+    "online_full, online_partial, digitised_ok, fee_bearing, paid_online, complained, rating_n, rating_sum, "
+    "due_unknown, result_unknown"
 )
 
 
@@ -62,7 +63,8 @@ def _merged(source: str) -> str:
     )
     return (
         "(SELECT dossier_id, min(reception) AS reception, min(done) AS done, min(returned) AS returned, "
-        f"{arrays}, groupBitOr(flags) AS flags FROM ({source}) GROUP BY dossier_id)"
+        f"{arrays}, groupBitOr(flags) AS flags, groupBitOr(unknown) AS unknown, "
+        f"sipHash64(dossier_id) AS key_hash FROM ({source}) GROUP BY dossier_id)"
     )
 
 
@@ -70,8 +72,9 @@ def test_backfill_and_live_view_agree_and_replays_change_nothing(tmp_path_factor
     """The store was loaded through events_feed (the view); the backfill over events must give the same facts."""
     data, _summary = simulated(tmp_path_factory, violations="all", dossiers=3000)
     backfill = _migration().split("INSERT INTO dossier_facts", 1)[1].split(";\n", 1)[0].strip()
+    backfill = f"SELECT *, toUInt8(0) AS unknown FROM ({backfill})"  # a simulated city says every fact
     table = re.compile(r"\bdossier_facts( FINAL)?(?= )")  # every read of the table, merged or not
-    assert len(table.findall(facts.facts_sql())) == 4
+    assert len(table.findall(facts.facts_sql())) == 5
 
     def reading_from(source: str) -> str:
         return table.sub(lambda _m: _merged(source), facts.facts_sql())
@@ -124,7 +127,9 @@ def test_merged_facts_read_what_final_reads(tmp_path: Path, dossiers: str, where
     assert [row[0] for row in final] == (["A", "B", "C", "D"] if where == "1" else ["B", "D"])
 
 
-@pytest.mark.parametrize(("migration", "copies"), [("0006_dossier_facts", 2), ("0010_cheaper_views", 1)])
+@pytest.mark.parametrize(
+    ("migration", "copies"), [("0006_dossier_facts", 2), ("0010_cheaper_views", 1), ("0015_facts_at_scale", 1)]
+)
 def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code(migration: str, copies: int) -> None:
     """0006's view and backfill, and 0010's view, carry the lists and bits of inspection.dossier_facts."""
     sql = _migration(migration)
@@ -142,6 +147,8 @@ def test_the_migration_bakes_in_the_event_types_and_bits_of_the_code(migration: 
     ):
         assert sql.count(f"{kind}{bit}, 0)") == copies, kind
     assert facts.ONLINE_PAYMENT == ("NATIONAL_PORTAL", "LOCAL_GATEWAY")
+    if migration >= "0015":  # the view and the backfill of the facts the sources did not say
+        assert re.sub(r"\s+", " ", sql).count(re.sub(r"\s+", " ", facts.UNKNOWN_SQL)) == 2
 
 
 def test_dossier_state_is_the_latest_event_of_each_dossier(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -180,3 +187,35 @@ def test_step_boundaries_of_the_view_equal_the_backfill(tmp_path_factory: pytest
         events = store.query("SELECT count() FROM events").scalar()
     assert live == rebuilt
     assert events / 5 < len(live) < events / 2  # the boundaries only, about a third of the events
+
+
+def test_the_migration_finds_what_events_stored_before_it_did_not_say(tmp_path: Path) -> None:
+    """0015 adds the unknown facts of events no view fed it to the facts 0006's backfill made of them."""
+    from consumers.migrations import released_migrations
+    from inspection.scorecard import ScorecardQuery, compute_scorecard
+    from tests.test_audit_store import AuditStore, insert_events
+    from tests.test_unknown_facts import _events
+
+    before = AuditStore(tmp_path)
+    try:
+        insert_events(before.store, _events())  # into events only: as a store loaded before 0015
+        before.add_procedure()
+        backfills = [
+            statement
+            for migration in released_migrations()
+            if migration.version in (6, 15)
+            for statement in migration.statements()
+            if "INSERT INTO dossier_facts" in statement
+        ]
+        assert len(backfills) == 2
+        columns = "dossier_id, reception, done, returned, stops, supplements, apologies, pause_events, flags, ratings"
+        for statement in backfills:  # 0006's names no columns: the table had only those then
+            before.store.command(
+                statement.replace("INSERT INTO dossier_facts\n", f"INSERT INTO dossier_facts ({columns})\n")
+            )
+        card = compute_scorecard(before.store, ScorecardQuery())
+    finally:
+        before.close()
+    assert card.coverage()["2.1"] == {"assessed": 7, "not_assessable": {"due_at unknown": 1}}
+    (row,) = card.rows
+    assert row["received"] == 8 and row["on_time_of"] == 7
