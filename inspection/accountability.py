@@ -79,7 +79,11 @@ PAUSE_FOLD_INTERVALS: Final = (
 
 
 def pauses_sql() -> str:
-    """``pause_starts``, ``pause_ends`` (-1: still open) of every paused dossier, from ``dossier_facts``."""
+    """``pause_starts``, ``pause_ends`` (-1: still open) of every paused dossier, from ``dossier_facts``.
+
+    Read with ``FINAL``, not :func:`inspection.dossier_facts.merged_facts`: the filter keeps ~6% of the rows and
+    ``FINAL`` is then the cheaper (1.7 s against 2.1 s at the year's store).
+    """
     spev = (
         f"arraySort(arrayMap(x -> (tupleElement(x, 1), tupleElement(x, 2), "
         f"{wt.pos_sql(facts.at_us('tupleElement(x, 3)'))}, tupleElement(x, 4)), pause_events))"
@@ -89,7 +93,7 @@ SELECT dossier_id, {PAUSE_FOLD_INTERVALS} AS pp,
     tupleElement(pp, 1) AS pause_starts,
     arrayConcat(tupleElement(pp, 2), arrayResize(CAST([], 'Array(Int64)'),
         length(tupleElement(pp, 1)) - length(tupleElement(pp, 2)), toInt64(-1))) AS pause_ends
-FROM ({facts.merged_facts(f"{spev} AS spev", where="notEmpty(pause_events)")})
+FROM (SELECT dossier_id, {spev} AS spev FROM dossier_facts FINAL WHERE notEmpty(pause_events))
 """  # noqa: S608
 
 
