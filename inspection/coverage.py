@@ -106,13 +106,14 @@ def rule_coverage(
     for part in dossier_parts(query, scope, bound) if parts is None else parts:
         where = f"({scope}){slice_condition(part)}"
         sliced = {**bound, **slice_params(part)}
-        total += int(query(f"SELECT uniqExact(dossier_id) FROM events WHERE {where}", sliced)[0][0])  # noqa: S608
+        in_part = int(query(f"SELECT uniqExact(dossier_id) FROM events WHERE {where}", sliced)[0][0])  # noqa: S608
+        total += in_part
         part_unknown = _unknown_counts(query, fact_rules, where, sliced) if fact_rules else {}
         for rule_id, (either, by_fact) in part_unknown.items():
             was_either, was_by_fact = unknown.get(rule_id, (0, {}))
             unknown[rule_id] = (was_either + either, _add(was_by_fact, by_fact))
         if catalogue:
-            part_gaps = _catalogue_gaps(query, where, sliced)
+            part_gaps = _catalogue_gaps(query, where, sliced, in_part)
             gaps = _add(gaps, part_gaps)
             for rule_id in catalogue_rules:  # none unknown or no gap: none in both
                 if part_gaps and part_unknown.get(rule_id, (0, {}))[0] and not CATALOGUE_PARTS.get(rule_id):
@@ -173,10 +174,17 @@ def _unknown_counts(
     return out
 
 
-def _catalogue_gaps(query: QueryFn, scope: str, bound: Mapping[str, Any]) -> dict[str, int]:
-    """{reason: dossiers} of the dossiers in ``scope`` without a catalogue version (a catalogue is loaded)."""
-    sql = f"SELECT gap, count() FROM ({catalogue_versions(Scope(scope))}) WHERE gap != '' GROUP BY gap"  # noqa: S608
-    return {str(gap): int(n) for gap, n in query(sql, dict(bound))}
+def _catalogue_gaps(query: QueryFn, scope: str, bound: Mapping[str, Any], dossiers: int) -> dict[str, int]:
+    """{reason: dossiers} of the ``dossiers`` in ``scope`` without a catalogue version (a catalogue is loaded).
+
+    Read from the events that can name a dossier's procedure; over every event when that leaves some out.
+    """
+    for first_rows in (True, False):
+        sql = f"SELECT gap, count() FROM ({catalogue_versions(Scope(scope), first_rows=first_rows)}) GROUP BY gap"  # noqa: S608
+        counts = {str(gap): int(n) for gap, n in query(sql, dict(bound))}
+        if sum(counts.values()) == dossiers:
+            break
+    return {gap: n for gap, n in counts.items() if gap}
 
 
 def _both(query: QueryFn, rule_id: str, scope: str, bound: Mapping[str, Any]) -> int:

@@ -157,6 +157,22 @@ def test_catalogue_versions_say_why_a_dossier_is_not_assessed(store: AuditStore)
     assert rows == [(GAP_NO_PROCEDURE,)]
 
 
+def test_the_gaps_are_read_from_the_first_rows_and_miss_no_dossier(store: AuditStore) -> None:
+    """Coverage reads a dossier's procedure from its R and seq 1 only; one whose history has neither still counts."""
+    from inspection.coverage import rule_coverage
+
+    def gaps(first_rows: bool) -> dict[str, int]:
+        sql = f"SELECT gap, count() FROM ({catalogue_versions(Scope(), first_rows=first_rows)}) GROUP BY gap"
+        return dict(store.query(sql, {}))
+
+    assert gaps(True) == gaps(False)
+    headless = _dossier(97, AFTER, _request("Z"), procedure_code="9.999998")[1:]  # seq 2, no R: verify says so
+    store.add(headless)
+    full = gaps(False)
+    assert gaps(True).get(GAP_NO_PROCEDURE, 0) == full[GAP_NO_PROCEDURE] - 1
+    assert rule_coverage(store.query, ["R7"])["R7"].reasons[GAP_NO_PROCEDURE] == full[GAP_NO_PROCEDURE]
+
+
 def _procedure(version: str, **fields: Any) -> Procedure:
     row = {
         "procedure_code": CODE, "version": version, "name": "Thủ tục thử", "level": "commune",
