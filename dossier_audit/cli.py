@@ -9,7 +9,6 @@ error, 3 findings (violations, integrity failures, broken compatibility).
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Final
@@ -17,6 +16,7 @@ from typing import Final
 import click
 
 from dossier_runtime.errors import SettingsError
+from dossier_runtime.lazygroup import LazyGroup
 from dossier_runtime.settings import (
     DEFAULT_CLICKHOUSE_READ_TIMEOUT,
     DEFAULT_DATA_DIR,
@@ -50,38 +50,8 @@ SUBCOMMANDS: Final = {
 }
 
 
-class _Umbrella(click.Group):
-    """The ``dossier`` group: subcommands imported on first use (:data:`SUBCOMMANDS`)."""
-
-    @property  # type: ignore[override]
-    def commands(self) -> dict[str, click.Command]:
-        """Every subcommand (imports them all: for listings and for code that walks the tree)."""
-        for name in SUBCOMMANDS:
-            self._load(name)
-        return self._commands
-
-    @commands.setter
-    def commands(self, value: dict[str, click.Command]) -> None:
-        self._commands = value
-
-    def _load(self, name: str) -> click.Command | None:
-        if name not in self._commands and name in SUBCOMMANDS:
-            module, attribute = SUBCOMMANDS[name].split(":")
-            command = getattr(importlib.import_module(module), attribute)
-            self._commands[name] = command
-        return self._commands.get(name)
-
-    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        name = name or cmd.name
-        if name is None:
-            raise TypeError("Command has no name.")
-        self._commands[name] = cmd
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return self._load(cmd_name)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self._commands, *SUBCOMMANDS})
+class _Umbrella(LazyGroup):
+    """The ``dossier`` group: subcommands imported when they run (:data:`SUBCOMMANDS`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         rest = super().parse_args(ctx, args)
@@ -96,7 +66,11 @@ def _version() -> str:
         return "unknown"
 
 
-@click.group(cls=_Umbrella, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_Umbrella,
+    lazy_subcommands=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(_version(), prog_name="dossier")
 @click.option(
     "--data-dir",

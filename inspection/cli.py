@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import click
 
-from inspection.cli_access import AccessLoggedGroup, access_log_cmd
-from inspection.cli_accountability import accountability_cmd
-from inspection.cli_audit import audit_cmd, rules_cmd
-from inspection.cli_digest import digest_cmd, prove_cmd
-from inspection.cli_export import export_cmd
-from inspection.cli_process import flow_cmd, variants_cmd
-from inspection.cli_replay import replay_cmd
-from inspection.cli_report import report_cmd
-from inspection.cli_scorecard import scorecard_cmd
-from inspection.cli_sql import sql_cmd
-from inspection.cli_verify import verify_cmd
+from inspection.cli_access import AccessLoggedGroup
+
+#: The subcommands of ``dossier inspect``, imported when they run (:class:`dossier_runtime.lazygroup.LazyGroup`).
+SUBCOMMANDS: Final = {
+    "replay": "inspection.cli_replay:replay_cmd",
+    "audit": "inspection.cli_audit:audit_cmd",
+    "rules": "inspection.cli_audit:rules_cmd",
+    "scorecard": "inspection.cli_scorecard:scorecard_cmd",
+    "accountability": "inspection.cli_accountability:accountability_cmd",
+    "verify": "inspection.cli_verify:verify_cmd",
+    "digest": "inspection.cli_digest:digest_cmd",
+    "prove": "inspection.cli_digest:prove_cmd",
+    "variants": "inspection.cli_process:variants_cmd",
+    "flow": "inspection.cli_process:flow_cmd",
+    "report": "inspection.cli_report:report_cmd",
+    "export": "inspection.cli_export:export_cmd",
+    "sql": "inspection.cli_sql:sql_cmd",
+    "access-log": "inspection.cli_access:access_log_cmd",
+}
 
 
-@click.group("inspect", cls=AccessLoggedGroup)
+@click.group("inspect", cls=AccessLoggedGroup, lazy_subcommands=SUBCOMMANDS)
 def inspect_group() -> None:
     """Replay dossiers, run audit rules, score units, verify integrity, export.
 
@@ -31,22 +41,3 @@ def inspect_group() -> None:
       dossier inspect audit R1 R10   # exit 3: the demo has findings
       dossier inspect verify   # exit 3 on the demo: it injects integrity faults
     """
-
-
-for _command in (
-    replay_cmd,
-    audit_cmd,
-    rules_cmd,
-    scorecard_cmd,
-    accountability_cmd,
-    verify_cmd,
-    digest_cmd,
-    prove_cmd,
-    variants_cmd,
-    flow_cmd,
-    report_cmd,
-    export_cmd,
-    sql_cmd,
-    access_log_cmd,
-):
-    inspect_group.add_command(_command)

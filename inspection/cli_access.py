@@ -24,6 +24,7 @@ from typing import Any, Final
 import click
 
 from dossier_runtime.accessrecord import Access, AccessLogError
+from dossier_runtime.lazygroup import LazyGroup
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
 from inspection import accesslog
@@ -154,7 +155,7 @@ def _exit_code(exc: BaseException) -> int:
     return 130 if isinstance(exc, KeyboardInterrupt) else 1
 
 
-class AccessLoggedGroup(click.Group):
+class AccessLoggedGroup(LazyGroup):
     """A group whose every command that reads the store leaves an entry in its access log."""
 
     def invoke(self, ctx: click.Context) -> Any:
