@@ -37,7 +37,7 @@ _HELP_ONLY = "dossier.help_only"
 
 
 #: The subcommands, each as ``module:attribute``: imported when it runs (or a listing needs it), so a command
-#: loads its own libraries only, not every other command's (Kafka, NumPy, chDB): ~0.3-0.45 s less a start.
+#: loads its own libraries only, not every other command's (Kafka, NumPy, chDB): 0.3-0.6 s less a start.
 SUBCOMMANDS: Final = {
     "schema": "schemas.cli:schema_group",
     "calendar": "schemas.cli_calendar:calendar_group",
