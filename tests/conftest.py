@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import compileall
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dossier_runtime.broker import BrokerHandle, start_broker, stop_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+# The packages whose commands the tests start as processes, a few thousand of them.
+PACKAGES = ("schemas", "dossier_runtime", "dossier_audit", "producers", "consumers", "inspection", "bench")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the project's modules once, before the workers start.
+
+    A process started with PYTHONDONTWRITEBYTECODE (as CI sets it) compiles every project module it imports and
+    keeps nothing, so each of the suite's command processes would compile them again: about 0.13 s a process on
+    this project's 30,000 lines. `compileall` writes the bytecode whatever that variable says, and a process
+    reads bytecode that is there either way.
+    """
+    if hasattr(session.config, "workerinput"):
+        return
+    for package in PACKAGES:
+        compileall.compile_dir(ROOT / package, quiet=2)
 
 
 @pytest.fixture(scope="session")
