@@ -22,7 +22,9 @@ INTEGRITY-HASH. Three kinds of process write it:
   ``hash``, restricted to ``_part IN (…)``), and writes the breaks *it* found,
   its own counts, and the parts active before and after its recomputation.
   A claim can at most make the owner recompute parts and write down the truth
-  about them.
+  about them. Such a run puts hash breaks on record, not the findings of the
+  per-dossier checks (``Entry.checks`` None): it spares later runs hashes,
+  never dossiers (:func:`inspection.ledger.checked_parts`).
 
 The owner's check costs one more hash recomputation of the parts claimed, in
 the owner's process (chDB holds the GIL meanwhile, so a loader there pauses):
@@ -74,6 +76,12 @@ BROKEN_IN_PARTS_SQL: Final = f"""
 SELECT dossier_id, seq FROM events WHERE _part IN {{parts:Array(String)}} AND SHA256({canonical_sql()}) != hash
 """  # noqa: S608 (the expression is the project's own field list)
 EVENTS_SQL: Final = "SELECT count() FROM events"
+CHECKS_COLUMN_SQL: Final = """
+SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'integrity_runs' AND name = 'checks'
+"""
+#: ``Entry.checks`` of a run that put every finding on record: it checked every dossier, or those the ledger
+#: did not cover (``verify --use-ledger``, :mod:`inspection.ledger`).
+CHECKS: Final = ("all", "scoped")
 
 
 class LedgerClaimError(StoreError):
@@ -171,6 +179,11 @@ class Entry:
     events: int
     run_id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
     finished_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
+    # What else went on record (migration 0016): None, the hash breaks only, in the layout of 0008 (a claim, or a
+    # store not migrated yet); "all" or "scoped", every finding too (``findings``) after a run that checked every
+    # dossier, or the dossiers the ledger did not cover (:data:`CHECKS`).
+    checks: str | None = None
+    findings: tuple[tuple[str, int, str], ...] = ()  # (dossier_id, seq, kind) of every finding but the hash breaks
 
     def claim(self) -> Claim:
         """What a reader sends the owner instead of these rows (:func:`record_claim`)."""
@@ -183,6 +196,15 @@ class Entry:
         """Rows per ledger table, JSON-ready."""
         run, table = str(self.run_id), str(self.table_uuid)
         stamp = self.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if self.checks is None:
+            breaks: list[dict[str, Any]] = [
+                {"run_id": run, "table_uuid": table, "dossier_id": d, "seq": s} for d, s in self.breaks
+            ]
+            checks: dict[str, str] = {}
+        else:
+            found = [(d, s, "hash-break") for d, s in self.breaks] + list(self.findings)
+            breaks = [{"run_id": run, "table_uuid": table, "dossier_id": d, "seq": s, "kind": k} for d, s, k in found]
+            checks = {"checks": self.checks}
         return {
             "integrity_runs": [
                 {
@@ -192,6 +214,7 @@ class Entry:
                     "events": self.events,
                     "parts": len(self.parts),
                     "breaks": len(self.breaks),
+                    **checks,
                 }
             ],
             "integrity_parts": [
@@ -208,9 +231,7 @@ class Entry:
                 }
                 for p in self.parts
             ],
-            "integrity_breaks": [
-                {"run_id": run, "table_uuid": table, "dossier_id": d, "seq": s} for d, s in self.breaks
-            ],
+            "integrity_breaks": breaks,
         }
 
 
@@ -221,6 +242,11 @@ def table_identity(query: QueryFn, table: str = "events") -> tuple[str, uuid.UUI
         return None
     engine, table_uuid = rows[0]
     return str(engine), uuid.UUID(str(table_uuid))
+
+
+def records_checks(query: QueryFn) -> bool:
+    """Whether the ledger takes every finding of a run (migration 0016), not only its hash breaks."""
+    return bool(query(CHECKS_COLUMN_SQL, {})[0][0])
 
 
 def active_parts(query: QueryFn, table: str = "events") -> list[Part]:

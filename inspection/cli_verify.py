@@ -40,7 +40,8 @@ from schemas.journal import BROKEN_PARTS_SQL, UNFINISHED_LOADS_SQL, broken_sente
 @click.option(
     "--use-ledger",
     is_flag=True,
-    help="Recompute hashes only outside the parts a recorded run covers; every other check still runs over all.",
+    help="Recompute hashes only outside the parts a recorded run covers, and check again only the dossiers with an "
+    "event outside the parts a recorded run checked or with a finding on record.",
 )
 @click.option(
     "--record/--no-record",
@@ -94,9 +95,12 @@ def verify_cmd(
     which events it found broken): the audit's INTEGRITY-HASH then recomputes
     hashes only where the log changed since. --no-record leaves it out.
     With --use-ledger, verify itself recomputes only those hashes (and the
-    events of dossiers with a recorded break); seq, links and transitions are
-    still checked everywhere, and the parts recomputed go on the ledger: the
-    cheap run to schedule after each load, with a full run now and then.
+    events of dossiers with a recorded break), and checks seq, links,
+    transitions and reused ids again only for the dossiers with an event in a
+    part no recorded run checked, or with a finding on record; every dossier
+    is checked again when rows a run read were deleted or dropped since. What
+    it did goes on the ledger: the cheap run to schedule after each load,
+    with a full run now and then.
 
     \b
     With --against DIGEST (and --public-key PUB), also: the digest's signature
@@ -134,7 +138,7 @@ def verify_cmd(
             f"no events of dossier {dossier_id} in the store ({computed_on['store']}): nothing to verify; "
             "check the code (<unit code>-<yyMMdd>-<nnnn>, e.g. 000.00.31.H29-230207-0042)"
         )
-    if report.events == 0 and since is None:
+    if report.events == 0 and since is None and not (report.ledger_checked and computed_on["events"]):
         note = (f"; {unfinished_sentence(cut_short)}" if cut_short else "") + (
             f"; {broken_sentence(broken)}" if broken else ""
         )
@@ -157,7 +161,9 @@ def verify_cmd(
         for f in report.findings
     ]
     scope = f"Integrity of what was stored after {since.isoformat()}" if since else "Integrity"
-    checked = f"{report.events:,} event(s) of {report.dossiers:,} dossier(s) checked"
+    checked = f"{report.events:,} event(s) of {report.dossiers:,} dossier(s) checked" + (
+        " (those the integrity ledger does not vouch for)" if report.ledger_checked else ""
+    )
     title = f"{scope}: nothing was stored since, nothing checked" if report.events == 0 else (
         f"{scope}: OK, {checked}; seq and hash chains intact"
     ) if report.ok else (

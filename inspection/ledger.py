@@ -70,6 +70,7 @@ from dossier_runtime.ledgerrecord import (
     jsonl,
     read_parts,
     recordable,
+    records_checks,
     table_identity,
     unusable,
 )
@@ -77,7 +78,9 @@ from dossier_runtime.ledgerrecord import write as record
 
 __all__ = [
     "BREAKS_SQL",
+    "CHECKED_PART",
     "COVERED_PART",
+    "FLAGGED",
     "KNOWN_BREAK",
     "LAST_RUN_SQL",
     "PARTS_SQL",
@@ -91,6 +94,7 @@ __all__ = [
     "QueryFn",
     "Recorded",
     "active_parts",
+    "checked_parts",
     "coverage",
     "covered_parts",
     "jsonl",
@@ -98,18 +102,41 @@ __all__ = [
     "record",
     "record_and_tell",
     "recordable",
+    "records_checks",
+    "removed_rows",
     "table_identity",
 ]
 
 #: Conditions on the coverage an audit or a verify binds (:meth:`Coverage.params`).
 COVERED_PART: Final = "has({integrity_covered:Array(String)}, _part)"
 KNOWN_BREAK: Final = "has({integrity_known:Array(String)}, dossier_id)"
+#: Conditions of ``verify --use-ledger``'s per-dossier checks (:meth:`Coverage.check_params`): the parts whose
+#: dossiers a run checked, the dossiers with a finding on record.
+#: ``IN`` with an array makes a set of it (a lookup per row, and the key and part pruning ``has`` does not get).
+CHECKED_PART: Final = "_part IN {integrity_checked:Array(String)}"
+FLAGGED: Final = "dossier_id IN {integrity_flagged:Array(String)}"
 
 RECORDED_SQL: Final = """
 SELECT part, partition_id, min_block, max_block, data_version, rows, checksum
 FROM integrity_parts WHERE table_uuid = {table_uuid:UUID}
 """
 BREAKS_SQL: Final = "SELECT DISTINCT dossier_id FROM integrity_breaks WHERE table_uuid = {table_uuid:UUID}"
+#: After migration 0016 the ledger holds findings of every kind; the hashes re-examine the hash breaks.
+HASH_BREAKS_SQL: Final = f"{BREAKS_SQL} AND kind = 'hash-break'"
+#: The runs that put every finding on record, oldest first (migration 0016).
+CHECKED_RUNS_SQL: Final = """
+SELECT toString(run_id) AS run_id, checks, finished_at FROM integrity_runs
+WHERE table_uuid = {table_uuid:UUID} AND checks IN ('all', 'scoped')
+ORDER BY finished_at, run_id
+"""
+RUN_PARTS_SQL: Final = """
+SELECT part, partition_id, min_block, max_block, data_version, rows, checksum
+FROM integrity_parts WHERE table_uuid = {table_uuid:UUID} AND has({runs:Array(String)}, toString(run_id))
+"""
+RUN_FINDINGS_SQL: Final = """
+SELECT DISTINCT dossier_id FROM integrity_breaks
+WHERE table_uuid = {table_uuid:UUID} AND toString(run_id) = {run:String}
+"""
 LAST_RUN_SQL: Final = """
 SELECT toString(run_id) AS run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID}
 ORDER BY finished_at DESC LIMIT 1
@@ -127,21 +154,40 @@ class Coverage:
     rows: int = 0
     last_run: str | None = None  # "<run id> at <time>" of the latest recorded run
     unused_because: str | None = None  # why the ledger was not used, when it was not
+    # The per-dossier checks (seq, links, transitions, id reuse) of verify --use-ledger (:func:`checked_parts`):
+    checked: tuple[str, ...] = ()  # active parts whose every dossier a run since the baseline checked
+    flagged: tuple[str, ...] = ()  # dossiers with a finding of any kind at the latest such run
+    checked_rows: int = 0
+    checks_run: str | None = None  # "<run id> at <time>" of that latest run
+    checks_unused_because: str | None = "not asked"  # why every dossier is checked again, when it is
 
     def params(self) -> dict[str, list[str]]:
         """The bound parameters of INTEGRITY-HASH."""
         return {"integrity_covered": list(self.covered), "integrity_known": list(self.known_breaks)}
 
+    def check_params(self) -> dict[str, list[str]]:
+        """The bound parameters of the per-dossier checks when the ledger spares some (:data:`CHECKED_PART`)."""
+        return {"integrity_checked": list(self.checked), "integrity_flagged": list(self.flagged)}
+
     def describe(self) -> dict[str, Any]:
         """For a report's provenance: how much was recomputed and on what the rest rests."""
         if self.unused_because:
             return {"hashes": "all recomputed", "ledger": f"not used: {self.unused_because}"}
-        return {
+        described = {
             "hashes": f"recomputed for {self.rows - self.covered_rows:,} of {self.rows:,} events "
             f"({self.parts - len(self.covered)} of {self.parts} parts)",
             "ledger": f"verify run {self.last_run}; {len(self.known_breaks)} dossier(s) with a recorded break "
             "re-examined",
         }
+        if self.checks_unused_because is not None:
+            described["dossiers"] = f"all checked again: {self.checks_unused_because}"
+        else:
+            described["dossiers"] = (
+                f"checked again those with an event in the {self.parts - len(self.checked)} of {self.parts} parts "
+                f"({self.rows - self.checked_rows:,} events) no run checked, and the {len(self.flagged)} with a "
+                f"finding at verify run {self.checks_run}; the others rest on that run"
+            )
+        return described
 
 
 def covered_parts(active: Iterable[Part], recorded: Iterable[Part]) -> set[str]:
@@ -197,14 +243,84 @@ def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Co
         return Coverage(unused_because="no verify run recorded yet (run `dossier inspect verify`)")
     parts = active_parts(query, table)
     covered = covered_parts(parts, [Part.from_row(r) for r in query(RECORDED_SQL, keyed)])
-    return Coverage(
+    kinds = records_checks(query)
+    coverage = Coverage(
         covered=tuple(sorted(covered)),
-        known_breaks=tuple(sorted(str(r[0]) for r in query(BREAKS_SQL, keyed))),
+        known_breaks=tuple(sorted(str(r[0]) for r in query(HASH_BREAKS_SQL if kinds else BREAKS_SQL, keyed))),
         parts=len(parts),
         covered_rows=sum(p.rows for p in parts if p.name in covered),
         rows=sum(p.rows for p in parts),
         last_run=f"{last[0][0]} at {_iso(last[0][1])}",
     )
+    if not kinds:
+        return dataclasses.replace(
+            coverage, checks_unused_because="the ledger predates per-dossier records (run `dossier consume migrate`)"
+        )
+    return checked_parts(query, coverage, parts, keyed)
+
+
+def checked_parts(query: QueryFn, coverage: Coverage, parts: Sequence[Part], keyed: dict[str, str]) -> Coverage:
+    """``coverage`` with what the per-dossier checks of ``verify --use-ledger`` may leave alone.
+
+    A run that put every finding on record ("all", "scoped") saw every dossier's findings. The baseline is the
+    latest "all" run; the chain is it and the runs after it that recorded every finding. A dossier needs no check
+    when all its events lie in parts those runs read (:func:`covered_parts` of their parts) and it had no finding
+    at the latest of them: its events are then those that run judged, none added (a new row has a higher block
+    number, so it lies in a part no run read) and none removed, which this checks:
+
+    * every part the chain read lies inside an active part of the same partition and data version: a dropped or
+      detached part lies in none, a mutation (which can delete rows) changes the data version;
+    * no active part holds fewer rows than the largest parts of the chain inside it (a merge keeps every row).
+
+    When either fails, or there is no such run, every dossier is checked again (``checks_unused_because``).
+    """
+    runs = [(str(r[0]), str(r[1]), r[2]) for r in query(CHECKED_RUNS_SQL, keyed)]
+    baseline = max((i for i, run in enumerate(runs) if run[1] == "all"), default=None)
+    if baseline is None:
+        return dataclasses.replace(
+            coverage,
+            checks_unused_because="no full verify has put every finding on record yet (run `dossier inspect verify`)",
+        )
+    chain = runs[baseline:]
+    recorded = [Part.from_row(r) for r in query(RUN_PARTS_SQL, {**keyed, "runs": [run[0] for run in chain]})]
+    removed = removed_rows(parts, recorded)
+    if removed is not None:
+        return dataclasses.replace(coverage, checks_unused_because=removed)
+    checked = covered_parts(parts, recorded)
+    latest = chain[-1]
+    flagged = sorted(str(r[0]) for r in query(RUN_FINDINGS_SQL, {**keyed, "run": latest[0]}))
+    return dataclasses.replace(
+        coverage,
+        checked=tuple(sorted(checked)),
+        flagged=tuple(flagged),
+        checked_rows=sum(p.rows for p in parts if p.name in checked),
+        checks_run=f"{latest[0]} at {_iso(latest[2])}",
+        checks_unused_because=None,
+    )
+
+
+def removed_rows(active: Sequence[Part], recorded: Sequence[Part]) -> str | None:
+    """Why rows a recorded run read may be gone from ``active`` (None when none can be): see :func:`checked_parts`."""
+    by_partition: dict[str, list[Part]] = defaultdict(list)
+    for part in active:
+        by_partition[part.partition_id].append(part)
+    inside: dict[str, list[Part]] = defaultdict(list)
+    for r in recorded:
+        holder = next(
+            (a for a in by_partition[r.partition_id] if a.min_block <= r.min_block and r.max_block <= a.max_block),
+            None,
+        )
+        if holder is None:
+            return f"part {r.name}, read by a recorded run, is gone (dropped or detached)"
+        if holder.mutation != r.mutation:
+            return f"part {r.name}, read by a recorded run, was rewritten by a mutation (now {holder.name})"
+        inside[holder.name].append(r)
+    for a in active:
+        spans = {(r.min_block, r.max_block): r.rows for r in inside[a.name]}
+        largest = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
+        if sum(spans[s] for s in largest) > a.rows:
+            return f"part {a.name} holds fewer rows than the recorded parts merged into it"
+    return None
 
 
 def _iso(value: Any) -> str:

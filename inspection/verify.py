@@ -98,6 +98,8 @@ class VerifyReport:
     first_divergence: dict[str, int]  # dossier -> first seq with a problem
     watermark: datetime | None = None  # the latest _ingested_at seen: ``since`` of the next incremental run
     entry: ledger.Entry | None = None  # what a full run can put on record (None for a partial one)
+    # verify --use-ledger checked only the dossiers the ledger does not vouch for: events and dossiers count those
+    ledger_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -124,17 +126,26 @@ def _table(name: str) -> str:
 _UNCOVERED: Final = f"NOT {ledger.COVERED_PART} OR {ledger.KNOWN_BREAK}"
 #: Events stored after the watermark of an incremental run.
 _NEW: Final = "_ingested_at > fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')"
+#: Events ``verify --use-ledger`` checks the dossiers of: in a part no run checked, or of a dossier with a finding.
+_UNCHECKED: Final = f"NOT ({ledger.CHECKED_PART}) OR {ledger.FLAGGED}"
 
 
-def _where(dossier: str | None, since_in: str | None = None, part: Slice = (None, None)) -> str:
+def _where(
+    dossier: str | None, since_in: str | None = None, part: Slice = (None, None), unchecked_in: str | None = None
+) -> str:
     """The dossier filter; ``since_in``: only the dossiers of that table with an event stored after the watermark;
-    ``part``: the slice of dossiers (bound as ``slice_lo`` / ``slice_hi`` where set)."""
+    ``part``: the slice of dossiers (bound as ``slice_lo`` / ``slice_hi`` where set); ``unchecked_in``: only the
+    dossiers of that table the integrity ledger does not vouch for (:data:`_UNCHECKED`)."""
     conditions = []
     if dossier is not None:
         conditions.append("dossier_id = {dossier:String}")
     conditions += _slice_terms(part)
     if since_in is not None:
         conditions.append(f"dossier_id IN (SELECT dossier_id FROM {_table(since_in)} WHERE {_NEW})")  # noqa: S608
+    if unchecked_in is not None:
+        # The slice's bounds inside too: the subquery then reads only the slice's granules of those parts.
+        inner = " AND ".join([f"({_UNCHECKED})", *_slice_terms(part)])
+        conditions.append(f"dossier_id IN (SELECT dossier_id FROM {_table(unchecked_in)} WHERE {inner})")  # noqa: S608
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
@@ -156,15 +167,22 @@ def slice_params(part: Slice) -> dict[str, str]:
 
 
 def findings_sql(
-    table: str = "events", dossier: str | None = None, since: bool = False, part: Slice = (None, None)
+    table: str = "events",
+    dossier: str | None = None,
+    since: bool = False,
+    part: Slice = (None, None),
+    *,
+    unchecked: bool = False,
 ) -> str:
     """One query returning (kind, dossier_id, seq, detail) for every integrity problem.
 
     ``since``: only the dossiers with an event stored after the watermark (their whole history).
     ``part``: only that slice of dossiers (:func:`slice_params`).
+    ``unchecked``: only the dossiers the integrity ledger does not vouch for (their whole history), bound by
+    :meth:`inspection.ledger.Coverage.check_params`.
     """
     override, table = EventType.ADMIN_OVERRIDE.value, _table(table)
-    where = _where(dossier, table if since else None, part)
+    where = _where(dossier, table if since else None, part, table if unchecked else None)
     # Identifiers and the field list come from code; every value is a bound parameter.
     legal = (
         "NOT has({legal:Array(String)}, concat(toString(before), '|', event_type, '|', toString(status))) "
@@ -215,16 +233,24 @@ ORDER BY 2, 3, 1
 
 
 def reused_candidates_sql(
-    table: str = "events", dossier: str | None = None, since: bool = False, sliced: bool = False
+    table: str = "events",
+    dossier: str | None = None,
+    since: bool = False,
+    sliced: bool = False,
+    *,
+    unchecked: bool = False,
 ) -> str:
     """The 64-bit hashes (``cityHash64``) of event ids that more than one stored event has: candidates of reuse.
 
     A grouping of one UInt64 per event, not of the strings. With ``dossier`` or ``since``, only the hashes of
     those events' ids, counted over the whole log. ``sliced``: only the hashes ``h`` with
-    ``h % {id_slices:UInt64} = {id_slice:UInt64}`` (each slice groups its share of the ids).
+    ``h % {id_slices:UInt64} = {id_slice:UInt64}`` (each slice groups its share of the ids). ``unchecked``: only
+    the ids of the events no run checked and of the dossiers with a finding on record (:data:`_UNCHECKED`): two
+    events in parts a run checked were both stored at the latest such run, which found their reuse, so their
+    dossiers have a finding on record.
     """
     table = _table(table)
-    scope = _where(dossier, table if since else None)
+    scope = f"WHERE {_UNCHECKED}" if unchecked else _where(dossier, table if since else None)
     conditions = [f"h IN (SELECT cityHash64(event_id) FROM {table} {scope})"] if scope else []  # noqa: S608
     if sliced:
         conditions.append("h % {id_slices:UInt64} = {id_slice:UInt64}")
@@ -261,13 +287,19 @@ def confirmed_reuse(query: QueryFn, candidates: Sequence[int], table: str = "eve
 
 
 def _reused(
-    query: QueryFn, table: str, dossier: str | None, since: bool, rows: int, params: dict[str, Any]
+    query: QueryFn,
+    table: str,
+    dossier: str | None,
+    since: bool,
+    rows: int,
+    params: dict[str, Any],
+    unchecked: bool = False,
 ) -> list[Sequence[Any]]:
     """Every event-id-reused finding: candidates hash slice by hash slice, then confirmed by the ids."""
     slices = max(1, math.ceil(rows / ID_SLICE_ROWS))
     candidates: list[int] = []
     for n in range(slices):
-        sql = reused_candidates_sql(table, dossier, since, sliced=slices > 1)
+        sql = reused_candidates_sql(table, dossier, since, sliced=slices > 1, unchecked=unchecked)
         candidates += [int(r[0]) for r in query(sql, {**params, "id_slices": slices, "id_slice": n})]
     return confirmed_reuse(query, candidates, table)
 
@@ -293,18 +325,33 @@ FROM {_table(table)} WHERE {recomputed} != hash{only}
 
 
 def totals_sql(
-    table: str = "events", dossier: str | None = None, since: bool = False, part: Slice = (None, None)
+    table: str = "events",
+    dossier: str | None = None,
+    since: bool = False,
+    part: Slice = (None, None),
+    *,
+    unchecked: bool = False,
 ) -> str:
-    """Events and dossiers checked: with ``since``, the events stored after it and the dossiers they touch."""
-    where = _where(dossier, part=part)
+    """Events and dossiers checked: with ``since``, the events stored after it and the dossiers they touch; with
+    ``unchecked``, the dossiers the ledger does not vouch for and their events."""
+    where = _where(dossier, part=part, unchecked_in=table if unchecked else None)
     if since:
         where = f"{where} AND {_NEW}" if where else f"WHERE {_NEW}"
     return f"SELECT count(), uniqExact(dossier_id) FROM {_table(table)} {where}"  # noqa: S608
 
 
-def scope_sql(table: str = "events", dossier: str | None = None, since: bool = False) -> str:
-    """The events the per-dossier checks read (with ``since``, the whole histories of the dossiers touched)."""
-    return f"SELECT count() FROM {_table(table)} {_where(dossier, table if since else None)}"  # noqa: S608
+def scope_sql(
+    table: str = "events", dossier: str | None = None, since: bool = False, *, unchecked: bool = False
+) -> str:
+    """The events the per-dossier checks read (with ``since`` or ``unchecked``, the whole histories of the
+    dossiers touched)."""
+    where = _where(dossier, table if since else None, unchecked_in=table if unchecked else None)
+    return f"SELECT count() FROM {_table(table)} {where}"  # noqa: S608
+
+
+def unchecked_sql(table: str = "events") -> str:
+    """The events whose ids ``verify --use-ledger`` compares with the whole log (:func:`reused_candidates_sql`)."""
+    return f"SELECT count() FROM {_table(table)} WHERE {_UNCHECKED}"  # noqa: S608
 
 
 def dossier_slices(query: QueryFn, table: str, rows: int, slice_rows: int = SLICE_ROWS) -> list[Slice]:
@@ -355,15 +402,21 @@ def _latest_ingested(query: QueryFn, table: str) -> datetime | None:
 
 
 def _per_dossier(
-    query: QueryFn, table: str, dossier: str | None, since: bool, scope: int, params: dict[str, Any]
+    query: QueryFn,
+    table: str,
+    dossier: str | None,
+    since: bool,
+    scope: int,
+    params: dict[str, Any],
+    unchecked: bool = False,
 ) -> tuple[list[Sequence[Any]], int, int]:
     """The findings of the per-dossier checks, and the events and dossiers checked, slice by slice of dossiers."""
     rows: list[Sequence[Any]] = []
     events = dossiers = 0
     for part in dossier_slices(query, table, scope, SLICE_ROWS):
         sliced = {**params, **slice_params(part)}
-        rows += query(findings_sql(table, dossier, since, part), sliced)
-        counted = query(totals_sql(table, dossier, since, part), sliced)[0]
+        rows += query(findings_sql(table, dossier, since, part, unchecked=unchecked), sliced)
+        counted = query(totals_sql(table, dossier, since, part, unchecked=unchecked), sliced)[0]
         events, dossiers = events + int(counted[0]), dossiers + int(counted[1])
     return rows, events, dossiers
 
@@ -381,8 +434,9 @@ def verify(
     ``since``: incremental mode (see the module's docstring); the report's ``watermark`` is what to pass
     next time. The watermark is read first, so an event stored while this runs is checked again next time.
     ``coverage``: what the integrity ledger covers (:func:`inspection.ledger.coverage`); hashes are then
-    recomputed only outside it, every other check still runs over everything, and the entry for the
-    ledger holds the parts recomputed this time.
+    recomputed only outside it, the per-dossier checks and the reuse of ids run only for the dossiers it does
+    not vouch for (``Coverage.checks_unused_because`` says why every dossier is checked when they are), and the
+    entry for the ledger holds the parts recomputed this time.
     The per-dossier checks and the totals run slice by slice of dossiers, the reuse of ids slice by slice of
     their hashes (see the module's docstring): the same findings in bounded memory.
     """
@@ -397,11 +451,15 @@ def verify(
     before = ledger.active_parts(query, table) if table_uuid else []
     use_ledger = coverage is not None and coverage.unused_because is None
     covered = set(coverage.covered) if coverage is not None and use_ledger else set()
+    unchecked = use_ledger and coverage is not None and coverage.checks_unused_because is None
     if use_ledger and coverage is not None:
         params.update(coverage.params())
-    scope = int(query(scope_sql(table, dossier, incremental), params)[0][0])
-    rows, events, dossiers = _per_dossier(query, table, dossier, incremental, scope, params)
-    rows += _reused(query, table, dossier, incremental, scope, params)
+    if unchecked and coverage is not None:
+        params.update(coverage.check_params())
+    scope = int(query(scope_sql(table, dossier, incremental, unchecked=unchecked), params)[0][0])
+    rows, events, dossiers = _per_dossier(query, table, dossier, incremental, scope, params, unchecked)
+    ids = int(query(unchecked_sql(table), params)[0][0]) if unchecked else scope
+    rows += _reused(query, table, dossier, incremental, ids, params, unchecked)
     hash_rows = query(hash_sql(table, dossier, incremental, use_ledger), params)
     rows += hash_rows
     found = sorted((str(d), int(s), str(k), str(t)) for k, d, s, t in rows)
@@ -412,10 +470,13 @@ def verify(
     watermark = latest if latest is not None and (since is None or latest > since) else since
     entry = None
     if table_uuid is not None and ledger.recordable(query, table) == table_uuid:
+        kinds = ledger.records_checks(query)
         entry = ledger.Entry(
             table_uuid,
             tuple(p for p in ledger.read_parts(before, ledger.active_parts(query, table)) if p.name not in covered),
             tuple(sorted({(str(d), int(s)) for _, d, s, _ in hash_rows})),
-            events,
+            int(query(f"SELECT count() FROM {_table(table)}", {})[0][0]) if unchecked else events,  # noqa: S608
+            checks=("scoped" if unchecked else "all") if kinds else None,
+            findings=tuple((f.dossier_id, f.seq, f.kind) for f in findings if f.kind != "hash-break") if kinds else (),
         )
-    return VerifyReport(events, dossiers, findings, first, watermark, entry)
+    return VerifyReport(events, dossiers, findings, first, watermark, entry, ledger_checked=unchecked)

@@ -151,7 +151,7 @@ def test_a_part_with_an_altered_event_goes_on_record_with_the_break_the_owner_fo
     assert status == 200, answer
     assert (answer["parts"], answer["breaks"], answer["events"], answer["left_out"]) == (2, 1, 12, 1)
     recorded = _ledger(owner)
-    assert [r[1:] for r in recorded["integrity_breaks"]] == [(victim, 3)]
+    assert [r[1:] for r in recorded["integrity_breaks"]] == [(victim, 3, "hash-break")]
     assert sorted(r[2] for r in recorded["integrity_parts"]) == sorted(n for n, _, _ in claim.parts)
     # both parts covered, the tampered dossier re-examined: the altered event is still found by both
     breaks, findings, hashes = _hash_breaks(owner)
@@ -177,7 +177,7 @@ def test_a_verify_through_the_endpoint_is_recorded_and_used(owner: Store) -> Non
 
     full = run()
     assert full["ledger"].startswith("recorded run ") and ": 2 parts, 1 hash break(s)" in full["ledger"], full
-    assert [r[1:] for r in _ledger(owner)["integrity_breaks"]] == [(victim, 3)]
+    assert [r[1:] for r in _ledger(owner)["integrity_breaks"]] == [(victim, 3, "hash-break")]
     cheap = run("--use-ledger")
     assert cheap["integrity"]["hashes"] == "recomputed for 0 of 12 events (0 of 2 parts)", cheap
     assert cheap["ledger"].startswith("recorded run ") and ": 0 parts, 0 hash break(s)" in cheap["ledger"], cheap
