@@ -108,13 +108,14 @@ __all__ = [
 ]
 
 #: Conditions on the coverage an audit or a verify binds (:meth:`Coverage.params`).
-COVERED_PART: Final = "has({integrity_covered:Array(String)}, _part)"
-KNOWN_BREAK: Final = "has({integrity_known:Array(String)}, dossier_id)"
+#: ``IN`` with an array makes a set of it: a lookup a row, where ``has`` scans the array, and the primary key and
+#: the part names can prune what is read.
+COVERED_PART: Final = "(_part IN {integrity_covered:Array(String)})"
+KNOWN_BREAK: Final = "(dossier_id IN {integrity_known:Array(String)})"
 #: Conditions of ``verify --use-ledger``'s per-dossier checks (:meth:`Coverage.check_params`): the parts whose
 #: dossiers a run checked, the dossiers with a finding on record.
-#: ``IN`` with an array makes a set of it (a lookup per row, and the key and part pruning ``has`` does not get).
-CHECKED_PART: Final = "_part IN {integrity_checked:Array(String)}"
-FLAGGED: Final = "dossier_id IN {integrity_flagged:Array(String)}"
+CHECKED_PART: Final = "(_part IN {integrity_checked:Array(String)})"
+FLAGGED: Final = "(dossier_id IN {integrity_flagged:Array(String)})"
 
 RECORDED_SQL: Final = """
 SELECT part, partition_id, min_block, max_block, data_version, rows, checksum
@@ -268,8 +269,10 @@ def checked_parts(query: QueryFn, coverage: Coverage, parts: Sequence[Part], key
     at the latest of them: its events are then those that run judged, none added (a new row has a higher block
     number, so it lies in a part no run read) and none removed, which this checks:
 
-    * every part the chain read lies inside an active part of the same partition and data version: a dropped or
-      detached part lies in none, a mutation (which can delete rows) changes the data version;
+    * every part the chain read lies inside an active part of the same partition, rewritten by no mutation newer
+      than the part's data: a dropped or detached part lies in none, and a mutation (which can delete rows) gives
+      the parts it rewrites its own version, above every block it applies to (a merge takes the highest mutation
+      of the parts it joins, so a new part merged with one a mutation rewrote before keeps counting);
     * no active part holds fewer rows than the largest parts of the chain inside it (a merge keeps every row).
 
     When either fails, or there is no such run, every dossier is checked again (``checks_unused_because``).
@@ -312,7 +315,7 @@ def removed_rows(active: Sequence[Part], recorded: Sequence[Part]) -> str | None
         )
         if holder is None:
             return f"part {r.name}, read by a recorded run, is gone (dropped or detached)"
-        if holder.mutation != r.mutation:
+        if holder.mutation > r.data_version:  # a merge takes the highest mutation of its parts, never a newer one
             return f"part {r.name}, read by a recorded run, was rewritten by a mutation (now {holder.name})"
         inside[holder.name].append(r)
     for a in active:

@@ -203,6 +203,12 @@ def test_recorded_rows_are_accounted_for_by_the_parts_that_hold_them() -> None:
     assert removed_rows(mutated, recorded) == (
         "part 202401_1_1_0, read by a recorded run, was rewritten by a mutation (now 202401_1_2_1_7)"
     )
+    # a store a mutation rewrote (version 7) before the run: a new part merged with such a part keeps counting
+    before = [part("202401_1_2_1_7", 15), part("202401_8_8_0", 4)]
+    assert removed_rows([part("202401_1_8_2_7", 19)], before) is None
+    assert removed_rows([part("202401_1_8_2_9", 19)], before) == (
+        "part 202401_1_2_1_7, read by a recorded run, was rewritten by a mutation (now 202401_1_8_2_9)"
+    )
 
 
 def test_every_kind_of_finding_goes_on_record() -> None:
