@@ -12,6 +12,7 @@ report's provenance (:func:`inspection.cliutil.provenance`), which the command c
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -51,9 +52,8 @@ def main() -> None:
     scope = int(timed("dossiers to check, counted", lambda: query(v.scope_sql(unchecked=True), params))[0][0])
     for part in timed("slices", lambda: v.dossier_slices(query, "events", scope, v.SLICE_ROWS)):
         sliced = {**params, **v.slice_params(part)}
-        findings, totals = v.findings_sql(part=part, unchecked=True), v.totals_sql(part=part, unchecked=True)
-        timed("seq, links, transitions", lambda sql=findings, p=sliced: query(sql, p))
-        timed("events and dossiers counted", lambda sql=totals, p=sliced: query(sql, p))
+        timed("seq, links, transitions", functools.partial(query, v.findings_sql(part=part, unchecked=True), sliced))
+        timed("events and dossiers counted", functools.partial(query, v.totals_sql(part=part, unchecked=True), sliced))
     ids = int(timed("ids to compare, counted", lambda: query(v.unchecked_sql(), params))[0][0])
     timed("reused ids", lambda: v._reused(query, "events", None, False, ids, params, True))
     timed("hashes", lambda: query(v.hash_sql(use_ledger=True), params))
