@@ -162,7 +162,7 @@ def verify_cmd(
     ]
     scope = f"Integrity of what was stored after {since.isoformat()}" if since else "Integrity"
     checked = f"{report.events:,} event(s) of {report.dossiers:,} dossier(s) checked" + (
-        " (those the integrity ledger does not vouch for)" if report.ledger_checked else ""
+        " again, the others on the integrity ledger's record" if report.ledger_checked else ""
     )
     title = f"{scope}: nothing was stored since, nothing checked" if report.events == 0 else (
         f"{scope}: OK, {checked}; seq and hash chains intact"

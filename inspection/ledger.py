@@ -184,7 +184,7 @@ class Coverage:
             described["dossiers"] = f"all checked again: {self.checks_unused_because}"
         else:
             described["dossiers"] = (
-                f"checked again those with an event in the {self.parts - len(self.checked)} of {self.parts} parts "
+                f"checked again: those with an event in the {self.parts - len(self.checked)} of {self.parts} parts "
                 f"({self.rows - self.checked_rows:,} events) no run checked, and the {len(self.flagged)} with a "
                 f"finding at verify run {self.checks_run}; the others rest on that run"
             )
