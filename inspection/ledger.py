@@ -136,7 +136,7 @@ FROM integrity_parts WHERE table_uuid = {table_uuid:UUID} AND has({runs:Array(St
 """
 RUN_FINDINGS_SQL: Final = """
 SELECT DISTINCT dossier_id FROM integrity_breaks
-WHERE table_uuid = {table_uuid:UUID} AND toString(run_id) = {run:String}
+WHERE table_uuid = {table_uuid:UUID} AND has({runs:Array(String)}, toString(run_id))
 """
 LAST_RUN_SQL: Final = """
 SELECT toString(run_id) AS run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID}
@@ -157,9 +157,9 @@ class Coverage:
     unused_because: str | None = None  # why the ledger was not used, when it was not
     # The per-dossier checks (seq, links, transitions, id reuse) of verify --use-ledger (:func:`checked_parts`):
     checked: tuple[str, ...] = ()  # active parts whose every dossier a run since the baseline checked
-    flagged: tuple[str, ...] = ()  # dossiers with a finding of any kind at the latest such run
+    flagged: tuple[str, ...] = ()  # dossiers with a finding of any kind at such a run since the baseline
     checked_rows: int = 0
-    checks_run: str | None = None  # "<run id> at <time>" of that latest run
+    checks_run: str | None = None  # "<run id> at <time>" of the baseline, the latest run that checked every dossier
     checks_unused_because: str | None = "not asked"  # why every dossier is checked again, when it is
 
     def params(self) -> dict[str, list[str]]:
@@ -186,7 +186,7 @@ class Coverage:
             described["dossiers"] = (
                 f"checked again: those with an event in the {self.parts - len(self.checked)} of {self.parts} parts "
                 f"({self.rows - self.checked_rows:,} events) no run checked, and the {len(self.flagged)} with a "
-                f"finding at verify run {self.checks_run}; the others rest on that run"
+                f"finding on record since verify run {self.checks_run}; the others rest on the runs since that one"
             )
         return described
 
@@ -266,8 +266,9 @@ def checked_parts(query: QueryFn, coverage: Coverage, parts: Sequence[Part], key
     A run that put every finding on record ("all", "scoped") saw every dossier's findings. The baseline is the
     latest "all" run; the chain is it and the runs after it that recorded every finding. A dossier needs no check
     when all its events lie in parts those runs read (:func:`covered_parts` of their parts) and it had no finding
-    at the latest of them: its events are then those that run judged, none added (a new row has a higher block
-    number, so it lies in a part no run read) and none removed, which this checks:
+    at any of them (the union, not the latest run's: runs may overlap): its events are then those a run of the
+    chain judged whole, none added (a new row has a higher block number, so it lies in a part no run read) and
+    none removed, which this checks:
 
     * every part the chain read lies inside an active part of the same partition, rewritten by no mutation newer
       than the part's data: a dropped or detached part lies in none, and a mutation (which can delete rows) gives
@@ -290,14 +291,14 @@ def checked_parts(query: QueryFn, coverage: Coverage, parts: Sequence[Part], key
     if removed is not None:
         return dataclasses.replace(coverage, checks_unused_because=removed)
     checked = covered_parts(parts, recorded)
-    latest = chain[-1]
-    flagged = sorted(str(r[0]) for r in query(RUN_FINDINGS_SQL, {**keyed, "run": latest[0]}))
+    flagged = sorted(str(r[0]) for r in query(RUN_FINDINGS_SQL, {**keyed, "runs": [run[0] for run in chain]}))
+    base = chain[0]
     return dataclasses.replace(
         coverage,
         checked=tuple(sorted(checked)),
         flagged=tuple(flagged),
         checked_rows=sum(p.rows for p in parts if p.name in checked),
-        checks_run=f"{latest[0]} at {_iso(latest[2])}",
+        checks_run=f"{base[0]} at {_iso(base[2])}",
         checks_unused_because=None,
     )
 

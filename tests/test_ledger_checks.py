@@ -70,7 +70,7 @@ def test_only_the_new_dossiers_and_those_with_a_finding_are_checked_again(store:
     report, coverage = _with_ledger(store)  # nothing new: only the dossier with a finding
     assert coverage.checks_unused_because is None and coverage.flagged == (_dossier(2)[0].dossier_id,)
     assert _checked(report) == 1 and report.findings == full.findings
-    assert "and the 1 with a finding at verify run" in coverage.describe()["dossiers"]
+    assert "and the 1 with a finding on record since verify run" in coverage.describe()["dossiers"]
 
     store.add(_dossier(3))
     store.add(_gap(4))
