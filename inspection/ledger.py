@@ -18,11 +18,15 @@ when either
 
 * the ledger holds the same part (name, rows and checksum of its files), or
 * it is a merge of recorded parts only: the largest recorded parts inside its
-  block range, all at its data version, start at its first block, end at its
-  last one, and hold together exactly as many rows as it does. A row inserted
-  since has a higher block number (the range would end later); a row removed
-  takes a mutation (the data version would differ) or a dropped part (the
-  recorded rows would outnumber the part's), so neither can hide in the sum.
+  block range, none older than its mutation, start at its first block, end at
+  its last one, and hold together exactly as many rows as it does. A row
+  inserted since has a higher block number (the range would end later); a row
+  removed takes a mutation or a dropped part (the recorded rows would outnumber
+  the part's), so neither can hide in the sum. A mutation rewrites the parts
+  whose data version is below its own and gives them its version; a merge
+  takes the highest mutation of the parts it joins. So a recorded part whose
+  data version is at least the merged part's mutation was not rewritten since
+  (a new part merged with parts a mutation rewrote before the run counts).
 
 The ledger is not used (everything is recomputed) when ``events`` has an
 unfinished mutation or a patch part (both change what a read returns without
@@ -214,7 +218,7 @@ def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
     inside = [
         r
         for r in recorded
-        if part.min_block <= r.min_block and r.max_block <= part.max_block and r.mutation == part.mutation
+        if part.min_block <= r.min_block and r.max_block <= part.max_block and r.data_version >= part.mutation
     ]
     ranges: dict[tuple[int, int], set[int]] = defaultdict(set)
     for r in inside:

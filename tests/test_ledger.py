@@ -73,6 +73,13 @@ def test_a_mutation_must_be_on_record_for_every_part_merged() -> None:
     assert covered_parts([part("202401_1_2_1_9", 15)], recorded[:2]) == set()  # block 1 recorded before mutation 9
 
 
+def test_a_part_inserted_after_a_mutation_and_merged_with_its_parts_is_covered() -> None:
+    """A merge takes the highest mutation of its parts: block 10, inserted after mutation 9, joins at version 9."""
+    recorded = [part("202401_1_2_1_9", 15), part("202401_10_10_0", 4)]
+    assert covered_parts([part("202401_1_10_2_9", 19)], recorded) == {"202401_1_10_2_9"}
+    assert covered_parts([part("202401_1_10_2_11", 19)], recorded) == set()  # rewritten by mutation 11 since
+
+
 # -- end to end on the embedded store --------------------------------------------------------------------------
 
 

@@ -86,6 +86,25 @@ def test_only_the_new_dossiers_and_those_with_a_finding_are_checked_again(store:
     assert _checked(report) == 2  # the two with a finding
 
 
+def test_a_store_rewritten_by_a_mutation_before_the_runs_keeps_its_merges_vouched_for(store: AuditStore) -> None:
+    """As the year's store after migration 0014's rewrite: later parts merge with the rewritten ones."""
+    store.add(_dossier(1))
+    store.add(_gap(2))
+    store.store.command(
+        "ALTER TABLE events UPDATE n_attachments = n_attachments WHERE 1", settings={"mutations_sync": 2}
+    )
+    _full(store)
+    store.add(_dossier(3))
+    report, _ = _with_ledger(store)
+    _record(store, report)
+    store.store.command("OPTIMIZE TABLE events FINAL")  # the new part joins the rewritten ones
+    names = [r[0] for r in store.query("SELECT name FROM system.parts WHERE table = 'events' AND active", {})]
+    assert len(names) == 1 and names[0].count("_") == 4, names  # 202401_1_4_1_3: mutation 3 kept by the merge
+    report, coverage = _with_ledger(store)
+    assert coverage.covered == coverage.checked == tuple(names) and coverage.checks_unused_because is None
+    assert _checked(report) == 1  # the dossier with a finding only
+
+
 def test_new_events_of_a_dossier_checked_before_are_checked_with_its_whole_history(store: AuditStore) -> None:
     events = _dossier(1)
     store.add(events[:4])
