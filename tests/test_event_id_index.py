@@ -95,6 +95,34 @@ def test_a_restart_reads_the_saved_index_and_only_what_was_stored_after_it(
     assert not index.hits(_ids(store, "c-", range(100))).any()
 
 
+def test_reads_of_the_store_go_in_chunks_and_keep_every_id_once(
+    saved_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read bigger than a chunk (here 3,000 ids) is sorted chunk by chunk into runs: the same index."""
+    store = saved_store
+    monkeypatch.setattr(eventids, "READ_CHUNK", 3000)
+    store.command(_IDS, {"p": "b-", "n": 7000})
+    store.command("OPTIMIZE TABLE events FINAL")  # the saved ids come back in the newer part too: not kept twice
+    caplog.set_level(logging.INFO, logger="dossier.eventids")
+    newer = EventIdIndex(store)
+    assert len(newer) == 27000 and "27,000 read from the store (stored since: 7,000 new ids)" in _index_log(caplog)
+    # blocks of 1,000 rows: chunks of 3,000, sorted and merged as they come
+    runs, read = eventids.sorted_runs(store, "SELECT sipHash64(event_id) FROM events SETTINGS max_block_size = 1000")
+    assert read == 27000 and len(runs) > 1 and all(bool((np.diff(r) >= 0).all()) for r in runs)
+    whole = np.sort(np.concatenate(runs))
+    assert np.array_equal(whole, np.sort(hashes_of(store, "SELECT sipHash64(event_id) FROM events")))
+    # onto runs already held, chunk by chunk: each id once, whichever chunk or run had it first
+    held = [np.sort(_ids(store, "a-", range(20000)))]
+    onto, read = eventids.sorted_runs(
+        store, "SELECT sipHash64(event_id) FROM events SETTINGS max_block_size = 1000", runs=held
+    )
+    assert onto is held and read == 27000 and np.array_equal(np.sort(np.concatenate(onto)), whole)
+    for index in (newer, EventIdIndex(store)):
+        assert index.hits(_ids(store, "a-", range(0, 20000, 97))).all()
+        assert index.hits(_ids(store, "b-", range(7000))).all()
+        assert not index.hits(_ids(store, "c-", range(100))).any()
+
+
 @pytest.mark.parametrize(
     ("damage", "why"),
     [
