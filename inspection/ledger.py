@@ -134,14 +134,10 @@ SELECT toString(run_id) AS run_id, checks, finished_at FROM integrity_runs
 WHERE table_uuid = {table_uuid:UUID} AND checks IN ('all', 'scoped')
 ORDER BY finished_at, run_id
 """
-RUN_PARTS_SQL: Final = """
-SELECT part, partition_id, min_block, max_block, data_version, rows, checksum
-FROM integrity_parts WHERE table_uuid = {table_uuid:UUID} AND has({runs:Array(String)}, toString(run_id))
-"""
-RUN_FINDINGS_SQL: Final = """
-SELECT DISTINCT dossier_id FROM integrity_breaks
-WHERE table_uuid = {table_uuid:UUID} AND has({runs:Array(String)}, toString(run_id))
-"""
+_OF_RUNS: Final = " AND has({runs:Array(String)}, toString(run_id))"
+#: The parts and the dossiers with a finding of the runs named (``runs``).
+RUN_PARTS_SQL: Final = RECORDED_SQL.rstrip() + _OF_RUNS
+RUN_FINDINGS_SQL: Final = BREAKS_SQL + _OF_RUNS
 LAST_RUN_SQL: Final = """
 SELECT toString(run_id) AS run_id, finished_at FROM integrity_runs WHERE table_uuid = {table_uuid:UUID}
 ORDER BY finished_at DESC LIMIT 1
@@ -214,6 +210,12 @@ def covered_parts(active: Iterable[Part], recorded: Iterable[Part]) -> set[str]:
     }
 
 
+def _largest(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The block ranges inside no other of ``spans``, in order: the parts a merge joined last."""
+    spans = set(spans)
+    return sorted(s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans))
+
+
 def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
     inside = [
         r
@@ -225,9 +227,7 @@ def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
         ranges[(r.min_block, r.max_block)].add(r.rows)
     if any(len(rows) > 1 for rows in ranges.values()):
         return False  # one block range, one data version, two row counts: not the same content
-    largest = sorted(
-        span for span in ranges if not any(o != span and o[0] <= span[0] and span[1] <= o[1] for o in ranges)
-    )
+    largest = _largest(ranges)
     if not largest or largest[0][0] != part.min_block or largest[-1][1] != part.max_block:
         return False
     if any(a[1] >= b[0] for a, b in itertools.pairwise(largest)):
@@ -325,8 +325,7 @@ def removed_rows(active: Sequence[Part], recorded: Sequence[Part]) -> str | None
         inside[holder.name].append(r)
     for a in active:
         spans = {(r.min_block, r.max_block): r.rows for r in inside[a.name]}
-        largest = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
-        if sum(spans[s] for s in largest) > a.rows:
+        if sum(spans[s] for s in _largest(spans)) > a.rows:
             return f"part {a.name} holds fewer rows than the recorded parts merged into it"
     return None
 
