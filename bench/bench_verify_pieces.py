@@ -54,8 +54,7 @@ def main() -> None:
         sliced = {**params, **v.slice_params(part)}
         timed("seq, links, transitions", functools.partial(query, v.findings_sql(part=part, unchecked=True), sliced))
         timed("events and dossiers counted", functools.partial(query, v.totals_sql(part=part, unchecked=True), sliced))
-    ids = int(timed("ids to compare, counted", lambda: query(v.unchecked_sql(), params))[0][0])
-    timed("reused ids", lambda: v._reused(query, "events", None, False, ids, params, True))
+    timed("reused ids", lambda: v._reused(query, "events", None, False, scope, params, True))
     timed("hashes", lambda: query(v.hash_sql(use_ledger=True), params))
     for label, seconds in times.items():
         print(f"{seconds:8.2f} s  {label}")
