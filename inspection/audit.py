@@ -232,7 +232,7 @@ def audit(
     }
     integrity, use_ledger = None, False
     if any(rule.id == "INTEGRITY-HASH" for rule in rules):
-        coverage = ledger.coverage(query, full=bool(params.get("full_recompute", 0)))
+        coverage = ledger.coverage(query, full=bool(params.get("full_recompute", 0)), dossiers=False)
         use_ledger = coverage.unused_because is None
         bound.update(coverage.params() if use_ledger else {})
         integrity = coverage.describe()

@@ -87,6 +87,7 @@ __all__ = [
     "FLAGGED",
     "KNOWN_BREAK",
     "LAST_RUN_SQL",
+    "NOT_ASKED",
     "PARTS_SQL",
     "PENDING_SQL",
     "RECORDED_SQL",
@@ -144,6 +145,10 @@ ORDER BY finished_at DESC LIMIT 1
 """
 
 
+#: ``Coverage.checks_unused_because`` of a coverage asked for the hashes alone (the audit's).
+NOT_ASKED: Final = "not asked"
+
+
 @dataclasses.dataclass(frozen=True)
 class Coverage:
     """What an audit may take from the ledger: parts not to recompute, dossiers to re-examine."""
@@ -160,7 +165,7 @@ class Coverage:
     flagged: tuple[str, ...] = ()  # dossiers with a finding of any kind at such a run since the baseline
     checked_rows: int = 0
     checks_run: str | None = None  # "<run id> at <time>" of the baseline, the latest run that checked every dossier
-    checks_unused_because: str | None = "not asked"  # why every dossier is checked again, when it is
+    checks_unused_because: str | None = NOT_ASKED  # why every dossier is checked again, when it is
 
     def params(self) -> dict[str, list[str]]:
         """The bound parameters of INTEGRITY-HASH."""
@@ -180,6 +185,8 @@ class Coverage:
             "ledger": f"verify run {self.last_run}; {len(self.known_breaks)} dossier(s) with a recorded break "
             "re-examined",
         }
+        if self.checks_unused_because == NOT_ASKED:
+            return described  # the audit's: it checks no dossier's seq or transitions
         if self.checks_unused_because is not None:
             described["dossiers"] = f"all checked again: {self.checks_unused_because}"
         else:
@@ -235,8 +242,12 @@ def _merged_from_recorded(part: Part, recorded: Sequence[Part]) -> bool:
     return sum(next(iter(ranges[span])) for span in largest) == part.rows
 
 
-def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Coverage:
-    """What the ledger covers of ``table`` now (see the module docstring for when it is not used)."""
+def coverage(query: QueryFn, *, full: bool = False, table: str = "events", dossiers: bool = True) -> Coverage:
+    """What the ledger covers of ``table`` now (see the module docstring for when it is not used).
+
+    ``dossiers``: also which dossiers the per-dossier checks may leave alone (:func:`checked_parts`), which only
+    ``verify`` reads; the audit's INTEGRITY-HASH asks for the hashes alone.
+    """
     if full:
         return Coverage(unused_because="full_recompute=1")
     reason, table_uuid = unusable(query, table)
@@ -257,6 +268,8 @@ def coverage(query: QueryFn, *, full: bool = False, table: str = "events") -> Co
         rows=sum(p.rows for p in parts),
         last_run=f"{last[0][0]} at {_iso(last[0][1])}",
     )
+    if not dossiers:
+        return coverage
     if not kinds:
         return dataclasses.replace(
             coverage, checks_unused_because="the ledger predates per-dossier records (run `dossier consume migrate`)"

@@ -176,6 +176,15 @@ def test_a_dropped_part_makes_every_dossier_checked_again(store: AuditStore) -> 
     assert {(f.kind, f.dossier_id[-4:], f.seq) for f in report.findings} == {("seq-gap", "0001", 5)}
 
 
+def test_the_audit_asks_for_the_hashes_alone_and_says_nothing_of_dossiers(store: AuditStore) -> None:
+    store.add(_gap(1))
+    _full(store)
+    hashes = ledger.coverage(store.query, dossiers=False)
+    assert hashes.covered and hashes.checks_unused_because == ledger.NOT_ASKED and not hashes.flagged
+    assert set(hashes.describe()) == {"hashes", "ledger"}
+    assert set(ledger.coverage(store.query).describe()) == {"hashes", "ledger", "dossiers"}
+
+
 def test_runs_that_recorded_only_hash_breaks_vouch_for_no_dossier(store: AuditStore) -> None:
     store.add(_dossier(1))
     entry = verify(store.query).entry
