@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dossier_runtime import sqlparser
 from dossier_runtime.broker import BrokerHandle, start_broker, stop_broker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     for package in PACKAGES:
         compileall.compile_dir(ROOT / package, quiet=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _parse_session_ends_with_its_module() -> Iterator[None]:
+    """Close this worker's parse-only chDB session (`dossier_runtime.sqlparser`) when a test module ends.
+
+    chDB holds one engine path per process, and the console's parse session holds ``:memory:``. A worker that
+    ran a few of the console's tests would otherwise keep it open into the next module, where a test opening
+    chDB at a path of its own is refused ("EmbeddedServer already initialized with path ':memory:'"), depending
+    on how xdist happened to share the tests out.
+    """
+    yield
+    sqlparser.release()
 
 
 @pytest.fixture(scope="session")
