@@ -203,7 +203,7 @@ def access_log_cmd(settings: Settings, verify: bool, last: int | None, fmt: str,
     """
     with reader(settings) as store:
         rows = accesslog.entries(store)
-        computed_on = provenance(store)
+        computed_on = provenance(store, dossiers=False)
     if verify:
         findings = [f.row() for f in accesslog.verify(rows)]
         head = f"head {rows[-1]['seq']} {rows[-1]['hash']}" if rows else "empty"

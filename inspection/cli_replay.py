@@ -76,7 +76,7 @@ def replay_cmd(
         events = load_history(store, dossier_id)
         if not events:
             raise click.ClickException(f"no events of dossier {dossier_id!r} in the store ({store.location})")
-        computed_on = provenance(store)
+        computed_on = provenance(store, dossiers=False)
         if known_at is not None and as_of is None:  # the system's view then is judged at its own end, not today
             as_of = _known_end(store, known_at)
     sheet = build_control_sheet(events, as_of=as_of, known_at=known_at, now=datetime.now(UTC))

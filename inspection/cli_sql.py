@@ -106,7 +106,7 @@ def sql_cmd(
         raise click.BadParameter(str(exc), param_hint="--param") from None
     progress = Progress(quiet)
     with reader(settings) as store:
-        computed_on = provenance(store)
+        computed_on = provenance(store, dossiers=False)
         progress.step("running the query")
         try:
             limits = ConsoleLimits(timeout, max_memory, max_rows_to_read, max_rows)

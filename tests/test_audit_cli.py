@@ -134,3 +134,18 @@ def test_every_command_documents_itself() -> None:
     for command in ("audit", "rules"):
         result = CliRunner().invoke(main, ["inspect", command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_one_dossier_and_own_queries_state_the_store_without_counting_its_dossiers(data_dir: Path) -> None:
+    """Counting the dossiers reads every event's id: reports state it, replay and the console do not."""
+    audit = json.loads(run(data_dir, "audit", "R13", "--format", "json", "-q").stdout)["computed_on"]
+    assert (audit["events"], audit["dossiers"]) == (3, 2)
+    replay = json.loads(run(data_dir, "replay", LATE, "--format", "json").stdout)["computed_on"]
+    assert "dossiers" not in replay
+    assert {k: replay[k] for k in ("events", "last_recorded_at", "kafka_offsets")} == {
+        k: audit[k] for k in ("events", "last_recorded_at", "kafka_offsets")
+    }
+    console = run(data_dir, "sql", "SELECT count() AS n FROM events", "--format", "table")
+    assert console.exit_code == 0, console.output
+    stated = next(line for line in console.stdout.splitlines() if line.startswith("computed on"))
+    assert stated.endswith(": 3 events"), stated
