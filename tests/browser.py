@@ -40,9 +40,9 @@ PACKAGES = {"chromium": "chromium", "dot": "graphviz"}
 APT_TIMEOUT_S = 900
 
 
-def missing_tools() -> str | None:
-    """Install what is missing (as root, with apt-get); None when all is there, else why it is not."""
-    wanted = {prog: pkg for prog, pkg in PACKAGES.items() if shutil.which(prog) is None}
+def missing_tools(programs: tuple[str, ...] = tuple(PACKAGES)) -> str | None:
+    """Install what is missing of ``programs`` (as root, with apt-get); None when all is there, else why it is not."""
+    wanted = {prog: PACKAGES[prog] for prog in programs if shutil.which(prog) is None}
     if not wanted:
         return None
     names = " ".join(sorted(set(wanted.values())))
