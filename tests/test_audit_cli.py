@@ -150,3 +150,15 @@ def test_one_dossier_and_own_queries_state_the_store_without_counting_its_dossie
     block = console.stdout[console.stdout.index("computed on") :].split("data as of")[0]  # wrapped to the terminal
     stated = " ".join(block.split())
     assert stated.startswith("computed on embedded chDB in") and stated.endswith(": 3 events"), stated
+
+
+def test_verify_states_the_dossiers_it_counted_as_it_checked_them(data_dir: Path) -> None:
+    """A full run counts the store's dossiers as it checks them; a run over some of them states only those."""
+    full = run(data_dir, "verify", "--no-record", "--format", "json", "-q")
+    assert full.exit_code == 0, full.output
+    stated = json.loads(full.stdout)["computed_on"]
+    assert (stated["events"], stated["dossiers"], stated["checked_dossiers"]) == (3, 2, 2)
+    one = run(data_dir, "verify", "--dossier", LATE, "--no-record", "--format", "json", "-q")
+    assert one.exit_code == 0, one.output
+    stated = json.loads(one.stdout)["computed_on"]
+    assert "dossiers" not in stated and (stated["events"], stated["checked_dossiers"]) == (3, 1)
