@@ -26,8 +26,10 @@ store is a server (other loaders may write it), the start reads every stored id;
 says which at info level.
 
 The index is saved after a start that read much, whenever what it covers has grown by :data:`SAVE_GROWTH` of it
-(at least :data:`SAVE_MIN_ROWS` rows; in the background), and at close. It claims to cover only what it can
-prove: the embedded store has one writing process, every store went through the lock, and ``events`` holds
+(at least :data:`SAVE_MIN_ROWS` rows; in the background), and at close. Rows a mutation rewrote after the save (a
+migration's, say) are in new parts that every start reads again: they count as grown, so the next save covers
+them. It claims to cover only what it can prove: the embedded store has one writing process, every store went
+through the lock, and ``events`` holds
 exactly the rows the index accounts for (the rows it read, and those :meth:`EventIdIndex.add` was told were
 stored) with no mutation since. Otherwise nothing is saved, and the next start reads what was stored since the
 last file (or everything).
@@ -201,6 +203,7 @@ class EventIdIndex:
         self._added = 0  # ... and the rows stored since, as add() was told
         self._saved_rows = 0  # rows the file on disk covers
         self._on_disk = False
+        self._reread = 0  # rows the start read from the store that the file on disk covered already (rewritten)
         self._writer: threading.Thread | None = None
         self._ready = threading.Event()  # the read is over (the save after it may still run)
         self._lock.acquire()  # released by the reading thread: no batch is stored before the index is read
@@ -244,6 +247,9 @@ class EventIdIndex:
             if newer + state.rows_to_mark >= state.rows:
                 self._prove(state, read=state.rows)  # a merge meanwhile may have added older rows to the read
                 self._saved_rows, self._on_disk = saved.coverage.rows, True
+                # Rows the file held but a mutation rewrote since (e.g. a migration) are read again at every start
+                # until a save covers their new parts: they count towards the next save like new rows.
+                self._reread = max(0, newer - (state.rows - saved.coverage.rows))
                 log.info(
                     "event-id index: %s ids from %s (it covers %s stored events), %s read from the store (stored "
                     "since: %s new ids) in %.2f s",
@@ -328,7 +334,7 @@ class EventIdIndex:
         """Whether to save: nothing saved yet, or what the index covers grew by a share of what the file covers."""
         if self._cover is None or self.path is None:
             return False
-        grown = self._cover.rows + self._added - self._saved_rows
+        grown = self._cover.rows + self._added - self._saved_rows + self._reread
         return not self._on_disk or grown >= max(SAVE_MIN_ROWS, int(SAVE_GROWTH * self._saved_rows))
 
     def _snapshot(self) -> tuple[Coverage, list[Hashes]] | None:
@@ -349,7 +355,7 @@ class EventIdIndex:
                 return None
             self._prove(state, read=state.rows)
         assert self._runs is not None and self._cover is not None
-        self._saved_rows, self._on_disk = self._cover.rows, True  # claimed now: one writer for it
+        self._saved_rows, self._on_disk, self._reread = self._cover.rows, True, 0  # claimed now: one writer for it
         return self._cover, list(self._runs)
 
     def _write(self, cover: Coverage, runs: list[Hashes]) -> None:

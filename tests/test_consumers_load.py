@@ -151,10 +151,14 @@ def test_not_a_container_file_is_a_clear_error(tmp_path: Path) -> None:
     done = dossier("consume", "load", str(path), env={"DOSSIER_DATA_DIR": str(tmp_path / "d")})
     assert done.returncode == 1
     assert "x.avro" in done.stderr and "Traceback" not in done.stderr
-    with pytest.raises(InputFileError):
-        with opened_store(Settings(data_dir=tmp_path / "e"), role="writer", serve=False) as store:
-            migrate(store)
-            load_file(Sink(store), path, tmp_path)
+    with opened_store(Settings(data_dir=tmp_path / "e"), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store)
+        try:
+            with pytest.raises(InputFileError):
+                load_file(sink, path, tmp_path)
+        finally:
+            sink.close()  # its index readers run in threads: closed before the store, as the loaders do
 
 
 def test_catalogue_loads_and_reloads(tmp_path: Path) -> None:

@@ -195,6 +195,27 @@ def test_an_id_rewritten_after_the_save_is_read_again(saved_store: Store) -> Non
     assert index.hits(_ids(store, "rewritten", range(1))).all()
 
 
+def test_parts_rewritten_after_the_save_are_read_again_once_then_saved(
+    saved_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mutation of every part (a migration's rewrite) puts every row in a part numbered after the saved file: the
+    next start reads them all again, and saves, so that the start after it does not."""
+    monkeypatch.setattr(eventids, "SAVE_MIN_ROWS", 1000)
+    store = saved_store
+    store.command("ALTER TABLE events UPDATE unit_code = 'rewritten' WHERE 1 SETTINGS mutations_sync = 2")
+    caplog.set_level(logging.INFO, logger="dossier.eventids")
+    index = EventIdIndex(store)
+    assert len(index) == 20000
+    index.close()
+    assert "20,000 read from the store (stored since: 0 new ids)" in _index_log(caplog)
+    assert "event-id index: saved 20,000 ids covering 20,000 events" in _index_log(caplog)
+    caplog.clear()
+    again = EventIdIndex(store)
+    assert len(again) == 20000 and again.hits(_ids(store, "a-", range(0, 20000, 991))).all()
+    again.close()
+    assert "0 read from the store" in _index_log(caplog), _index_log(caplog)
+
+
 def _sink_load(sink: Sink, tmp_path: Path, name: str, evs: list[DossierEvent]) -> BatchResult:
     return load_file(sink, write_container(tmp_path / name, evs), tmp_path).result
 
