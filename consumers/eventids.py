@@ -29,10 +29,9 @@ The index is saved after a start that read much, whenever what it covers has gro
 (at least :data:`SAVE_MIN_ROWS` rows; in the background), and at close. Rows a mutation rewrote after the save (a
 migration's, say) are in new parts that every start reads again: they count as grown, so the next save covers
 them. It claims to cover only what it can prove: the embedded store has one writing process, every store went
-through the lock, and ``events`` holds
-exactly the rows the index accounts for (the rows it read, and those :meth:`EventIdIndex.add` was told were
-stored) with no mutation since. Otherwise nothing is saved, and the next start reads what was stored since the
-last file (or everything).
+through the lock, and ``events`` holds exactly the rows the index accounts for (the rows it read, and those
+:meth:`EventIdIndex.add` was told were stored) with no mutation since. Otherwise nothing is saved, and the next
+start reads what was stored since the last file (or everything).
 
 The index covers what the store held when it was read and what this loader stored since: two loaders writing one
 server at once do not see each other's new ids, and ``dossier inspect verify`` remains the check across the
