@@ -69,7 +69,7 @@ from typing import Any, Final
 from consumers.batch import Gathered, NativeGroup, StagedGroup, store_staged, store_through
 from consumers.live import LiveLoader, RunOptions, RunSummary, restart_if_exited, stop_restarted
 from consumers.readerdecode import BatchDecoder
-from consumers.sink import BatchResult, DeadLetter, RawOf, Sink, read_type
+from consumers.sink import BatchResult, DeadLetter, RawOf, Sink
 from dossier_runtime.broker import BrokerHandle
 from dossier_runtime.errors import RuntimeSetupError, StoreError
 from dossier_runtime.settings import Settings
@@ -348,11 +348,7 @@ def load_live(
     """
     # On the embedded store the reader decodes each batch itself (consumers.readerdecode), with the store's
     # column types (short lists as their inner type, converted on insert); a server parses Avro on its own cores.
-    column_types = (
-        {name: read_type(kind) for name, kind in sink.event_columns.items()}
-        if sink.store.kind == "embedded" and reader_decodes
-        else None
-    )
+    column_types = sink.read_columns if sink.store.kind == "embedded" and reader_decodes else None
 
     def start_reader() -> tuple[subprocess.Popen[bytes], Connection]:
         # A fresh interpreter, not fork (never fork a process running chDB's threads) and not

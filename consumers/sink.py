@@ -243,6 +243,8 @@ class Sink:
         self.event_ids = EventIdIndex(store, lock=STORE_LOCK)  # read in the background, saved at close
         self.dossier_seqs = DossierSeqIndex(store, lock=STORE_LOCK)  # read in the background
         self.event_columns = self._columns()
+        #: The type each column is parsed as from a file (:func:`read_type`): what Avro is decoded into.
+        self.read_columns = {name: read_type(kind) for name, kind in self.event_columns.items()}
         self._structure: dict[tuple[str, ...], str] = {}
 
     def _fast_codec_staging(self, source: str) -> str:
@@ -299,7 +301,7 @@ class Sink:
         short-list column as its inner type (:func:`read_type`)."""
         key = tuple(names)
         if key not in self._structure:
-            self._structure[key] = ", ".join(f"`{name}` {read_type(self.event_columns[name])}" for name in names)
+            self._structure[key] = ", ".join(f"`{name}` {self.read_columns[name]}" for name in names)
         return self._structure[key]
 
     def stage_files(self, topic: str, columns: Sequence[str], parts: Sequence[tuple[int, int, str]]) -> None:

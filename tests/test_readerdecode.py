@@ -22,12 +22,12 @@ from tests.test_consumers_support import ROOT
 
 @pytest.fixture
 def store_types(tmp_path: Path) -> dict[str, str]:
-    """The column types of ``events`` in a migrated store: what the owner sends the reader."""
+    """The types the columns of ``events`` are parsed as in a migrated store: what the owner sends the reader."""
     with opened_store(Settings(data_dir=tmp_path), role="writer", serve=False) as store:
         migrate(store)
         sink = Sink(store)
         try:
-            return dict(sink.event_columns)
+            return dict(sink.read_columns)
         finally:
             sink.close()
 
