@@ -97,7 +97,7 @@ def main() -> None:
             for name, (queries, optimize) in versions.items():
                 for view, query in queries.items():
                     store.command(f"ALTER TABLE {view} MODIFY QUERY {query}")
-                for table in ("dossier_state", "dossier_facts", "dossier_steps", "daily_events"):
+                for table in ("dossier_state", "dossier_facts", "dossier_steps"):
                     store.command(f"TRUNCATE TABLE {table}")
                 started = time.process_time()
                 store.command(

@@ -35,7 +35,7 @@ from consumers.sink import Sink, stored_columns
 from dossier_runtime.store import Store
 from schemas.events import FIELD_NAMES
 
-TABLES = ("events", "dossier_state", "daily_events", "dossier_facts", "dossier_steps")
+TABLES = ("events", "dossier_state", "dossier_facts", "dossier_steps")
 
 
 def threads_cpu_s() -> collections.Counter[str]:

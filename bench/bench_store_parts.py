@@ -14,10 +14,11 @@ staged once into a MergeTree table; then, best CPU seconds of three runs each:
   SELECT>`` over the staged events), and the whole feed through
   ``events_feed`` with the views side by side (as the loader runs it) and one
   after another;
-* daily counts: groups per event, and the counts kept as migration 0009 replaced
-  (0004's ``daily_counts``: a set of event-id hashes per group) or as a plain
-  ``count()`` (which a replayed batch would double); the kept table,
-  ``daily_events`` (one row per event), is among the views above.
+* daily counts: groups per event, and what keeping them in a table of their own
+  would cost: 0004's ``daily_counts`` (a set of event-id hashes per group) or a
+  plain ``count()`` (which a replayed batch would double). 0009's
+  ``daily_events`` (one row per event) was among the views until migration
+  0018, since which ``daily_counts_view`` counts ``events`` itself.
 
 Every insert runs with the loader's ``optimize_on_insert=0``.
 """

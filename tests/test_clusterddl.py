@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Final
 
 import pytest
 from click.testing import CliRunner
@@ -45,6 +46,17 @@ DB = "dossier"
 
 def _cluster_ddl() -> list[str]:
     return [s for m in released_migrations() for s in m.ddl(CLUSTER, DB)]
+
+
+#: Tables and views a later migration drops: 0009 the first daily counts, 0018 their one-row-per-event successor.
+_DROPPED: Final = (
+    "daily_counts",
+    "daily_counts_local",
+    "daily_counts_mv",
+    "daily_events",
+    "daily_events_local",
+    "daily_events_mv",
+)
 
 
 def _created(statements: list[str], kind: str = "TABLE") -> dict[str, str]:
@@ -120,11 +132,12 @@ def test_engines_keep_their_parameters_and_views_point_at_the_right_tables() -> 
         assert f"TO {DB}.{target} AS" in views[name]
         assert f"FROM {DB}.events_feed_local" in views[name]
         assert "FROM events_feed" not in views[name]
-    plain = _created(_cluster_ddl(), "VIEW")["daily_counts_view"]  # 0009's, over the Distributed table
-    assert f"FROM {DB}.daily_events FINAL\n" in plain
+    plain = _created(_cluster_ddl(), "VIEW")["daily_counts_view"]  # 0018's, over the Distributed table
+    assert f"FROM {DB}.events\n" in plain
     dropped = [s for s in _cluster_ddl() if s.startswith("DROP TABLE")]
-    assert f"DROP TABLE IF EXISTS {DB}.daily_counts ON CLUSTER '{CLUSTER}'" in dropped
-    assert f"DROP TABLE IF EXISTS {DB}.daily_counts_local ON CLUSTER '{CLUSTER}'" in dropped
+    for table in ("daily_counts", "daily_events"):  # 0009's and 0018's, both halves of each
+        assert f"DROP TABLE IF EXISTS {DB}.{table} ON CLUSTER '{CLUSTER}'" in dropped
+        assert f"DROP TABLE IF EXISTS {DB}.{table}_local ON CLUSTER '{CLUSTER}'" in dropped
 
 
 def test_clickhouse_parses_every_generated_statement(tmp_path: Path) -> None:
@@ -351,23 +364,24 @@ def test_the_cluster_ddl_runs_on_chdb_with_a_test_keeper(tmp_path: Path) -> None
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in out, out["error"]
     tables = out["tables"]
-    for name in ("events", "events_feed", "dossier_state", "daily_events"):
+    for name in ("events", "events_feed", "dossier_state", "dossier_facts"):
         assert tables[name] == "Distributed"
-    assert "daily_counts" not in tables and "daily_counts_local" not in tables  # dropped by 0009
+    assert not set(_DROPPED) & set(tables)
     assert tables["events_local"] == "ReplicatedMergeTree"
     assert tables["events_feed_local"] == "Null"
     assert tables["dossier_state_local"] == "ReplicatedReplacingMergeTree"
-    assert tables["daily_events_local"] == "ReplicatedReplacingMergeTree"
+    assert tables["dossier_facts_local"] == "ReplicatedAggregatingMergeTree"
     for name in ("schema_migrations", "dead_letters", "units", "officials", "procedures"):
         assert tables[name].startswith("Replicated"), name
-    assert {"dossier_state_mv", "daily_events_mv", "daily_counts_view"} <= set(tables)
+    assert {"dossier_state_mv", "dossier_facts_mv", "daily_counts_view"} <= set(tables)
     replicas = {table: (path, replica) for table, path, replica in out["replicas"]}
     assert replicas["events_local"] == ("/clickhouse/tables/01/dossier/events_local", "ch-s1-r1")
     assert replicas["units"] == ("/clickhouse/tables/all/dossier/units", "ch-s1-r1")
     assert out["deployed_cluster"] == CLUSTER
     for statement in out.get("readonly_alters", []):  # run in the database without replication instead
         altered = re.match(rf"ALTER TABLE {DB}\.(\w+) ", statement)
-        assert altered and out["tables"][altered.group(1)].startswith("Replicated"), statement
+        assert altered, statement
+        assert altered.group(1) in _DROPPED or out["tables"][altered.group(1)].startswith("Replicated"), statement
     assert out["empty"] == 0
     assert (out["overlap_before"], out["overlap_after"], out["behind"]) == (0, 9, 9)
     assert out["events"] == out["events_local"] == 9
@@ -434,8 +448,10 @@ def test_every_generated_statement_runs_on_each_engines_one_node_cluster(python:
         assert statement.startswith("INSERT INTO dossier_facts "), statement
     for statement in out["readonly_alters"]:
         altered = re.match(rf"ALTER TABLE {DB}\.(\w+) ", statement)
-        assert altered and out["tables"][altered.group(1)].startswith("Replicated"), statement
+        assert altered, statement
+        assert altered.group(1) in _DROPPED or out["tables"][altered.group(1)].startswith("Replicated"), statement
     tables = out["tables"]
-    assert {tables[n] for n in ("events", "events_feed", "dossier_state", "daily_events")} == {"Distributed"}
+    assert {tables[n] for n in ("events", "events_feed", "dossier_state", "dossier_facts")} == {"Distributed"}
     assert tables["events_local"] == "ReplicatedMergeTree" and tables["units"] == "ReplicatedReplacingMergeTree"
-    assert {"dossier_state_mv", "daily_events_mv", "daily_counts_view"} <= set(tables)
+    assert {"dossier_state_mv", "dossier_facts_mv", "daily_counts_view"} <= set(tables)
+    assert not set(_DROPPED) & set(tables)

@@ -12,7 +12,7 @@ from consumers.migrations import Migration, MigrationError, migrate
 from consumers.sink import Sink
 from consumers.validation import reason_sql, valid_sql
 from dossier_runtime.settings import Settings
-from dossier_runtime.store import opened_store
+from dossier_runtime.store import Store, opened_store
 from schemas.errors import EventValidationError
 from schemas.events import EVENT_FIELDS, EventType, validate_event
 from schemas.golden import sample_event
@@ -226,8 +226,13 @@ _DAILY_VIEW = (
 )
 
 
-def test_daily_counts_move_to_one_row_per_event_and_stay_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Migration 0009: a store loaded under 0004's daily_counts is backfilled; replays and new loads stay exact."""
+def test_daily_counts_stay_exact_from_0004_through_0009_and_0018(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store loaded under 0004's daily_counts: 0009 backfills one row per event, 0018 counts events itself.
+
+    Through both the view keeps its columns and its counts; replays and new loads stay exact.
+    """
     import consumers.migrations as mig
 
     released = mig.released_migrations()
@@ -242,24 +247,44 @@ def test_daily_counts_move_to_one_row_per_event_and_stay_exact(tmp_path: Path, m
         insert_old_layout(store, write_container(tmp_path / "a.avro", first), before_0015)  # before 0014's layout
         old = store.query(_DAILY_VIEW).rows
         assert old == store.query(_DAILY_FROM_EVENTS).rows
-        monkeypatch.setattr(mig, "released_migrations", lambda: released)
+        monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 18])
         assert {m.version: m.state for m in migrate(store)}[10] == "applied now"
         assert store.query(_DAILY_VIEW).rows == old  # the backfill
+        assert {"daily_events", "daily_events_mv"} <= _tables(store) and not {"daily_counts", "daily_counts_mv"} & (
+            _tables(store)
+        )
+        # A replay feeds the views again (a crash between the feed and the write): nothing is counted twice.
+        feed = ", ".join(FEED_COLUMNS)
+        store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events")
+        assert store.query(_DAILY_VIEW).rows == old
+
+        monkeypatch.setattr(mig, "released_migrations", lambda: released)
+        assert {m.version: m.state for m in migrate(store)}[18] == "applied now"
+        assert not {"daily_events", "daily_events_mv"} & _tables(store)
+        assert store.query(_DAILY_VIEW).rows == old  # counted from events now
         types = dict(
             store.query(
                 "SELECT name, type FROM system.columns WHERE table = 'daily_counts_view' "
                 "AND database = currentDatabase()"
             ).rows
         )
-        assert types["unit_code"] == "String" and types["events"] == "UInt64"
-        tables = {r[0] for r in store.query("SELECT name FROM system.tables WHERE database = currentDatabase()").rows}
-        assert {"daily_events", "daily_events_mv"} <= tables and not {"daily_counts", "daily_counts_mv"} & tables
-        # A replay feeds the views again (a crash between the feed and the write): nothing is counted twice.
-        feed = ", ".join(FEED_COLUMNS)
-        store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events")
+        assert types == {
+            **dict.fromkeys(("unit_code", "procedure_code", "channel", "outcome"), "String"),
+            "day": "Date",
+            "status": "Int32",
+            "events": "UInt64",
+        }
+        store.command(f"INSERT INTO events_feed ({feed}) SELECT {feed} FROM events")  # a replay: only events count
         assert store.query(_DAILY_VIEW).rows == old
         sink = Sink(store, engine="MergeTree")
         assert load_file(sink, write_container(tmp_path / "b.avro", second), tmp_path).result.stored == len(second)
         sink.close()
         assert store.query(_DAILY_VIEW).rows == store.query(_DAILY_FROM_EVENTS).rows
         assert store.query("SELECT sum(events) FROM daily_counts_view").scalar() == len(first) + len(second)
+        for statement in next(m for m in released if m.version == 18).statements():  # re-running 0018 is safe
+            store.command(statement)
+        assert store.query("SELECT sum(events) FROM daily_counts_view").scalar() == len(first) + len(second)
+
+
+def _tables(store: Store) -> set[str]:
+    return {r[0] for r in store.query("SELECT name FROM system.tables WHERE database = currentDatabase()").rows}
