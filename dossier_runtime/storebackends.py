@@ -134,7 +134,8 @@ def _with_schema(reader: pa.ipc.RecordBatchStreamReader) -> Iterator[pa.RecordBa
         empty = False
         yield batch
     if empty:
-        yield pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in reader.schema], schema=reader.schema)
+        # pa.nulls, not pa.array([]): converting Python values asks whether pandas is installed, which imports it.
+        yield pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in reader.schema], schema=reader.schema)
 
 
 #: A line chDB's C++ side writes to the process's stderr on its own when it fails to start (``Code: 76.

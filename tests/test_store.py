@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,7 @@ def test_reader_cannot_write(tmp_path: Path) -> None:
 READER = """
 import json, sys
 from pathlib import Path
+from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store, StoreBusyError
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -117,6 +119,7 @@ def test_one_embedded_directory_per_process(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
+from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -144,6 +147,7 @@ def test_a_writer_waits_for_a_reader_that_owns_the_store_briefly(tmp_path: Path)
 CONTENDER = """
 import os, sys
 from pathlib import Path
+from typing import Any
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import ChdbBackend, _native_errors_held
 with _native_errors_held():
@@ -159,6 +163,7 @@ except StoreError as exc:
 HOLDER_UNTIL_TOLD = """
 import sys
 from pathlib import Path
+from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -221,3 +226,52 @@ def test_stderr_swaps_of_sessions_connecting_at_once_take_turns(tmp_path: Path) 
     done = subprocess.run([sys.executable, "-c", OVERLAPPING_SWAPS], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == ["held by the second", "the command's error sentence"]
+
+
+def test_zoned_times_read_as_pyarrow_reads_them() -> None:
+    """``_column_values`` converts zoned timestamps itself (pyarrow's path imports pandas): the same values,
+    the same zones and offsets, the same failures, for UTC, a named zone and an offset, in every unit."""
+    import pyarrow as pa
+
+    from dossier_runtime.store import _column_values
+
+    micros = [0, 1_700_000_000_123_456, None, -5_000_000, 253_402_300_799_000_000, -62_135_596_800_000_000]
+
+    def outcome(convert: Any) -> Any:
+        try:
+            values = convert()
+        except (OverflowError, ValueError) as exc:
+            return type(exc)
+        return [None if v is None else (v, str(v.tzinfo), v.utcoffset()) for v in values]
+
+    for zone in ("UTC", "Asia/Ho_Chi_Minh", "+07:00", "America/New_York"):
+        for unit, scale in (("us", 1), ("ms", 1_000), ("s", 1_000_000)):
+            for value in micros:
+                raw = pa.array([None if value is None else value // scale], pa.int64())
+                column = pa.chunked_array([raw.cast(pa.timestamp(unit, tz=zone))])
+                assert outcome(lambda c=column: _column_values(c)) == outcome(column.to_pylist), (zone, unit, value)
+
+
+_NO_PANDAS = """
+import sys
+from pathlib import Path
+from typing import Any
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import opened_store
+with opened_store(Settings(data_dir=Path(sys.argv[1])), role="writer", serve=False) as store:
+    rows = store.query("SELECT toDateTime64('2024-01-02 03:04:05.000006', 6, 'UTC') AS t, "
+                       "toDateTime64('2024-01-02 03:04:05', 6, 'Asia/Ho_Chi_Minh') AS l").rows
+    empty = store.query("SELECT number FROM numbers(3) WHERE number > 5")
+    print(rows, empty.column_names, empty.rows, "pandas" in sys.modules)
+"""
+
+
+def test_reading_times_and_empty_results_does_not_import_pandas(tmp_path: Path) -> None:
+    """pandas costs a quarter of a second to import, in every command: a store read never needs it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_PANDAS, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("('number',) [] False"), done.stdout
+    assert "datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=zoneinfo.ZoneInfo(key='UTC'))" in done.stdout
+    assert "tzinfo=zoneinfo.ZoneInfo(key='Asia/Ho_Chi_Minh')" in done.stdout
