@@ -80,6 +80,23 @@ def write_container(path: Path, evs: list[DossierEvent], codec: str = "null") ->
     return path
 
 
+def rows_fn(store: Any) -> Any:
+    """``query(sql, params) -> rows`` over ``store``: how the audit and verify reach it."""
+    return lambda sql, params: store.query(sql, params).rows
+
+
+def load_container(store: Any, path: Path) -> int:
+    """``load_file`` of one container into ``store`` through a MergeTree sink of its own; the events stored."""
+    from consumers.bulk import load_file
+    from consumers.sink import Sink
+
+    sink = Sink(store, engine="MergeTree")
+    try:
+        return load_file(sink, path, path.parent).result.stored
+    finally:
+        sink.close()
+
+
 def publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], partitions: int = 6) -> None:
     ensure_topic(bootstrap, topic, partitions)
     producer = make_producer(bootstrap)

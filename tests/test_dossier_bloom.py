@@ -10,36 +10,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from consumers.bulk import load_file
 from consumers.migrations import migrate
-from consumers.sink import Sink
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
 from inspection import ledger
 from inspection.history import load_history
 from inspection.verify import verify
-from tests.test_consumers_support import events, write_container
+from tests.test_consumers_support import events, load_container, rows_fn, write_container
 
 _PARTS = (
     "SELECT name, secondary_indices_compressed_bytes FROM system.parts "
     "WHERE database = currentDatabase() AND table = 'events' AND active ORDER BY name"
 )
-
-
-def _query(store: Store) -> Any:
-    return lambda sql, params: store.query(sql, params).rows
-
-
-def _load(store: Store, path: Path) -> int:
-    sink = Sink(store, engine="MergeTree")
-    try:
-        return load_file(sink, path, path.parent).result.stored
-    finally:
-        sink.close()
 
 
 def _parts_read(store: Store, dossier_id: str) -> tuple[int, int]:
@@ -71,13 +56,13 @@ def test_a_store_loaded_before_0019_gets_the_index_and_a_replay_skips_other_part
     with opened_store(Settings(data_dir=tmp_path / "d"), role="writer", serve=False) as store:
         monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 19])
         migrate(store)
-        assert _load(store, write_container(tmp_path / "a.avro", first)) == len(first)
-        assert _load(store, write_container(tmp_path / "b.avro", second)) == len(second)
+        assert load_container(store, write_container(tmp_path / "a.avro", first)) == len(first)
+        assert load_container(store, write_container(tmp_path / "b.avro", second)) == len(second)
         parts = store.query(_PARTS).rows
         assert len(parts) == 4 and all(size == 0 for _name, size in parts), parts
         assert _parts_read(store, one) == (2, 4)  # the primary key keeps both parts of the month
         history = load_history(store, one)
-        full = verify(_query(store))
+        full = verify(rows_fn(store))
         assert full.ok and full.entry is not None
         ledger.record(store.append, full.entry)
 
@@ -93,14 +78,14 @@ def test_a_store_loaded_before_0019_gets_the_index_and_a_replay_skips_other_part
         assert _parts_read(store, one) == (1, 4) and load_history(store, one) == history
 
         # The parts the index was built into are new parts: the ledger vouches for none of them.
-        coverage = ledger.coverage(_query(store))
+        coverage = ledger.coverage(rows_fn(store))
         assert coverage.covered_rows == 0, coverage.describe()
-        report = verify(_query(store), coverage=coverage)
+        report = verify(rows_fn(store), coverage=coverage)
         assert report.ok and report.events == len(every) and report.findings == full.findings
 
         # Parts the loader writes afterwards carry the index.
         later = events(10, start=60)
-        assert _load(store, write_container(tmp_path / "c.avro", later)) == len(later)
+        assert load_container(store, write_container(tmp_path / "c.avro", later)) == len(later)
         parts = store.query(_PARTS).rows
         assert len(parts) > 4 and all(size > 0 for _name, size in parts), parts
         assert _parts_read(store, later[0].dossier_id)[0] == 1

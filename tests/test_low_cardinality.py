@@ -8,21 +8,19 @@ verifies the same, and its rewritten parts are checked again, not taken as vouch
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from consumers.bulk import load_file
 from consumers.migrations import migrate
 from consumers.sink import Sink, read_type
 from dossier_runtime.settings import Settings
-from dossier_runtime.store import Store, opened_store
+from dossier_runtime.store import opened_store
 from inspection import ledger
 from inspection.audit import audit, select_rules
 from inspection.verify import verify
 from schemas.events import FIELD_NAMES, DossierEvent
 from schemas.hashchain import seal_chain
-from tests.test_consumers_support import events, write_container
+from tests.test_consumers_support import events, load_container, rows_fn, write_container
 
 SHORT_LISTS = {
     "event_type": "LowCardinality(String)",
@@ -40,18 +38,6 @@ _ROWS = (
     + ", ".join(f"isNull(`{n}`), toString(`{n}`)" for n in (*FIELD_NAMES, "_topic", "_offset"))
     + " FROM events ORDER BY dossier_id, seq"
 )
-
-
-def _query(store: Store) -> Any:
-    return lambda sql, params: store.query(sql, params).rows
-
-
-def _load(store: Store, path: Path) -> int:
-    sink = Sink(store, engine="MergeTree")
-    try:
-        return load_file(sink, path, path.parent).result.stored
-    finally:
-        sink.close()
 
 
 def _empty_and_text(evs: list[DossierEvent]) -> list[DossierEvent]:
@@ -77,17 +63,17 @@ def test_a_store_loaded_before_0017_reads_the_same_and_verifies(
     with opened_store(Settings(data_dir=tmp_path / "d"), role="writer", serve=False) as store:
         monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 17])
         migrate(store)
-        assert _load(store, write_container(tmp_path / "a.avro", first)) == len(first)
+        assert load_container(store, write_container(tmp_path / "a.avro", first)) == len(first)
         before = store.query(_ROWS).rows
         forms = (
             "SELECT countIf(form_code = ''), countIf(form_code = 'Mẫu số 01/ĐK'), countIf(isNull(form_code)) "
             "FROM events"
         )
         assert all(store.query(forms).rows[0]), store.query(forms).rows
-        full = verify(_query(store))
+        full = verify(rows_fn(store))
         assert full.ok and full.entry is not None
         ledger.record(store.append, full.entry)
-        findings = audit(_query(store), select_rules([])).findings
+        findings = audit(rows_fn(store), select_rules([])).findings
 
         monkeypatch.setattr(mig, "released_migrations", lambda: released)
         assert {m.version: m.state for m in migrate(store)}[17] == "applied now"
@@ -105,15 +91,15 @@ def test_a_store_loaded_before_0017_reads_the_same_and_verifies(
         assert store.query(_ROWS).rows == before
 
         # The rewritten parts are not the parts the recorded run read: the ledger vouches for none of them.
-        coverage = ledger.coverage(_query(store))
+        coverage = ledger.coverage(rows_fn(store))
         assert coverage.covered_rows == 0, coverage.describe()
-        report = verify(_query(store), coverage=coverage)
+        report = verify(rows_fn(store), coverage=coverage)
         assert report.ok and report.events == len(first) and report.findings == full.findings
-        assert audit(_query(store), select_rules([])).findings == findings
+        assert audit(rows_fn(store), select_rules([])).findings == findings
 
         # The loader stores into the new types; the chain and its checks go on across both.
-        assert _load(store, write_container(tmp_path / "b.avro", second)) == len(second)
-        report = verify(_query(store))
+        assert load_container(store, write_container(tmp_path / "b.avro", second)) == len(second)
+        report = verify(rows_fn(store))
         assert report.ok and report.events == len(first) + len(second), report.findings
         assert store.query("SELECT count() FROM events WHERE _topic = 'file:b.avro'").scalar() == len(second)
 
