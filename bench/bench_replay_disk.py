@@ -15,8 +15,9 @@ condition caches are emptied, so the read comes from disk: the case of a store l
 memory the machine gives it, or of the first dossier an inspector opens. Needs the writer role
 (``SYSTEM DROP … CACHE``): stop the loaders.
 
-Prints p50, p90, p99 and the slowest, and the process's first sample on its own: it pays one-time
-costs (loading the tables' metadata) that no later sample does.
+Prints p50, p90, p99 and the slowest, and the process's first sample on its own: it pays the
+process's one-time costs (first use of each code path, of each column's reader) that no later
+sample does, and that every ``dossier inspect replay`` command pays.
 """
 
 from __future__ import annotations
