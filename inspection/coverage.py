@@ -205,10 +205,13 @@ def not_assessable(query: QueryFn, rule_id: str, dossier_ids: Sequence[str]) -> 
     pairs = _pairs(rule_id)
     if not pairs or not dossier_ids:
         return set()
+    # The primary key keeps the granules of the ids either way; reading first whether a row carries any unknown
+    # fact (the array's sizes, nearly all 0 on most sources) spares the ids' column: 2.0 -> 0.16 s a catalogue
+    # on 20M simulated events (BENCHMARKS.md).
     sql = (
-        "SELECT DISTINCT dossier_id FROM events PREWHERE dossier_id IN {ids:Array(String)} "
-        "WHERE notEmpty(unknown_facts) AND hasAny(arrayMap(f -> concat(event_type, ':', f), unknown_facts), "
-        "{pairs:Array(String)})"
+        "SELECT DISTINCT dossier_id FROM events PREWHERE notEmpty(unknown_facts) "
+        "WHERE dossier_id IN {ids:Array(String)} "
+        "AND hasAny(arrayMap(f -> concat(event_type, ':', f), unknown_facts), {pairs:Array(String)})"
     )
     return {str(r[0]) for r in query(sql, {"ids": list(dossier_ids), "pairs": pairs})}
 
