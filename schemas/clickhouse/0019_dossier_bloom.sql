@@ -4,10 +4,10 @@
 -- A dossier's events sit in the parts of the months it lived through, but every part's key range spans
 -- nearly every dossier id (an id starts with its unit), so the primary key alone leaves one granule of
 -- every part to read for a dossier it does not hold: a replay read dossier_id from every part, then
--- ~45 columns of the two or three that hold it. With this index the other parts are dropped from their
+-- ~45 columns of the two or three that hold it. With this index the other parts are dropped by their
 -- filter (a few hundred bytes each) before any column is read. Measured on 20,364,312 simulated events
--- in 19 parts (BENCHMARKS.md, "A bloom filter of dossier_id: migration 0019"): a replay read from disk
--- p50 94 -> 47 ms; the index is 2.5 MB (0.12 bytes an event).
+-- in 19 parts (BENCHMARKS.md, "Daily counts from events, a bloom filter of dossier_id: migrations 0018
+-- and 0019"): a replay read from disk p50 ~100 -> ~52 ms; the index is 2.5 MB (0.12 bytes an event).
 --
 -- A store holding events has the index built once for its parts (a mutation; it waits until done; 3.8 s
 -- on that store): run it with the loaders stopped. Parts it rewrites are new parts: the integrity ledger
