@@ -73,7 +73,6 @@ def test_reader_cannot_write(tmp_path: Path) -> None:
 READER = """
 import json, sys
 from pathlib import Path
-from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store, StoreBusyError
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -119,7 +118,6 @@ def test_one_embedded_directory_per_process(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -147,7 +145,6 @@ def test_a_writer_waits_for_a_reader_that_owns_the_store_briefly(tmp_path: Path)
 CONTENDER = """
 import os, sys
 from pathlib import Path
-from typing import Any
 from dossier_runtime.errors import StoreError
 from dossier_runtime.storebackends import ChdbBackend, _native_errors_held
 with _native_errors_held():
@@ -163,7 +160,6 @@ except StoreError as exc:
 HOLDER_UNTIL_TOLD = """
 import sys
 from pathlib import Path
-from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import open_store
 store = open_store(Settings(data_dir=Path(sys.argv[1])))
@@ -255,7 +251,6 @@ def test_zoned_times_read_as_pyarrow_reads_them() -> None:
 _NO_PANDAS = """
 import sys
 from pathlib import Path
-from typing import Any
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import opened_store
 with opened_store(Settings(data_dir=Path(sys.argv[1])), role="writer", serve=False) as store:
