@@ -56,7 +56,6 @@ import argparse
 import itertools
 import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -64,7 +63,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,18 +163,13 @@ def stage_live(args: argparse.Namespace) -> Result:
 
 
 def stage_replay(args: argparse.Namespace) -> Result:
-    from inspection.controlsheet import build_control_sheet
-    from inspection.history import load_history
+    from bench.bench_replay_disk import replay_times
 
     store = _reader(args.data_dir)
-    ids = [r[0] for r in store.query("SELECT dossier_id FROM dossier_state FINAL LIMIT 200000").rows]
-    took = []
-    for dossier_id in random.Random(7).sample(ids, min(args.samples, len(ids))):
-        started = time.perf_counter()
-        build_control_sheet(load_history(store, dossier_id), now=datetime.now(UTC))
-        took.append(time.perf_counter() - started)
-    store.close()
-    took.sort()
+    try:
+        took = sorted(replay_times(store, args.data_dir, args.samples, cold=False))
+    finally:
+        store.close()
     p99 = took[min(len(took) - 1, int(0.99 * len(took)))]
     return {"samples": len(took), "p50_ms": 1e3 * statistics.median(took), "p99_ms": 1e3 * p99}
 

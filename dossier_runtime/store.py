@@ -122,6 +122,9 @@ def _column_values(column: pa.ChunkedArray) -> list[Any]:
         return [None if v is None else v.decode("utf-8", errors="backslashreplace") for v in raw]
 
 
+_UTC: Final = ZoneInfo("UTC")
+
+
 @functools.cache
 def _zone(name: str) -> ZoneInfo | None:
     try:
@@ -141,11 +144,8 @@ def _zoned_datetimes(column: pa.ChunkedArray, zone: ZoneInfo) -> list[Any]:
     values: list[Any] = [v for chunk in column.chunks for v in chunk.view(naive).to_pylist()]
     for i, value in enumerate(values):
         if value is not None:
-            values[i] = value.replace(tzinfo=_UTC).astimezone(zone) if zone is not _UTC else value.replace(tzinfo=zone)
+            values[i] = value.replace(tzinfo=_UTC).astimezone(zone)  # in UTC itself, astimezone returns it as it is
     return values
-
-
-_UTC: Final = ZoneInfo("UTC")
 
 
 class Store:
