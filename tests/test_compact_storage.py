@@ -72,12 +72,12 @@ def test_a_store_loaded_before_0014_keeps_its_chain_and_verifies(
         codecs = dict(
             store.query(
                 "SELECT name, compression_codec FROM system.columns WHERE table = 'events' "
-                "AND database = currentDatabase() AND name IN ('chain', 'occurred_at', 'event_id')"
+                "AND database = currentDatabase() AND name IN ('chain', 'seq', 'event_id')"
             ).rows
         )
         assert codecs == {
             "chain": "CODEC(ZSTD(1))",
-            "occurred_at": "CODEC(Delta(8), ZSTD(1))",
+            "seq": "CODEC(Delta(8), ZSTD(1))",  # occurred_at: T64 since 0020
             "event_id": "CODEC(ZSTD(1))",
         }
 
