@@ -120,6 +120,21 @@ def test_a_block_holding_more_records_than_it_says_is_refused_whole(tmp_path: Pa
         assert "says it holds 1 record(s) but holds more bytes than those" in checked.stderr
 
 
+def test_a_block_that_does_not_decompress_is_refused_naming_its_byte(tmp_path: Path) -> None:
+    from consumers.avrofile import split_blocks
+
+    path = write_container(tmp_path / "bad-deflate.avro", events(1), codec="deflate")
+    data = bytearray(path.read_bytes())
+    header_end, _sync, blocks = split_blocks(memoryview(bytes(data)))
+    start, end, _count = blocks[0]
+    data[start + 8 : end - 16] = b"\xff" * (end - 16 - start - 8)  # the compressed bytes, not the sync marker
+    path.write_bytes(bytes(data))
+    out = dossier("consume", "load", str(path), env={"DOSSIER_DATA_DIR": str(tmp_path / "data")})
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"the block at byte {header_end} does not decompress" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_an_event_id_used_twice_in_a_load_is_a_conflict(tmp_path: Path) -> None:
     evs = events(2)
     first, second = evs[0].dossier_id, evs[8].dossier_id
