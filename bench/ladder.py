@@ -176,19 +176,23 @@ def stage_replay(args: argparse.Namespace) -> Result:
 
 def stage_rules(args: argparse.Namespace) -> Result:
     from inspection.audit import audit, select_rules
+    from inspection.coverage import catalogue_blind, catalogue_warning
 
     store = _reader(args.data_dir)
     query, rules = _query(store), select_rules([])
     started = time.perf_counter()
     report = audit(query, rules)
     catalogue = time.perf_counter() - started
+    blind = catalogue_blind(report.coverage)
+    if blind:  # their timings would be those of rules that judged nothing
+        print(catalogue_warning(blind), file=sys.stderr)
     each = {run.rule: {"s": run.seconds, "findings": run.findings, "in_catalogue": True} for run in report.runs}
     for rule in rules if args.each else ():
         started = time.perf_counter()
         run = audit(query, [rule], as_of=report.as_of).runs[0]
         each[rule.id] = {"s": time.perf_counter() - started, "findings": run.findings}
     store.close()
-    return {"catalogue_s": catalogue, "findings": len(report.findings), "rules": each}
+    return {"catalogue_s": catalogue, "findings": len(report.findings), "rules": each, "not_judged": blind}
 
 
 def stage_reports(args: argparse.Namespace) -> Result:
@@ -348,7 +352,8 @@ def step_rows(r: Result) -> list[tuple[str, float, str, str]]:
          f"{_mib(live['owner_kib'])} (store), {_mib(live['children_kib'])} (reader/broker)"),
         ("replay", replay["wall_s"], f"p50 {replay['p50_ms']:.1f} ms, p99 {replay['p99_ms']:.1f} ms",
          _mib(replay["rss_kib"])),
-        ("rules", rules["wall_s"], f"catalogue {rules['catalogue_s']:.2f} s, {rules['findings']:,} findings",
+        ("rules", rules["wall_s"], f"catalogue {rules['catalogue_s']:.2f} s, {rules['findings']:,} findings"
+         + (f"; judged nothing (no catalogue): {', '.join(rules['not_judged'])}" if rules.get("not_judged") else ""),
          _mib(rules["rss_kib"])),
     ]  # fmt: skip
     rows += [(f"  {rule}", v["s"], f"{v['findings']:,} findings", "") for rule, v in rules["rules"].items()]

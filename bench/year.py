@@ -210,6 +210,8 @@ def report(out: Result) -> list[str]:
             figure = f"{rules['catalogue_s']:,.1f} s, {rules['findings']:,} findings; slowest " + ", ".join(
                 f"{rule} {v['s']:.1f} s" for rule, v in slowest
             )
+            if rules.get("not_judged"):
+                figure += f"; judged nothing (no catalogue): {', '.join(rules['not_judged'])}"
             rows.append(("rule catalogue", figure, _rss(rules), "≤ 300 s; each rule ≤ 30 s"))
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines

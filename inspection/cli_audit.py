@@ -23,9 +23,9 @@ from inspection.cliutil import (
     quiet_option,
     reader,
 )
-from inspection.coverage import LOAD_CATALOGUE, NO_CATALOGUE, RuleCoverage
+from inspection.coverage import NO_CATALOGUE, RuleCoverage, catalogue_blind, catalogue_warning
 from schemas.rendering import render, render_records, table_view
-from schemas.rulebook import CATALOGUE_PARTS, RULES, boundaries, needs
+from schemas.rulebook import RULES, boundaries, needs
 from schemas.workingtime import HCMC_TZ
 
 FINDING_COLUMNS = ("rule", "version", "dossier_id", "unit_code", "actor_id", "evidence_seqs", "explanation")
@@ -127,17 +127,9 @@ def audit_cmd(
 
 def _tell_coverage(reach: Mapping[str, RuleCoverage]) -> None:
     """On stderr: one line per rule that could not judge every dossier, one warning when no catalogue is loaded."""
-    blind = [
-        rule if rule not in CATALOGUE_PARTS else f"part {CATALOGUE_PARTS[rule]} of {rule}"
-        for rule, c in reach.items()
-        if any(reason.startswith(NO_CATALOGUE) for reason in c.reasons)
-    ]
+    blind = catalogue_blind(reach)
     if blind:
-        click.echo(
-            f"warning: no procedure catalogue is loaded, so {', '.join(blind)} judged nothing; load one with "
-            f"`{LOAD_CATALOGUE}` (procedures.jsonl)",
-            err=True,
-        )
+        click.echo(catalogue_warning(blind), err=True)
     for c in reach.values():
         if any(not reason.startswith(NO_CATALOGUE) for reason in c.reasons):
             click.echo(c.line(), err=True)

@@ -54,6 +54,23 @@ class RuleCoverage:
         return f"{self.rule}: assessed {self.assessed:,} of {self.in_scope:,} dossier(s); not assessable: {why}"
 
 
+def catalogue_blind(reach: Mapping[str, RuleCoverage]) -> list[str]:
+    """The rules (or parts of a rule) that judged nothing because no procedure catalogue is loaded."""
+    return [
+        rule if rule not in CATALOGUE_PARTS else f"part {CATALOGUE_PARTS[rule]} of {rule}"
+        for rule, c in reach.items()
+        if any(reason.startswith(NO_CATALOGUE) for reason in c.reasons)
+    ]
+
+
+def catalogue_warning(blind: Sequence[str]) -> str:
+    """What to tell whoever reads findings (or timings) of rules that judged nothing for want of the catalogue."""
+    return (
+        f"warning: no procedure catalogue is loaded, so {', '.join(blind)} judged nothing; load one with "
+        f"`{LOAD_CATALOGUE}` (procedures.jsonl)"
+    )
+
+
 def _pairs(rule_id: str) -> list[str]:
     """``event_type:fact`` pairs whose unknown makes ``rule_id`` unable to judge."""
     return sorted({f"{event}:{need.fact}" for need in needs(rule_id) for event in need.events})

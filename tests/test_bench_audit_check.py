@@ -49,3 +49,43 @@ def test_an_extra_finding_a_miss_and_other_evidence_fail_their_rules(
 def test_a_manifest_rule_outside_the_catalogue_fails(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path, ("d1", "R99", [1]))
     assert check(manifest, [], ["R1"]) == ["R99"]
+
+
+def test_rules_timed_on_a_store_without_its_catalogue_say_so_and_the_audit_bench_loads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store loaded by ``dossier consume load`` alone holds no procedure catalogue: R7, R16 and R20's (b) judge
+    nothing there, so the ladder's rules stage names them and ``bench_audit`` loads the simulation's catalogue."""
+    import argparse
+
+    from bench.bench_audit import load
+    from bench.ladder import stage_rules
+    from consumers.bulk import load_files
+    from consumers.migrations import migrate
+    from consumers.sink import Sink
+    from dossier_runtime.settings import Settings
+    from dossier_runtime.store import opened_store
+    from producers.cli_simulate import DEMO_KEY, _rates
+    from producers.simulator.run import SimulationSettings, simulate
+
+    sim, data = tmp_path / "sim", tmp_path / "data"
+    simulate(SimulationSettings(dossiers=200, seed=4, out=sim, rates=_rates("all", ()), on_time=0.9984,
+                                pseudonym_key=DEMO_KEY, workers=1))  # fmt: skip
+    with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
+        migrate(store)
+        sink = Sink(store, engine="MergeTree")
+        try:
+            for _loaded in load_files(sink, sorted(sim.glob("events-*.avro")), tmp_path):
+                pass
+        finally:
+            sink.close()
+    capsys.readouterr()
+    blind = stage_rules(argparse.Namespace(data_dir=data, each=False))["not_judged"]
+    assert blind == ["R7", "R16", "part (b) of R20"], blind
+    assert "no procedure catalogue is loaded, so R7, R16, part (b) of R20 judged nothing" in capsys.readouterr().err
+
+    with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
+        load(store, sim, tmp_path)
+        assert store.query("SELECT count() FROM procedures").scalar() > 0
+    assert stage_rules(argparse.Namespace(data_dir=data, each=False))["not_judged"] == []
+    assert "no procedure catalogue" not in capsys.readouterr().err
