@@ -55,6 +55,12 @@ def _list(values: list[str]) -> str:
     return "[" + ", ".join(_lit(v) for v in values) + "]"
 
 
+def _type_in(types: list[str]) -> str:
+    """``event_type`` is one of ``types``: ``IN``, which a LowCardinality column answers once per distinct value
+    (``has([…], event_type)`` took ~15 times longer, row by row)."""
+    return f"(event_type IN ({', '.join(_lit(t) for t in types)}))" if types else "0"
+
+
 def _present(field: str) -> str:
     return f"notEmpty({field})" if field in ARRAY_FIELDS else f"isNotNull({field})"
 
@@ -81,7 +87,7 @@ def _row_checks() -> list[tuple[str, str]]:
         ),
         ("n_attachments < 0", "'n_attachments must be a non-negative integer'"),
         (
-            f"NOT has({_list(known)}, event_type)",
+            f"NOT {_type_in(known)}",
             "concat('event type ', event_type, ' is not one this version can accept')",
         ),
     ]
@@ -145,14 +151,13 @@ def _field_checks() -> list[tuple[str, str]]:
         if requiring:
             checks.append(
                 (
-                    f"has({_list(requiring)}, event_type) AND NOT {_present(field)} "
-                    f"AND NOT has(unknown_facts, {_lit(field)})",
+                    f"{_type_in(requiring)} AND NOT {_present(field)} AND NOT has(unknown_facts, {_lit(field)})",
                     f"concat(event_type, ' requires {field}')",
                 )
             )
         checks.append(
             (
-                f"has({_list(known)}, event_type) AND NOT has({_list(allowing)}, event_type) AND {_present(field)}",
+                f"{_type_in(known)} AND NOT {_type_in(allowing)} AND {_present(field)}",
                 f"concat(event_type, ' does not carry {field}')",
             )
         )
@@ -174,8 +179,7 @@ def _unknown_checks() -> list[tuple[str, str]]:
             allowing = sorted(t.value for t, rule in EVENT_FIELDS.items() if name in rule.allowed)
             checks.append(
                 (
-                    f"{listed} AND has({_list(list(ACCEPTED_TYPES))}, event_type) "
-                    f"AND NOT has({_list(allowing)}, event_type)",
+                    f"{listed} AND {_type_in(list(ACCEPTED_TYPES))} AND NOT {_type_in(allowing)}",
                     f"concat('unknown_facts names {name}, which ', event_type, ' does not carry')",
                 )
             )
@@ -218,8 +222,8 @@ def valid_sql() -> str:
     messages; the messages are computed only for the rows this rejects.
     """
     present, required, allowed = _mask_sql()
-    envelope = [cond for cond, _msg in _row_checks() if not cond.startswith("NOT has([")]
-    known = f"has({_list(list(ACCEPTED_TYPES))}, event_type)"
+    known = _type_in(list(ACCEPTED_TYPES))
+    envelope = [cond for cond, _msg in _row_checks() if not cond.startswith("NOT (event_type IN (")]
     said_unknown = " + ".join(
         f"if(has(unknown_facts, {_lit(f)}), {1 << i}, 0)" for i, f in enumerate(PAYLOAD_FIELDS) if f in UNKNOWABLE_FACTS
     )
