@@ -60,25 +60,16 @@ def test_rules_timed_on_a_store_without_its_catalogue_say_so_and_the_audit_bench
 
     from bench.bench_audit import load
     from bench.ladder import stage_rules
-    from consumers.bulk import load_files
     from consumers.migrations import migrate
-    from consumers.sink import Sink
     from dossier_runtime.settings import Settings
     from dossier_runtime.store import opened_store
-    from producers.cli_simulate import DEMO_KEY, _rates
-    from producers.simulator.run import SimulationSettings, simulate
+    from tests.test_scorecard_support import load_city, simulate_city
 
     sim, data = tmp_path / "sim", tmp_path / "data"
-    simulate(SimulationSettings(dossiers=200, seed=4, out=sim, rates=_rates("all", ()), on_time=0.9984,
-                                pseudonym_key=DEMO_KEY, workers=1))  # fmt: skip
+    simulate_city(sim, dossiers=200, violations="all", seed=4)
     with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
         migrate(store)
-        sink = Sink(store, engine="MergeTree")
-        try:
-            for _loaded in load_files(sink, sorted(sim.glob("events-*.avro")), tmp_path):
-                pass
-        finally:
-            sink.close()
+        load_city(store, sim, tmp_path, catalogue=False)
     capsys.readouterr()
     blind = stage_rules(argparse.Namespace(data_dir=data, each=False))["not_judged"]
     assert blind == ["R7", "R16", "part (b) of R20"], blind

@@ -37,22 +37,33 @@ def simulated(
     if key in _BUILT:
         return _BUILT[key]
     base = factory.mktemp(f"sim{dossiers}{violations}{seed}")
-    on_time = 1.0 if violations == "none" else 0.9984
-    settings = SimulationSettings(dossiers=dossiers, seed=seed, out=base / "sim", rates=_rates(violations, ()),
-                                  on_time=on_time, pseudonym_key=DEMO_KEY, workers=1)  # fmt: skip
-    summary = simulate(settings)
+    summary = simulate_city(base / "sim", dossiers=dossiers, violations=violations, seed=seed)
     data = base / "data"
     with opened_store(Settings(data_dir=data), role="writer", serve=False) as store:
         migrate(store)
-        sink = Sink(store, engine="MergeTree")
-        try:
-            for path in sorted((base / "sim").glob("events-*.avro")):
-                load_file(sink, path, data)
-        finally:
-            sink.close()
-        load_catalogue(store, base / "sim")
+        load_city(store, base / "sim", data)
     _BUILT[key] = (data, summary)
     return data, summary
+
+
+def simulate_city(out: Path, *, dossiers: int, violations: str = "default", seed: int = 3) -> dict[str, Any]:
+    """The real simulator's files in ``out`` (one worker); its summary."""
+    on_time = 1.0 if violations == "none" else 0.9984
+    settings = SimulationSettings(dossiers=dossiers, seed=seed, out=out, rates=_rates(violations, ()),
+                                  on_time=on_time, pseudonym_key=DEMO_KEY, workers=1)  # fmt: skip
+    return simulate(settings)
+
+
+def load_city(store: Store, sim: Path, work_dir: Path, *, catalogue: bool = True) -> None:
+    """The simulation's events, by the bulk loader, and (unless ``catalogue`` is false) its catalogue."""
+    sink = Sink(store, engine="MergeTree")
+    try:
+        for path in sorted(sim.glob("events-*.avro")):
+            load_file(sink, path, work_dir)
+    finally:
+        sink.close()
+    if catalogue:
+        load_catalogue(store, sim)
 
 
 @contextlib.contextmanager

@@ -14,18 +14,14 @@ from typing import Any
 
 import pytest
 
-from consumers.bulk import load_file
-from consumers.catalogue import load_catalogue
 from consumers.migrations import migrate
-from consumers.sink import Sink
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, opened_store
 from inspection import ledger
 from inspection.accountability import AccountabilityQuery, compute_accountability
 from inspection.verify import verify
-from producers.cli_simulate import DEMO_KEY, _rates
-from producers.simulator.run import SimulationSettings, simulate
 from tests.test_consumers_support import events, load_container, rows_fn, write_container
+from tests.test_scorecard_support import load_city, simulate_city
 
 _EVENTS_PARTS = (
     "SELECT name FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active ORDER BY name"
@@ -58,16 +54,6 @@ def _snapshot(store: Store, *, ingested: bool = True) -> dict[str, Any]:
     return out
 
 
-def _load_city(store: Store, sim: Path, data: Path) -> None:
-    sink = Sink(store, engine="MergeTree")
-    try:
-        for path in sorted(sim.glob("events-*.avro")):
-            load_file(sink, path, data)
-    finally:
-        sink.close()
-    load_catalogue(store, sim)
-
-
 def test_a_store_loaded_before_0020_keeps_its_parts_and_reads_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,15 +61,13 @@ def test_a_store_loaded_before_0020_keeps_its_parts_and_reads_the_same(
 
     released = mig.released_migrations()
     sim = tmp_path / "sim"
-    settings = SimulationSettings(dossiers=400, seed=5, out=sim, rates=_rates("all", ()), on_time=0.9984,
-                                  pseudonym_key=DEMO_KEY, workers=1)  # fmt: skip
-    simulate(settings)
+    simulate_city(sim, dossiers=400, violations="all", seed=5)
     later = write_container(tmp_path / "later.avro", events(12, start=90))
 
     with opened_store(Settings(data_dir=tmp_path / "old"), role="writer", serve=False) as store:
         monkeypatch.setattr(mig, "released_migrations", lambda: [m for m in released if m.version < 20])
         migrate(store)
-        _load_city(store, sim, tmp_path / "old")
+        load_city(store, sim, tmp_path / "old")
         parts = store.query(_EVENTS_PARTS).rows
         before = _snapshot(store)
         assert before["events"] and before["dossier_steps"] and before["dossier_state"] and before["official"]
@@ -127,6 +111,6 @@ def test_a_store_loaded_before_0020_keeps_its_parts_and_reads_the_same(
     # A store built with 0020 from the start holds the same after the same loads.
     with opened_store(Settings(data_dir=tmp_path / "new"), role="writer", serve=False) as store:
         migrate(store)
-        _load_city(store, sim, tmp_path / "new")
+        load_city(store, sim, tmp_path / "new")
         assert load_container(store, later) == 12 * 8
         assert _snapshot(store, ingested=False) == migrated
