@@ -43,9 +43,9 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -63,6 +63,7 @@ from dossier_runtime.storebackends import (
     Backend,
     ChdbBackend,
     EndpointBackend,
+    OwnerGoneError,
     ServerBackend,
     StoreQueryError,
     _read_ipc,
@@ -73,6 +74,7 @@ from dossier_runtime.storeserver import StoreEndpoint, read_endpoint
 __all__ = ["EMBEDDED_DATABASE", "QueryResult", "Store", "StoreBusyError", "StoreQueryError", "open_store"]
 
 Role = Literal["reader", "writer"]
+_T = TypeVar("_T")
 EMBEDDED_DATABASE: Final = "dossier"
 STORE_SUBDIR: Final = "store"
 _OWNER_WAIT_S: Final = 8.0
@@ -159,12 +161,14 @@ class Store:
         location: str,
         endpoint: StoreEndpoint | None = None,
         local_path: Path | None = None,
+        reopen: Callable[[], Store] | None = None,
     ) -> None:
         self._backend = backend
         self.role = role
         self.location = location
         self._endpoint = endpoint
         self._local_path = local_path
+        self._reopen = reopen  # through an owner's endpoint: how to open the store again when the owner goes
         self._closed = False
 
     @property
@@ -189,7 +193,7 @@ class Store:
     def query_arrow(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
     ) -> pa.Table:
-        batches = list(self._backend.batches(sql, parameters, _settings(settings)))
+        batches = list(self._streamed(lambda backend: backend.batches(sql, parameters, _settings(settings))))
         if not batches:
             return pa.table({})
         return pa.Table.from_batches(batches)
@@ -202,17 +206,53 @@ class Store:
             for chunk in self._backend.stream(sql, parameters, _settings(settings)):
                 yield from _read_ipc(chunk)
         else:
-            yield from self._backend.batches(sql, parameters, _settings(settings))
+            yield from self._streamed(lambda backend: backend.batches(sql, parameters, _settings(settings)))
 
     def query_console(self, sql: str, parameters: Mapping[str, Any] | None, limits: ConsoleLimits) -> QueryResult:
         """An inspector's checked statement (:mod:`dossier_runtime.sqlguard`), on a session locked with ``limits``."""
-        batches = list(console_batches(self._backend, sql, parameters, limits.settings()))
+        batches = list(self._streamed(lambda backend: console_batches(backend, sql, parameters, limits.settings())))
         return table_to_result(pa.Table.from_batches(batches) if batches else pa.table({}))
 
     def command(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
     ) -> None:
-        self._backend.command(sql, parameters, _settings(settings))
+        self._owner_retry(lambda: self._backend.command(sql, parameters, _settings(settings)), reads=True)
+
+    def _owner_retry(self, call: Callable[[], _T], *, reads: bool) -> _T:
+        """``call()``; when the owner it went through has gone, once more on the store opened again.
+
+        A read goes again whatever happened to it; a write only when it surely did not run (the owner refused
+        the connection or answered that it was closing), so nothing is recorded twice.
+        """
+        try:
+            return call()
+        except OwnerGoneError as exc:
+            if self._reopen is None or not (reads or exc.ran is False):
+                raise
+            self._adopt(self._reopen())
+        return call()
+
+    def _streamed(self, stream: Callable[[Backend], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+        """``stream(backend)``, opened again on the store opened again when its owner went before the first batch."""
+        batches = stream(self._backend)
+        try:
+            first = next(batches, None)
+        except OwnerGoneError:
+            if self._reopen is None:
+                raise
+            self._adopt(self._reopen())
+            batches = stream(self._backend)
+            first = next(batches, None)
+        if first is not None:
+            yield first
+            yield from batches
+
+    def _adopt(self, other: Store) -> None:
+        """Go on with ``other``'s connection: the owner this store read through has handed the store over."""
+        self._backend.close()
+        self._backend, self._endpoint, self._local_path = other._backend, other._endpoint, other._local_path
+        self.location, self._reopen = other.location, other._reopen
+        other._closed = True  # what it holds is this store's now, closed by this store's close()
 
     def insert_bytes(
         self,
@@ -258,6 +298,9 @@ class Store:
         process's endpoint only the run's claim is sent (the table's UUID, the parts it read): the owner checks
         it, recomputes those parts' hashes and records what it found (:mod:`dossier_runtime.ledgerrecord`).
         """
+        return self._owner_retry(lambda: self._record_run(entry), reads=False)
+
+    def _record_run(self, entry: Entry) -> Recorded:
         if isinstance(self._backend, EndpointBackend):
             return Recorded.from_json(self._backend.record_run(entry.claim().to_json()))
         write_ledger(self.append, entry)
@@ -269,7 +312,7 @@ class Store:
         The log must exist and, when this process opened an embedded store, its directory must take writes.
         Through an owner's endpoint or on a server the append itself is the proof (the owner or the grants).
         """
-        if not accessrecord.exists(_rows(self._backend)):
+        if not self._owner_retry(lambda: accessrecord.exists(_rows(self._backend)), reads=True):
             return "the store has no access log (it predates migration 0013): run `dossier consume migrate`"
         if isinstance(self._backend, ChdbBackend) and not os.access(self._backend.path, os.W_OK):
             return f"the store in {self._backend.path} is read-only"
@@ -282,15 +325,18 @@ class Store:
         goes on a writing session of its own. :class:`AccessLogError` when it cannot be recorded.
         """
         try:
-            if isinstance(self._backend, EndpointBackend):
-                answer = self._backend.record_access(access.to_json())
-                return accessrecord.Entry(int(answer["seq"]), str(answer["prev_hash"]), access, str(answer["hash"]))
-            with _writing(self._backend) as writer:
-                return accessrecord.append(_rows(writer), _jsonl_insert(writer), access)
+            return self._owner_retry(lambda: self._record_access(access), reads=False)
         except AccessLogError:
             raise
         except (StoreError, KeyError, ValueError) as exc:
             raise AccessLogError(f"the access log refused the entry: {exc}") from exc
+
+    def _record_access(self, access: Access) -> accessrecord.Entry:
+        if isinstance(self._backend, EndpointBackend):
+            answer = self._backend.record_access(access.to_json())
+            return accessrecord.Entry(int(answer["seq"]), str(answer["prev_hash"]), access, str(answer["hash"]))
+        with _writing(self._backend) as writer:
+            return accessrecord.append(_rows(writer), _jsonl_insert(writer), access)
 
     def _require_writer(self) -> None:
         if self.role != "writer":
@@ -429,7 +475,12 @@ def _open_embedded(settings: Settings, role: Role, serve: bool) -> Store:
         if owner is not None:
             if role == "reader":
                 backend_ep = EndpointBackend(owner["port"], owner["token"], owner["pid"], EMBEDDED_DATABASE)
-                return Store(backend_ep, role=role, location=f"{location} (through {_describe_pid(owner['pid'])})")
+                return Store(
+                    backend_ep,
+                    role=role,
+                    location=f"{location} (through {_describe_pid(owner['pid'])})",
+                    reopen=functools.partial(_open_embedded, settings, role, serve),
+                )
             # A reader that found the directory free owns it for a moment (a status probe): wait it out.
             if owner["role"] != "reader" or time.monotonic() > deadline:
                 raise StoreBusyError(

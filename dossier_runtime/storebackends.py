@@ -682,6 +682,18 @@ def _server_error(exc: Exception) -> str:
     return text[:idx] if idx > 0 and text.endswith(")") else text
 
 
+class OwnerGoneError(StoreError):
+    """The owner of the store stopped serving it: closing (it said so), gone (nothing listens), or lost mid-request.
+
+    ``ran`` is False when the request surely did not run there (refused, or answered "closing"), None when it may
+    have (the connection dropped after it was sent).
+    """
+
+    def __init__(self, message: str, *, ran: bool | None) -> None:
+        super().__init__(message)
+        self.ran = ran
+
+
 class EndpointBackend:
     """Reads through the loopback endpoint of the process that owns an embedded store."""
 
@@ -702,8 +714,9 @@ class EndpointBackend:
             response = conn.getresponse()
         except OSError as exc:
             conn.close()
-            raise StoreError(
-                f"the process that owns the store (pid {self.pid}) stopped answering ({exc}); run the command again"
+            raise OwnerGoneError(
+                f"the process that owns the store (pid {self.pid}) stopped answering ({exc}); run the command again",
+                ran=False if isinstance(exc, ConnectionRefusedError) else None,
             ) from exc
         if response.status != 200:
             payload = response.read()
@@ -712,6 +725,8 @@ class EndpointBackend:
                 detail = json.loads(payload)
             except ValueError:
                 detail = {"error": payload.decode(errors="replace")}
+            if response.status == 503 and isinstance(detail, dict) and detail.get("closing") is True:
+                raise OwnerGoneError(f"{detail.get('error')}; run the command again", ran=False)
             raise StoreQueryError(str(detail.get("error")), detail.get("code"))
         return response
 

@@ -37,6 +37,11 @@ Protocol (internal, versioned by this module only):
   changed by the statement) → 200 and frames ``[u32 length][Arrow IPC stream]`` … ``[u32 0]``; an error
   before the first frame is a 400 with ``{"error", "code"}``, an error after
   it a ``[u32 0xFFFFFFFF][u32 n][json]`` frame.
+
+Closing hands the store over. The endpoint file goes first, so no new client finds this owner; every request
+already accepted is answered; a connection the kernel took but the server had not yet accepted is answered 503
+with ``{"closing": true}`` and nothing run. A client told so, or refused a connection, ran nothing here: it
+opens the store itself (or finds the next owner) and sends the request again (:class:`~dossier_runtime.store.Store`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,6 +78,7 @@ class _Server(ThreadingHTTPServer):
     token: str
     data_dir: Path
     access_lock: threading.Lock
+    closing: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -81,7 +88,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
+    def _closing(self) -> bool:
+        """Answered 503 (the request read, nothing run) when the owner is closing: the client goes elsewhere."""
+        if not self.server.closing:
+            return False
+        with contextlib.suppress(ValueError, OSError):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        closing = f"the process that owns the store (pid {os.getpid()}) is closing it"
+        self._json(503, {"error": closing, "closing": True})
+        return True
+
     def _authorised(self) -> bool:
+        if self._closing():
+            return False
         if secrets.compare_digest(self.headers.get("X-Dossier-Token", ""), self.server.token):
             return True
         self._json(403, {"error": "missing or wrong store token (read it from store.endpoint.json)"})
@@ -272,12 +291,19 @@ class StoreEndpoint:
         tmp.replace(self.path)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        """Hand the store over (the module's docstring): no new client, every accepted request answered."""
         with contextlib.suppress(FileNotFoundError, ValueError, OSError):
             current = json.loads(self.path.read_text(encoding="utf-8"))
             if current.get("pid") == os.getpid():
                 self.path.unlink()
+        self.server.shutdown()
+        self.server.closing = True
+        self.server.timeout = 0
+        # Connections already queued in the listening socket's backlog would be reset by its close, their
+        # clients unable to tell whether their request ran: each is answered 503 "closing" instead.
+        while select.select([self.server.socket], [], [], 0.05)[0]:
+            self.server.handle_request()
+        self.server.server_close()  # joins the handler threads: every accepted request has its answer
 
 
 def read_endpoint(data_dir: Path) -> dict[str, Any] | None:

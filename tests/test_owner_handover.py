@@ -1,0 +1,136 @@
+"""A reader whose owner goes away mid-command goes on: the owner hands the embedded store over.
+
+Two inspectors' commands on one embedded store: the first opens it and serves it, the second reads through the
+first's endpoint. When the first finishes, the second must neither fail nor record anything twice. Closing, the
+owner removes its endpoint file, answers every request it accepted, and answers 503 "closing" to connections it
+had not yet accepted; the reader then opens the store itself and sends again what surely did not run. A write
+whose fate is unknown (the connection dropped after it was sent) is not sent again: it fails, saying so.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dossier_runtime.accessrecord import GENESIS, Access, AccessLogError
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import Store, lock_holder, open_store, opened_store, store_path
+from dossier_runtime.storebackends import EndpointBackend, OwnerGoneError
+from dossier_runtime.storeserver import read_endpoint
+from inspection import accesslog
+from tests.test_access_log import data  # noqa: F401  (the fixture: a hand-written history, loaded)
+
+HOLDER = """
+import sys
+from pathlib import Path
+from dossier_runtime.settings import Settings
+from dossier_runtime.store import open_store
+store = open_store(Settings(data_dir=Path(sys.argv[1])))
+print(store.kind, flush=True)
+sys.stdin.readline()
+store.close()
+print("closed", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _access(who: str) -> Access:
+    return Access(datetime.now(UTC), who, "dossier inspect sql", "{}", 0, 1, GENESIS, "endpoint")
+
+
+@pytest.fixture
+def holder(data: Path) -> Iterator[subprocess.Popen[str]]:  # noqa: F811
+    """Another reading command that opened the store first, and so serves it, until told to close it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "embedded"
+    try:
+        yield proc
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+def test_a_reader_goes_on_when_its_owner_closes(data: Path, holder: subprocess.Popen[str]) -> None:  # noqa: F811
+    assert holder.stdin is not None and holder.stdout is not None
+    with opened_store(Settings(data_dir=data)) as store:
+        assert store.kind == "endpoint"
+        count = store.query("SELECT count() FROM events").scalar()
+        first = store.record_access(_access("before"))
+        holder.stdin.write("close\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "closed"
+        assert read_endpoint(data) is None  # the owner's endpoint file went with it
+
+        assert store.query("SELECT count() FROM events").scalar() == count  # read again, on the store itself
+        assert store.kind == "embedded" and "through" not in store.location
+        second = store.record_access(_access("after"))
+        assert store.access_refusal() is None
+        entries = accesslog.entries(store)
+    assert (first.seq, second.seq) == (1, 2)
+    assert [e["inspector"] for e in entries] == ["before", "after"] and not accesslog.verify(entries)
+    assert lock_holder(store_path(Settings(data_dir=data))) is None  # closed: nothing of the handover is left open
+
+
+def test_a_closing_owner_runs_nothing_and_says_so(data: Path) -> None:  # noqa: F811
+    with opened_store(Settings(data_dir=data), role="writer") as owner:
+        record = owner._endpoint
+        assert record is not None
+        reader = EndpointBackend(record.port, record.server.token, 0, owner.database)
+        record.server.closing = True  # as between its accept loop's end and its socket's close
+        with pytest.raises(OwnerGoneError, match="is closing it") as refused:
+            reader.record_access(_access("late").to_json())
+        assert refused.value.ran is False
+        record.server.closing = False
+        assert accesslog.entries(owner) == []  # the access the closing owner refused is not on the log
+
+
+class _Dropper:
+    """A loopback 'owner' that reads each request and drops the connection without an answer."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.requests.append(conn.recv(65536))
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, as at a crash
+            conn.close()
+
+
+def test_a_write_whose_fate_is_unknown_is_not_sent_again(data: Path) -> None:  # noqa: F811
+    dropper = _Dropper()
+    reopened: list[Store] = []
+
+    def reopen() -> Store:
+        reopened.append(open_store(Settings(data_dir=data), serve=False))
+        return reopened[-1]
+
+    store = Store(EndpointBackend(dropper.port, "token", 0, "dossier"), role="reader", location="x", reopen=reopen)
+    try:
+        with pytest.raises(AccessLogError, match="stopped answering"):
+            store.record_access(_access("maybe-recorded"))
+        assert reopened == [] and len(dropper.requests) == 1  # sent once, not again elsewhere
+        assert store.query("SELECT count() FROM events").scalar() > 0  # a read goes again, on the store itself
+        assert len(reopened) == 1 and store.kind == "embedded"
+        assert accesslog.entries(store) == []
+    finally:
+        store.close()
+        dropper.sock.close()
