@@ -348,6 +348,9 @@ def parse_request(query: dict[str, str], body: bytes, content_type: str) -> Requ
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Not waiting at close for the handler threads: a client's idle keep-alive connection (a test's own client
+    # pool) would keep one waiting for its next request, and the server from stopping, until SIGKILL.
+    block_on_close = False
     engine: Engine
     user: str
     password: str
