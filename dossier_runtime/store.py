@@ -346,14 +346,18 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        if self._endpoint is not None:
-            self._endpoint.close()
-        self._backend.close()
-        if self._local_path is not None:
-            with _local_lock:
-                _local_open[self._local_path] -= 1
-                if _local_open[self._local_path] <= 0:
-                    del _local_open[self._local_path]
+        try:
+            if self._endpoint is not None:
+                self._endpoint.close()
+        finally:
+            try:
+                self._backend.close()
+            finally:
+                if self._local_path is not None:
+                    with _local_lock:
+                        _local_open[self._local_path] -= 1
+                        if _local_open[self._local_path] <= 0:
+                            del _local_open[self._local_path]
 
     def __enter__(self) -> Store:
         return self

@@ -50,7 +50,7 @@ import contextlib
 import json
 import os
 import secrets
-import select
+import selectors
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -301,9 +301,13 @@ class StoreEndpoint:
         self.server.timeout = 0
         # Connections already queued in the listening socket's backlog would be reset by its close, their
         # clients unable to tell whether their request ran: each is answered 503 "closing" instead.
-        while select.select([self.server.socket], [], [], 0.05)[0]:
-            self.server.handle_request()
-        self.server.server_close()  # joins the handler threads: every accepted request has its answer
+        try:
+            with selectors.DefaultSelector() as backlog:  # not select(): a process may hold fds past 1024
+                backlog.register(self.server.socket, selectors.EVENT_READ)
+                while backlog.select(0.05):
+                    self.server.handle_request()
+        finally:
+            self.server.server_close()  # joins the handler threads: every accepted request has its answer
 
 
 def read_endpoint(data_dir: Path) -> dict[str, Any] | None:

@@ -9,6 +9,8 @@ whose fate is unknown (the connection dropped after it was sent) is not sent aga
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import struct
 import subprocess
@@ -134,3 +136,22 @@ def test_a_write_whose_fate_is_unknown_is_not_sent_again(data: Path) -> None:  #
     finally:
         store.close()
         dropper.sock.close()
+
+
+def test_an_owner_holding_many_files_still_hands_over(data: Path) -> None:  # noqa: F811
+    """A process with descriptors past 1024 (a long test run, a busy loader) closes its endpoint all the same."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with opened_store(Settings(data_dir=data)) as owner:
+            assert owner._endpoint is not None and owner._endpoint.server.fileno() > 1024
+        assert read_endpoint(data) is None and lock_holder(store_path(Settings(data_dir=data))) is None
+        with opened_store(Settings(data_dir=data), serve=False) as again:  # nothing of the first is left open
+            assert again.kind == "embedded"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
