@@ -39,9 +39,10 @@ Protocol (internal, versioned by this module only):
   it a ``[u32 0xFFFFFFFF][u32 n][json]`` frame.
 
 Closing hands the store over. The endpoint file goes first, so no new client finds this owner; every request
-already accepted is answered; a connection the kernel took but the server had not yet accepted is answered 503
-with ``{"closing": true}`` and nothing run. A client told so, or refused a connection, ran nothing here: it
-opens the store itself (or finds the next owner) and sends the request again (:class:`~dossier_runtime.store.Store`).
+already accepted is answered (up to :data:`CLOSE_WAIT_S`); a connection the kernel took but the server had not
+yet accepted is answered 503 with ``{"closing": true}`` and nothing run. A client told so, or refused a
+connection, ran nothing here: it opens the store itself (or finds the next owner) and sends the request again
+(:class:`~dossier_runtime.store.Store`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ from dossier_runtime.storebackends import (
 )
 
 ENDPOINT_FILE: Final = "store.endpoint.json"
+#: How long a closing owner waits for the requests it accepted to be answered.
+CLOSE_WAIT_S: Final = 30.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -79,14 +82,32 @@ class _Server(ThreadingHTTPServer):
     data_dir: Path
     access_lock: threading.Lock
     closing: bool = False
+    in_flight: int = 0  # requests accepted and not yet answered, under ``idle``
+    idle: threading.Condition
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
+    # A connection that sends no request for this long is dropped (closing waits for every accepted one); once the
+    # token is checked, answers stream without a limit, however slowly the reader takes them.
+    timeout = 60
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
+
+    def setup(self) -> None:
+        with self.server.idle:
+            self.server.in_flight += 1
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.idle:
+                self.server.in_flight -= 1
+                self.server.idle.notify_all()
 
     def _closing(self) -> bool:
         """Answered 503 (the request read, nothing run) when the owner is closing: the client goes elsewhere."""
@@ -99,9 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _authorised(self) -> bool:
-        if self._closing():
-            return False
+        """A request with the token, while the owner is not closing (else answered, and False)."""
         if secrets.compare_digest(self.headers.get("X-Dossier-Token", ""), self.server.token):
+            if self._closing():
+                return False
+            self.connection.settimeout(None)
             return True
         self._json(403, {"error": "missing or wrong store token (read it from store.endpoint.json)"})
         return False
@@ -274,6 +297,7 @@ class StoreEndpoint:
         self.server.token = secrets.token_hex(16)
         self.server.data_dir = data_dir
         self.server.access_lock = threading.Lock()
+        self.server.idle = threading.Condition()
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, name="store-endpoint", daemon=True)
         self._thread.start()
@@ -307,7 +331,11 @@ class StoreEndpoint:
                 while backlog.select(0.05):
                     self.server.handle_request()
         finally:
-            self.server.server_close()  # joins the handler threads: every accepted request has its answer
+            self.server.server_close()
+        # Every accepted request gets its answer before the engine closes under it, up to CLOSE_WAIT_S: a stopped
+        # loader must stop, and a reader whose query is cut off reads it again from the next owner.
+        with self.server.idle:
+            self.server.idle.wait_for(lambda: self.server.in_flight == 0, timeout=CLOSE_WAIT_S)
 
 
 def read_endpoint(data_dir: Path) -> dict[str, Any] | None:

@@ -16,12 +16,14 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from dossier_runtime import storeserver
 from dossier_runtime.accessrecord import GENESIS, Access, AccessLogError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, lock_holder, open_store, opened_store, store_path
@@ -155,3 +157,44 @@ def test_an_owner_holding_many_files_still_hands_over(data: Path) -> None:  # no
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_connection_that_sends_nothing_does_not_hold_the_owner(
+    data: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing waits for every accepted request; one that never comes is dropped after the handler's timeout."""
+    monkeypatch.setattr(storeserver._Handler, "timeout", 1)
+    owner = open_store(Settings(data_dir=data))
+    assert owner._endpoint is not None
+    silent = socket.create_connection(("127.0.0.1", owner._endpoint.port))
+    try:
+        time.sleep(0.2)  # accepted by now: a handler waits for its request line
+        closing = threading.Thread(target=owner.close, daemon=True)
+        closing.start()
+        closing.join(10)
+        assert not closing.is_alive(), "the owner is still waiting for a request that never comes"
+        assert silent.recv(1) == b""  # dropped, not answered
+    finally:
+        silent.close()
+        owner.close()
+
+
+def test_a_request_under_way_is_answered_before_the_owner_closes(data: Path) -> None:  # noqa: F811
+    owner = open_store(Settings(data_dir=data))
+    try:
+        assert owner._endpoint is not None
+        reader = EndpointBackend(owner._endpoint.port, owner._endpoint.server.token, 0, owner.database)
+        answers: list[object] = []
+        slow = threading.Thread(
+            target=lambda: answers.extend(reader.batches("SELECT sleepEachRow(0.5) FROM numbers(4)", None, None))
+        )
+        slow.start()
+        time.sleep(0.5)  # the query is running on the owner
+        started = time.monotonic()
+        owner.close()
+        assert time.monotonic() - started >= 0.5  # it waited for the query
+        slow.join(30)
+        assert not slow.is_alive() and sum(batch.num_rows for batch in answers) == 4  # type: ignore[attr-defined]
+    finally:
+        owner.close()
