@@ -198,3 +198,34 @@ def test_a_request_under_way_is_answered_before_the_owner_closes(data: Path) -> 
         assert not slow.is_alive() and sum(batch.num_rows for batch in answers) == 4  # type: ignore[attr-defined]
     finally:
         owner.close()
+
+
+def test_inspectors_running_commands_at_once_all_get_their_answers(data: Path) -> None:  # noqa: F811
+    """Whichever command opens the store serves the others, and finishes first: none of them may fail for it.
+
+    Before the handover, a third of these commands failed ("… stopped answering; run the command again").
+    """
+    commands = [
+        ["inspect", "scorecard", "--format", "json"],
+        ["inspect", "replay", "000.00.31.H29-240207-0001", "--format", "json"],
+        ["inspect", "verify", "--format", "json"],
+    ]
+    failed = []
+    for _ in range(3):
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-m", "dossier_audit", "--data-dir", str(data), *command],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for command in commands
+        ]
+        for command, proc in zip(commands, running, strict=True):
+            out, err = proc.communicate(timeout=120)
+            if proc.returncode != 0 or not out.strip():
+                failed.append(f"{' '.join(command)}: exit {proc.returncode}: {err[-500:]}")
+    assert failed == []
+    with opened_store(Settings(data_dir=data)) as store:
+        entries = accesslog.entries(store)
+    assert len(entries) >= 9 and not accesslog.verify(entries)  # every command on the log, one chain
