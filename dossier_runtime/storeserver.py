@@ -97,9 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def setup(self) -> None:
+        super().setup()  # when it raises, finish() is not called: counted only after it
         with self.server.idle:
             self.server.in_flight += 1
-        super().setup()
 
     def finish(self) -> None:
         try:

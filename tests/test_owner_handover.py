@@ -2,9 +2,10 @@
 
 Two inspectors' commands on one embedded store: the first opens it and serves it, the second reads through the
 first's endpoint. When the first finishes, the second must neither fail nor record anything twice. Closing, the
-owner removes its endpoint file, answers every request it accepted, and answers 503 "closing" to connections it
-had not yet accepted; the reader then opens the store itself and sends again what surely did not run. A write
-whose fate is unknown (the connection dropped after it was sent) is not sent again: it fails, saying so.
+owner removes its endpoint file, answers every request it accepted (waiting up to 30 s), and answers 503 "closing"
+to connections it had not yet accepted; the reader then opens the store itself and sends again what surely did
+not run. A write whose fate is unknown (the connection dropped after it was sent) is not sent again: it fails,
+saying so.
 """
 
 from __future__ import annotations
