@@ -459,6 +459,11 @@ def serve(data_dir: Path, user: str, password: str, databases: list[str]) -> Non
         pass
     finally:
         server.server_close()
+        # Closed here, not left to the interpreter's exit: there, after some statements (the hostile-statement
+        # test's), chDB's connections did not finish closing and the server waited for SIGKILL (20 s).
+        for session in list(engine.sessions.values()):
+            session.conn.close()
+        engine.base.close()
 
 
 @dataclasses.dataclass
