@@ -85,6 +85,27 @@ class _Server(ThreadingHTTPServer):
     in_flight: int = 0  # requests accepted and not yet answered, under ``idle``
     idle: threading.Condition
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Counted in flight as it is accepted, before its thread starts: a closing owner cannot miss it."""
+        with self.idle:
+            self.in_flight += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._answered()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        with self.idle:
+            self.in_flight -= 1
+            self.idle.notify_all()
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -95,19 +116,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
-
-    def setup(self) -> None:
-        super().setup()  # when it raises, finish() is not called: counted only after it
-        with self.server.idle:
-            self.server.in_flight += 1
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.idle:
-                self.server.in_flight -= 1
-                self.server.idle.notify_all()
 
     def _closing(self) -> bool:
         """Answered 503 (the request read, nothing run) when the owner is closing: the client goes elsewhere."""

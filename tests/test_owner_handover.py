@@ -188,15 +188,15 @@ def test_a_request_under_way_is_answered_before_the_owner_closes(data: Path) -> 
         reader = EndpointBackend(owner._endpoint.port, owner._endpoint.server.token, 0, owner.database)
         answers: list[object] = []
         slow = threading.Thread(
-            target=lambda: answers.extend(reader.batches("SELECT sleepEachRow(0.5) FROM numbers(4)", None, None))
+            target=lambda: answers.extend(reader.batches("SELECT sleepEachRow(0.5) FROM numbers(6)", None, None))
         )
         slow.start()
-        time.sleep(0.5)  # the query is running on the owner
+        time.sleep(0.5)  # the query is running on the owner, ~2.5 s from its end
         started = time.monotonic()
         owner.close()
-        assert time.monotonic() - started >= 0.5  # it waited for the query
+        assert time.monotonic() - started >= 1.5  # it waited for the query (its accept loop stops within 0.5 s)
         slow.join(30)
-        assert not slow.is_alive() and sum(batch.num_rows for batch in answers) == 4  # type: ignore[attr-defined]
+        assert not slow.is_alive() and sum(batch.num_rows for batch in answers) == 6  # type: ignore[attr-defined]
     finally:
         owner.close()
 
