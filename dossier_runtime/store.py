@@ -234,15 +234,12 @@ class Store:
 
     def _streamed(self, stream: Callable[[Backend], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
         """``stream(backend)``, opened again on the store opened again when its owner went before the first batch."""
-        batches = stream(self._backend)
-        try:
-            first = next(batches, None)
-        except OwnerGoneError:
-            if self._reopen is None:
-                raise
-            self._adopt(self._reopen())
+
+        def opened() -> tuple[Iterator[pa.RecordBatch], pa.RecordBatch | None]:
             batches = stream(self._backend)
-            first = next(batches, None)
+            return batches, next(batches, None)
+
+        batches, first = self._owner_retry(opened, reads=True)
         if first is not None:
             yield first
             yield from batches
