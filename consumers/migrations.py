@@ -20,13 +20,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from importlib import resources
-from typing import Final
 from urllib.parse import unquote, urlsplit
 
 from dossier_runtime.errors import StoreError
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store
+from schemas import ddlfiles
 from schemas.clusterddl import (
     WRITE_SETTINGS,
     ClusterDDLError,
@@ -35,8 +34,6 @@ from schemas.clusterddl import (
     released_layout,
     split_statements,
 )
-
-_FILE_RE: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
 class MigrationError(StoreError):
@@ -55,7 +52,7 @@ class Migration:
 
     @property
     def filename(self) -> str:
-        return f"{self.version:04d}_{self.name}.sql"
+        return ddlfiles.filename(self.version, self.name)
 
     def statements(self) -> list[str]:
         """The statements of the file, comments kept, split at ``;`` ending a line."""
@@ -73,12 +70,7 @@ class Migration:
 
 def released_migrations() -> list[Migration]:
     """Every migration file shipped with the package, by version."""
-    found = []
-    for entry in (resources.files("schemas") / "clickhouse").iterdir():
-        match = _FILE_RE.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
+    found = [Migration(version, name, sql) for version, name, sql in ddlfiles.shipped()]
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
         raise MigrationError(f"migration files must be numbered 0001.. without gaps or repeats, found {versions}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from dossier_runtime.errors import StoreError
 from dossier_runtime.progress import Progress as Progress  # the inspect commands' stamped lines
 from dossier_runtime.settings import Settings
 from dossier_runtime.store import Store, StoreQueryError, open_store
+from schemas import ddlfiles
 from schemas.rendering import limited, output_options, render, table_view, wrapped
 from schemas.workingtime import HCMC_TZ
 
@@ -205,6 +207,9 @@ def reader(settings: Settings) -> Iterator[Store]:
     try:
         yield store
     except StoreQueryError as exc:
+        behind = _migrations_behind(store) if _SCHEMA_ERRORS.search(str(exc)) else None
+        if behind:
+            raise click.ClickException(behind) from None
         if "UNKNOWN_TABLE" in str(exc) or "Unknown table" in str(exc):
             raise click.ClickException(
                 f"the store ({store.location}) has no event log yet: run `dossier consume migrate`, then load events "
@@ -220,6 +225,30 @@ def reader(settings: Settings) -> Iterator[Store]:
     finally:
         if not kept:
             store.close()
+
+
+#: What ClickHouse says when a query names a table or column the store does not have.
+_SCHEMA_ERRORS: Final = re.compile(r"UNKNOWN_TABLE|UNKNOWN_IDENTIFIER|NO_SUCH_COLUMN_IN_TABLE|Missing columns")
+
+
+def _migrations_behind(store: Store) -> str | None:
+    """A sentence naming the migrations this version ships that the store has not had; None when it has them all.
+
+    A query of this version can name what a later migration adds (a table, a column): on a store left behind
+    it fails on that name, which says nothing to an inspector.
+    """
+    try:
+        applied = {int(row[0]) for row in store.query("SELECT version FROM schema_migrations").rows}
+    except StoreError:  # no migration table: a store never migrated (the caller says so)
+        return None
+    missing = [(version, name) for version, name, _sql in ddlfiles.shipped() if version not in applied]
+    if not applied or not missing:
+        return None
+    names = ", ".join(ddlfiles.filename(*m).removesuffix(".sql") for m in missing)
+    return (
+        f"the store ({store.location}) has not had migration(s) {names} of this version of dossier-audit: "
+        "run `dossier consume migrate` (with the loaders stopped), then this command again"
+    )
 
 
 def _kept_for_the_record(store: Store, settings: Settings) -> bool:

@@ -63,6 +63,7 @@ _VIEW_RE: Final = re.compile(rf"^CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?({_NAM
 _ALTER_RE: Final = re.compile(rf"^ALTER\s+TABLE\s+({_NAME})\s+(.*)$", re.I | re.S)
 _MODIFY_QUERY_RE: Final = re.compile(r"^MODIFY\s+QUERY\s+(.*)$", re.I | re.S)
 _DROP_RE: Final = re.compile(rf"^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?({_NAME})(\s+SYNC)?$", re.I)
+_OPTIMIZE_RE: Final = re.compile(rf"^OPTIMIZE\s+TABLE\s+({_NAME})\s+FINAL$", re.I)
 _COLUMN_ALTER_RE: Final = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", re.I)
 _NOT_COLUMN_ALTER_RE: Final = re.compile(
     r"\b(PROJECTION|INDEX|TTL|PARTITION|SETTING|ORDER\s+BY|CONSTRAINT|STATISTICS|UPDATE|DELETE)\b", re.I
@@ -227,6 +228,8 @@ class _Rewriter:
             return self._alter(text)
         if kind in ("DROP TABLE", "DROP VIEW"):
             return self._drop(text)
+        if kind == "OPTIMIZE TABLE":
+            return self._optimize(text)
         if head and head[0].upper() == "INSERT":
             return [text]  # runs once, on the node the migration runs on, through the Distributed tables
         raise ClusterDDLError(f"no cluster variant for this statement (extend schemas/clusterddl.py): {text[:80]}")
@@ -307,6 +310,16 @@ class _Rewriter:
         tail = " SYNC" if sync else ""
         names = [name, name + LOCAL_SUFFIX] if name in self.layout.sharded else [name]
         return [f"DROP {kind.upper()} {if_exists or ''}{self._q(n)} {self.on}{tail}" for n in names]
+
+    def _optimize(self, text: str) -> list[str]:
+        """``OPTIMIZE TABLE t FINAL``: every replica merges its own parts (a sharded table's ``_local`` table)."""
+        match = _OPTIMIZE_RE.match(text)
+        if not match:
+            raise ClusterDDLError(f"no cluster variant for this OPTIMIZE (only `OPTIMIZE TABLE t FINAL`): {text[:80]}")
+        name = match.group(1)
+        if name not in self.layout.sharded and name not in self.layout.everywhere:
+            raise ClusterDDLError(f"OPTIMIZE TABLE {name}: not a table of the released migrations")
+        return [f"OPTIMIZE TABLE {self._q(self.layout.local(name))} {self.on} FINAL"]
 
 
 def _table_ref_matches(select: str) -> list[re.Match[str]]:

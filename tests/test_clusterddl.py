@@ -171,6 +171,11 @@ def test_a_future_migration_is_derived_too() -> None:
         f"ALTER TABLE {DB}.dossier_state_mv ON CLUSTER '{CLUSTER}' MODIFY QUERY\n"
         f"SELECT dossier_id FROM {DB}.events_feed_local"
     ]
+    # Each replica merges its own parts: the local table of a sharded one, the table replicated everywhere.
+    assert derive("OPTIMIZE TABLE dossier_facts FINAL;") == [
+        f"OPTIMIZE TABLE {DB}.dossier_facts_local ON CLUSTER '{CLUSTER}' FINAL"
+    ]
+    assert derive("OPTIMIZE TABLE units FINAL;") == [f"OPTIMIZE TABLE {DB}.units ON CLUSTER '{CLUSTER}' FINAL"]
     with pytest.raises(ClusterDDLError, match="only MODIFY QUERY"):
         derive("ALTER TABLE dossier_state_mv MODIFY COMMENT 'x';")
     view = derive("CREATE VIEW IF NOT EXISTS v AS SELECT extract(YEAR FROM occurred_at) AS y FROM events;")[0]
@@ -202,7 +207,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS per_rule_mv TO per_rule AS SELECT rule, c
         ("CREATE TABLE t AS events ENGINE = MergeTree ORDER BY a;", "only `CREATE TABLE name"),
         ("CREATE MATERIALIZED VIEW m AS SELECT 1;", "needs `TO table`"),
         ("CREATE MATERIALIZED VIEW m TO events AS SELECT * FROM units;", "must read only sharded tables"),
-        ("OPTIMIZE TABLE events FINAL;", "no cluster variant"),
+        ("OPTIMIZE TABLE events DEDUPLICATE;", "no cluster variant"),
+        ("OPTIMIZE TABLE nowhere FINAL;", "not a table of the released migrations"),
         ("ALTER TABLE nowhere ADD COLUMN a Int32;", "not a table of the released migrations"),
     ],
 )
@@ -286,7 +292,7 @@ _RUN = textwrap.dedent(
                 statement = statement.replace(" ON CLUSTER 'dossier'", "")
                 if not replicated:
                     statement = re.sub(r"Replicated(\\w*MergeTree)\\('[^']*', '[^']*'(?:, )?", r"\\1(", statement)
-                altered = re.match(r"ALTER TABLE (\\S+)", statement)
+                altered = re.match(r"(?:ALTER|OPTIMIZE) TABLE (\\S+)", statement)
                 if replicated and altered and altered.group(1) in read_only:
                     out["readonly_alters"].append(statement)  # builds on an ALTER the test keeper refused
                     continue
@@ -296,7 +302,7 @@ _RUN = textwrap.dedent(
                     continue
                 try:
                     store.command(statement)
-                except Exception as exc:  # an ALTER of a replicated table needs a writable Keeper session
+                except Exception as exc:  # an ALTER (an OPTIMIZE) of a replicated table needs a writable Keeper session
                     if not (replicated and altered and "TABLE_IS_READ_ONLY" in str(exc)):
                         raise
                     out.setdefault("readonly_alters", []).append(statement)
@@ -379,7 +385,7 @@ def test_the_cluster_ddl_runs_on_chdb_with_a_test_keeper(tmp_path: Path) -> None
     assert replicas["units"] == ("/clickhouse/tables/all/dossier/units", "ch-s1-r1")
     assert out["deployed_cluster"] == CLUSTER
     for statement in out.get("readonly_alters", []):  # run in the database without replication instead
-        altered = re.match(rf"ALTER TABLE {DB}\.(\w+) ", statement)
+        altered = re.match(rf"(?:ALTER|OPTIMIZE) TABLE {DB}\.(\w+) ", statement)
         assert altered, statement
         assert altered.group(1) in _DROPPED or out["tables"][altered.group(1)].startswith("Replicated"), statement
     assert out["empty"] == 0
@@ -401,7 +407,7 @@ _RUN_RAW = textwrap.dedent(
     read_only = set()
     for statement in json.loads(open(sys.argv[3], encoding="utf-8").read()):
         statement = statement.replace(" ON CLUSTER 'dossier'", "")
-        altered = statement.split()[2] if statement.startswith("ALTER TABLE") else None
+        altered = statement.split()[2] if statement.startswith(("ALTER TABLE", "OPTIMIZE TABLE")) else None
         if altered in read_only:  # builds on an ALTER the test keeper refused
             out["readonly_alters"].append(statement)
             continue
@@ -447,7 +453,7 @@ def test_every_generated_statement_runs_on_each_engines_one_node_cluster(python:
     for statement in out.get("readonly_inserts", []):
         assert statement.startswith("INSERT INTO dossier_facts "), statement
     for statement in out["readonly_alters"]:
-        altered = re.match(rf"ALTER TABLE {DB}\.(\w+) ", statement)
+        altered = re.match(rf"(?:ALTER|OPTIMIZE) TABLE {DB}\.(\w+) ", statement)
         assert altered, statement
         assert altered.group(1) in _DROPPED or out["tables"][altered.group(1)].startswith("Replicated"), statement
     tables = out["tables"]

@@ -73,7 +73,9 @@ def test_a_store_loaded_before_0017_reads_the_same_and_verifies(
         full = verify(rows_fn(store))
         assert full.ok and full.entry is not None
         ledger.record(store.append, full.entry)
-        findings = audit(rows_fn(store), select_rules([])).findings
+        # Every rule but R1, which reads what migration 0021 adds to dossier_facts (this store stops at 0016).
+        rules = [r for r in select_rules([]) if r.id != "R1"]
+        findings = audit(rows_fn(store), rules).findings
 
         monkeypatch.setattr(mig, "released_migrations", lambda: released)
         assert {m.version: m.state for m in migrate(store)}[17] == "applied now"
@@ -95,7 +97,7 @@ def test_a_store_loaded_before_0017_reads_the_same_and_verifies(
         assert coverage.covered_rows == 0, coverage.describe()
         report = verify(rows_fn(store), coverage=coverage)
         assert report.ok and report.events == len(first) and report.findings == full.findings
-        assert audit(rows_fn(store), select_rules([])).findings == findings
+        assert audit(rows_fn(store), rules).findings == findings
 
         # The loader stores into the new types; the chain and its checks go on across both.
         assert load_container(store, write_container(tmp_path / "b.avro", second)) == len(second)

@@ -84,7 +84,8 @@ def test_backfill_and_live_view_agree_and_replays_change_nothing(tmp_path_factor
         live = _rows(store, facts.facts_sql(), p)
         rebuilt = reading_from(backfill)
         # The view's rows plus the backfill's rows for every dossier: what a repeated migration leaves.
-        doubled = reading_from(f"SELECT * FROM dossier_facts UNION ALL {backfill}")
+        kept = "kept_done, kept_returned, kept_stop"  # 0021's, which 0006's backfill does not write
+        doubled = reading_from(f"SELECT * EXCEPT ({kept}) FROM dossier_facts UNION ALL {backfill}")
         assert _rows(store, rebuilt, p) == live
         assert _rows(store, doubled, p) == live
 

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING, merged_facts
+from inspection.dossier_facts import NONE_SEQ, merged_facts
 from inspection.worktime_sql import DAY_US, TZ_OFFSET_US, day_length_us, pos_sql
 from schemas.rulebook import Rule, get_rule
 from schemas.workingtime import default_calendar
@@ -366,58 +366,36 @@ FROM ({first}) AS d
 
 
 def end_facts(scope: Scope) -> str:
-    """One row per dossier with R: ``r_seq``, ``due0`` (NULL when R has none), ``end_seq`` (0 without E), ``end_at``.
+    """One row per dossier with R: ``r_seq``, ``due0`` (NULL when R has none), ``end_seq`` (0 without E), ``end_at``,
+    and ``kept_end``.
 
-    Read from ``dossier_facts`` (migration 0006: one row per dossier, kept at load time), which leaves
-    out the status-keeping events: the end is the rulebook's for every dossier but those of
-    :func:`status_keeping_ends`, which a rule built on this must also take as candidates.
+    Read from ``dossier_facts`` (migration 0006: one row per dossier, kept at load time), whose ``done``,
+    ``returned`` and ``stops`` leave out the status-keeping events: the end is the rulebook's for every dossier
+    but those with ``kept_end``, which a rule built on this must also take as candidates.
+
+    ``kept_end``: the dossier's D, T or first stop is a status-keeping event. In a legal history a
+    status-keeping event (a SyncedToNational, …) carries the status it found, so it never comes before the
+    event that set an end status; in an illegal one it can (``verify`` reports the transition), and then the
+    rulebook's D, T or E is that event. The facts keep the least seq of those events per end status
+    (``kept_done``, ``kept_returned``, ``kept_stop``, migration 0021); one of them before the facts' own D, T
+    or E (``fd``, ``ft``, ``fe``) is such a dossier.
     """
+    none = f"toInt64({NONE_SEQ})"
     return f"""
 SELECT dossier_id, r_seq, if(due_us < 0, NULL, fromUnixTimestamp64Micro(due_us, 'UTC')) AS due0,
        arrayFirst(x -> tupleElement(x, 1) > r_seq, arraySort(stops)) AS first_stop,
        multiIf(tupleElement(done, 1) != {NONE_SEQ}, done, tupleElement(returned, 1) != {NONE_SEQ}, returned,
                tupleElement(first_stop, 1) > 0, first_stop, (toInt64(0), toInt64(0))) AS e,
-       tupleElement(e, 1) AS end_seq, fromUnixTimestamp64Micro(tupleElement(e, 2), 'UTC') AS end_at
+       tupleElement(e, 1) AS end_seq, fromUnixTimestamp64Micro(tupleElement(e, 2), 'UTC') AS end_at,
+       tupleElement(done, 1) AS fd, tupleElement(returned, 1) AS ft,
+       if(end_seq > 0, end_seq, {none}) AS fe,
+       kept_done < fd OR kept_returned < ft OR kept_stop < fe AS kept_end
 FROM ({
         merged_facts(
-            "tupleElement(reception, 1) AS r_seq, tupleElement(reception, 7) AS due_us, done, returned, stops",
+            "tupleElement(reception, 1) AS r_seq, tupleElement(reception, 7) AS due_us, done, returned, stops, "
+            "kept_done, kept_returned, kept_stop",
             scope.dossiers,
             f"tupleElement(reception, 1) != {NONE_SEQ}",
         )
     })
-"""  # noqa: S608
-
-
-def status_keeping_ends(scope: Scope) -> str:
-    """The dossiers (``SELECT dossier_id …``) whose D, T or first stop is a status-keeping event.
-
-    In a legal history a status-keeping event (a SyncedToNational, …) carries the status it found, so
-    it never comes before the event that set an end status; in an illegal one it can (`verify` reports
-    the transition), and then the rulebook's D, T or E is that event, which ``dossier_facts`` does not
-    hold. Found with plain minimums over the facts and the status-keeping rows with an end status
-    (usually none).
-    """
-    none = f"toInt64({NONE_SEQ})"
-    stop = f"arrayMin(arrayFilter(q -> q > tupleElement(reception, 1), arrayPushBack(stops.1, {none})))"
-    # fd, ft, fe: the seq of D, T and E as dossier_facts has them (NONE_SEQ: none); a status-keeping row
-    # changes D when it has status 9 and comes before fd, T likewise, E when it is a stop before fe.
-    return f"""
-SELECT dossier_id FROM (
-    SELECT dossier_id, {none} AS seq, toInt32(0) AS status, fd, ft, fe
-    FROM ({
-        merged_facts(
-            f"tupleElement(done, 1) AS fd, tupleElement(returned, 1) AS ft, "
-            f"if(fd != {none}, fd, if(ft != {none}, ft, {stop})) AS fe",
-            scope.dossiers,
-        )
-    })
-    UNION ALL
-    SELECT dossier_id, seq, status, {none} AS fd, {none} AS ft, {none} AS fe
-    FROM events
-    PREWHERE status IN (3, 7, 8, 9, 10) AND event_type IN ({sql_list(STATUS_KEEPING)})
-    WHERE {scope.dossiers}
-)
-GROUP BY dossier_id
-HAVING min(if(status = 9, seq, {none})) < min(fd) OR min(if(status = 10, seq, {none})) < min(ft)
-    OR min(if(status IN (3, 7, 8), seq, {none})) < min(fe)
 """  # noqa: S608

@@ -22,7 +22,6 @@ from inspection.rules.base import (
     pos,
     positions,
     rule_sql,
-    status_keeping_ends,
     wd_text,
 )
 
@@ -41,13 +40,10 @@ def _terms() -> str:
 def late_candidates(scope: Scope) -> str:
     """Dossiers whose end lies after due0 in working time before pauses (a superset of the late ones).
 
-    From ``dossier_facts`` (~1 row per dossier), plus the dossiers whose end it cannot see.
+    From ``dossier_facts`` (~1 row per dossier), with the dossiers whose end is a status-keeping event.
     """
-    return (
-        f"dossier_id IN (SELECT dossier_id FROM ({end_facts(scope)}) "  # noqa: S608
-        f"WHERE end_seq > 0 AND isNotNull(due0) AND end_at > due0 AND {pos('end_at')} > {pos('assumeNotNull(due0)')} "
-        f"UNION ALL SELECT dossier_id FROM ({status_keeping_ends(scope)}))"
-    )
+    late = f"end_seq > 0 AND isNotNull(due0) AND end_at > due0 AND {pos('end_at')} > {pos('assumeNotNull(due0)')}"
+    return f"dossier_id IN (SELECT dossier_id FROM ({end_facts(scope)}) WHERE kept_end OR ({late}))"  # noqa: S608
 
 
 @rule_sql("R1")
