@@ -10,16 +10,18 @@ migration again changes nothing.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from consumers.migrations import Migration, migrate
+from consumers.migrations import Migration, migrate, released_migrations
 from dossier_audit.cli import main
 from inspection.cliutil import EXIT_FINDINGS
-from inspection.dossier_facts import NONE_SEQ
+from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING
+from schemas.clusterddl import strip_comments
 from tests.test_audit_store import AuditStore
 from tests.test_rules_boundaries import CASES, IDS, _dossier
 from tests.test_scorecard_support import simulate_city
@@ -130,3 +132,32 @@ def _json_rows(output: str) -> list[dict[str, Any]]:
     """The findings of ``--format json`` (the progress lines go to stderr, which CliRunner mixes in)."""
     rows: list[dict[str, Any]] = json.loads(output[output.index("{\n") :])["findings"]
     return rows
+
+
+def _view(version: int) -> str:
+    """The facts view's query as migration ``version`` sets it, whitespace normalised."""
+    migration = next(m for m in released_migrations() if m.version == version)
+    (statement,) = [s for s in migration.statements() if "ALTER TABLE dossier_facts_mv MODIFY QUERY" in s]
+    return re.sub(r"\s+", " ", strip_comments(statement)).strip()
+
+
+def test_the_view_is_0015s_with_the_status_keeping_events_let_in_and_kept_apart() -> None:
+    """0021's view changes 0015's in these places only, with the code's list of status-keeping events."""
+    keeping = ", ".join(f"'{t}'" for t in STATUS_KEEPING)
+    before, after = _view(15), _view(21)
+    expected = (
+        before.replace("MODIFY QUERY SELECT", f"MODIFY QUERY WITH event_type IN ({keeping}) AS kept SELECT")
+        .replace("min(if(status = 9, (seq,", "min(if(status = 9 AND NOT kept, (seq,")
+        .replace("min(if(status = 10, (seq,", "min(if(status = 10 AND NOT kept, (seq,")
+        .replace("status IN (3, 7, 8)) AS stops", "status IN (3, 7, 8) AND NOT kept) AS stops")
+        .replace(
+            "AS unknown FROM",
+            f"AS unknown, min(if(status = 9 AND kept, seq, toInt64({NONE_SEQ}))) AS kept_done, "
+            f"min(if(status = 10 AND kept, seq, toInt64({NONE_SEQ}))) AS kept_returned, "
+            f"min(if(status IN (3, 7, 8) AND kept, seq, toInt64({NONE_SEQ}))) AS kept_stop FROM",
+        )
+        .replace(f"WHERE event_type NOT IN ({keeping})", "WHERE NOT kept OR status IN (3, 7, 8, 9, 10)")
+    )
+    assert after == expected
+    backfill = next(m for m in released_migrations() if m.version == 21).sql
+    assert f"AND event_type IN ({keeping})\nGROUP BY dossier_id" in backfill
