@@ -6,8 +6,8 @@
 -- the event that set an end status; in an illegal one it can (`verify` reports the transition), and then
 -- the rulebook's D, T or E is that event (inspection.rules.base.end_facts). dossier_facts left those
 -- events out, so R1 found them by grouping the facts with every status-keeping event of an end status
--- (~5 million of 20 million simulated events, nearly one a dossier): 1.8-2.3 s of R1's 4.2 s on 20 million
--- events, 1.8 s a slice of 16 million at the year, for no dossier at all in a legal history.
+-- (~5 million of 20 million simulated events, ~3 a dossier): 1.2-2.3 s on 20 million events, 1.8 s a
+-- slice of 16 million at the year, for no dossier at all in a legal history (R1 3.8 -> 2.3 s with this).
 --
 -- 1. Three columns: the least seq of a status-keeping event with status 9 (kept_done), 10 (kept_returned),
 --    3, 7 or 8 (kept_stop); 9223372036854775807 when there is none (what the facts' other first-event
