@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from consumers.migrations import Migration, migrate, released_migrations
+from consumers.migrations import migrate, released_migrations
 from dossier_audit.cli import main
 from inspection.cliutil import EXIT_FINDINGS
 from inspection.dossier_facts import NONE_SEQ, STATUS_KEEPING
@@ -28,12 +28,13 @@ from tests.test_scorecard_support import simulate_city
 
 R1_CASES = [name for name, (rule, _, _) in CASES.items() if rule == "R1"]
 _KEPT = "SELECT dossier_id, kept_done, kept_returned, kept_stop FROM dossier_facts FINAL ORDER BY dossier_id"
+_KEEPING = ", ".join(f"'{t}'" for t in STATUS_KEEPING)
 #: The same minimums, computed from the events themselves (what the view and the backfill must keep).
 _FROM_EVENTS = f"""
 SELECT dossier_id, min(if(status = 9 AND kept, seq, {NONE_SEQ})), min(if(status = 10 AND kept, seq, {NONE_SEQ})),
        min(if(status IN (3, 7, 8) AND kept, seq, {NONE_SEQ}))
 FROM (SELECT dossier_id, seq, status,
-             event_type IN ('SyncedToNational', 'ApplicantNotified', 'ResultCollected') AS kept FROM events)
+             event_type IN ({_KEEPING}) AS kept FROM events)
 GROUP BY dossier_id
 HAVING countIf(NOT kept OR status IN (3, 7, 8, 9, 10)) > 0
 ORDER BY dossier_id
@@ -72,8 +73,7 @@ def test_a_store_loaded_before_0021_finds_what_one_built_with_it_finds(
         assert {m.version: m.state for m in migrate(old.store)}[21] == "applied now"
         migrated = _snapshot(old)
         # A crash anywhere in the file: running all of it again changes nothing.
-        zero_021: Migration = next(m for m in released if m.version == 21)
-        for statement in zero_021.statements():
+        for statement in next(m for m in released if m.version == 21).statements():
             old.store.command(statement)
         assert _snapshot(old) == migrated
         from_events = old.query(_FROM_EVENTS, {})
@@ -143,7 +143,7 @@ def _view(version: int) -> str:
 
 def test_the_view_is_0015s_with_the_status_keeping_events_let_in_and_kept_apart() -> None:
     """0021's view changes 0015's in these places only, with the code's list of status-keeping events."""
-    keeping = ", ".join(f"'{t}'" for t in STATUS_KEEPING)
+    keeping = _KEEPING
     before, after = _view(15), _view(21)
     expected = (
         before.replace("MODIFY QUERY SELECT", f"MODIFY QUERY WITH event_type IN ({keeping}) AS kept SELECT")
