@@ -215,10 +215,6 @@ def reader(settings: Settings) -> Iterator[Store]:
                 f"the store ({store.location}) has no event log yet: run `dossier consume migrate`, then load events "
                 "(`dossier consume run` or `dossier consume load FILE…`)"
             ) from None
-        if "unknown_facts" in str(exc) and ("UNKNOWN_IDENTIFIER" in str(exc) or "Missing columns" in str(exc)):
-            raise click.ClickException(
-                "the store predates the contract's schema v2 (unknown_facts): run `dossier consume migrate`"
-            ) from None
         raise click.ClickException(f"query failed: {exc}") from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

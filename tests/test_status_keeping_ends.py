@@ -143,10 +143,9 @@ def _view(version: int) -> str:
 
 def test_the_view_is_0015s_with_the_status_keeping_events_let_in_and_kept_apart() -> None:
     """0021's view changes 0015's in these places only, with the code's list of status-keeping events."""
-    keeping = _KEEPING
     before, after = _view(15), _view(21)
     expected = (
-        before.replace("MODIFY QUERY SELECT", f"MODIFY QUERY WITH event_type IN ({keeping}) AS kept SELECT")
+        before.replace("MODIFY QUERY SELECT", f"MODIFY QUERY WITH event_type IN ({_KEEPING}) AS kept SELECT")
         .replace("min(if(status = 9, (seq,", "min(if(status = 9 AND NOT kept, (seq,")
         .replace("min(if(status = 10, (seq,", "min(if(status = 10 AND NOT kept, (seq,")
         .replace("status IN (3, 7, 8)) AS stops", "status IN (3, 7, 8) AND NOT kept) AS stops")
@@ -156,8 +155,8 @@ def test_the_view_is_0015s_with_the_status_keeping_events_let_in_and_kept_apart(
             f"min(if(status = 10 AND kept, seq, toInt64({NONE_SEQ}))) AS kept_returned, "
             f"min(if(status IN (3, 7, 8) AND kept, seq, toInt64({NONE_SEQ}))) AS kept_stop FROM",
         )
-        .replace(f"WHERE event_type NOT IN ({keeping})", "WHERE NOT kept OR status IN (3, 7, 8, 9, 10)")
+        .replace(f"WHERE event_type NOT IN ({_KEEPING})", "WHERE NOT kept OR status IN (3, 7, 8, 9, 10)")
     )
     assert after == expected
     backfill = next(m for m in released_migrations() if m.version == 21).sql
-    assert f"AND event_type IN ({keeping})\nGROUP BY dossier_id" in backfill
+    assert f"AND event_type IN ({_KEEPING})\nGROUP BY dossier_id" in backfill
